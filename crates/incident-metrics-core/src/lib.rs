@@ -1,0 +1,85 @@
+//! The core of the incident-metrics toolkit: a typed registry on
+//! [`prometheus-client`](prometheus_client), its validated configuration,
+//! and the error type.
+//!
+//! This crate knows Prometheus and nothing else: not HTTP, not gRPC, not
+//! LLMs or incidents. It owns
+//!
+//! - [`MetricsConfig`]: namespace (default `llm_incident_manager`), metrics
+//!   endpoint, sample rate, excluded paths, global labels and bucket
+//!   overrides, loaded from code, TOML or environment variables and checked
+//!   by [`MetricsConfig::validate`];
+//! - [`Registry`]: prometheus-client's registry with the namespace and global
+//!   labels applied, registration that returns [`Error`] instead of
+//!   panicking, duplicate detection, and every family announced even before
+//!   it has a series;
+//! - the building blocks of a zero-lookup hot path: bounded label enums
+//!   ([`label_enum!`], [`LabelEnum`]) and dense handle tables ([`ByLabel`]),
+//!   a lock-free [`Histogram`], a [`ComputedGauge`] read at scrape time, and
+//!   a [`Sampler`] for histograms;
+//! - [`Global`], the set-once cell behind the optional process-wide
+//!   `init`/`global` pair (see the catalog crate). Nothing needs it: every
+//!   handle can be built and passed explicitly.
+//!
+//! It must not register anything behind the caller's back, hold a lock on a
+//! hot path, or panic on input it does not control.
+//!
+//! # Examples
+//!
+//! ```
+//! use incident_metrics_core::{
+//!     buckets, FamilySpec, Histogram, MetricKind, MetricsConfig, Registry, Unit,
+//! };
+//!
+//! const LATENCY: FamilySpec = FamilySpec {
+//!     name: "job_duration",
+//!     help: "Time spent running jobs",
+//!     kind: MetricKind::Histogram,
+//!     unit: Some(Unit::Seconds),
+//!     labels: &[],
+//! };
+//!
+//! let config = MetricsConfig::new().with_global_label("env", "test");
+//! let mut registry = Registry::new(&config)?;
+//! let latency = registry.register_histogram(&LATENCY, buckets::TASK_DURATION_SECONDS, |b| {
+//!     Histogram::new("job_duration_seconds", b)
+//! })?;
+//! latency.observe(0.2);
+//!
+//! let mut text = String::new();
+//! prometheus_client::encoding::text::encode(&mut text, registry.as_prometheus()).unwrap();
+//! assert!(text.contains("# TYPE llm_incident_manager_job_duration_seconds histogram"));
+//! assert!(text.contains(r#"llm_incident_manager_job_duration_seconds_count{env="test"} 1"#));
+//! # Ok::<(), incident_metrics_core::Error>(())
+//! ```
+//!
+//! # Features
+//!
+//! This crate has no optional features.
+
+pub mod buckets;
+mod computed;
+mod config;
+mod error;
+mod global;
+mod histogram;
+mod label;
+mod name;
+mod registry;
+mod sampler;
+
+pub use computed::ComputedGauge;
+pub use config::{
+    DEFAULT_ENDPOINT, DEFAULT_EXCLUDED_PATHS, DEFAULT_NAMESPACE, ENV_PREFIX, MetricsConfig,
+};
+pub use error::{Error, Result};
+pub use global::Global;
+pub use histogram::{Histogram, HistogramBuilder};
+pub use label::{ByLabel, LabelEnum, UnknownLabelValue};
+pub use name::{validate_label_name, validate_metric_name};
+pub use registry::{FamilySpec, MetricKind, RegisteredFamily, Registry, Unit};
+pub use sampler::Sampler;
+
+/// The prometheus-client version this crate builds on, re-exported so that
+/// users name the same types (`Counter`, `Gauge`, `Family`, encoders).
+pub use prometheus_client;

@@ -1,0 +1,1 @@
+//! Examples of the incident-metrics toolkit; see `examples/README.md`.
