@@ -1,1 +1,114 @@
-//! wip
+//! Every metric family of the LLM Incident Manager, declared once: name,
+//! help text, unit, typed label set and bucket layout.
+//!
+//! Families are grouped by subsystem ([`HttpMetrics`], [`GrpcMetrics`],
+//! [`IncidentMetrics`], [`LlmMetrics`], [`NotificationMetrics`],
+//! [`PlaybookMetrics`], [`StorageMetrics`], [`ErrorMetrics`],
+//! [`SystemMetrics`]), each registered into a core
+//! [`Registry`](incident_metrics_core::Registry); [`Metrics`] registers them
+//! all. Each family's declaration is a public `const`
+//! [`FamilySpec`](incident_metrics_core::FamilySpec) in its module, so
+//! documentation and tests read the same source as the registry.
+//!
+//! Bounded labels are enums ([`http::Method`], [`grpc::GrpcCode`],
+//! [`incident::Severity`], [`llm::TokenType`], ...). Families whose label
+//! set is closed and small carry every series from the start, at zero, and
+//! hand out their handles by array index ([`IncidentMetrics::incidents`]).
+//! Open labels (route templates, model names, channels) are
+//! [`SharedStr`](incident_metrics_core::SharedStr); the layers and trackers
+//! that record into them resolve each distinct value to a handle once.
+//!
+//! This crate knows no protocol: conversions from `http::Method` or tonic
+//! codes live in the layer crates. It records nothing by itself.
+//!
+//! # Examples
+//!
+//! ```
+//! use incident_metrics_catalog::incident::{IncidentStatus, Severity};
+//! use incident_metrics_catalog::Metrics;
+//! use incident_metrics_core::{MetricsConfig, Registry};
+//!
+//! let mut registry = Registry::new(&MetricsConfig::new())?;
+//! let metrics = Metrics::register(&mut registry)?;
+//! metrics.incidents.active(Severity::Critical).inc();
+//! metrics.incidents.incidents(Severity::Critical, IncidentStatus::Open).inc();
+//!
+//! let mut text = String::new();
+//! incident_metrics_core::prometheus_client::encoding::text::encode(
+//!     &mut text,
+//!     registry.as_prometheus(),
+//! )
+//! .unwrap();
+//! assert!(text.contains("llm_incident_manager_incidents_active{severity=\"critical\"} 1\n"));
+//! assert!(text.contains("llm_incident_manager_incidents_active{severity=\"info\"} 0\n"));
+//! // Families with open label sets are announced before their first series.
+//! assert!(text.contains("# TYPE llm_incident_manager_llm_cost_usd counter\n"));
+//! # Ok::<(), incident_metrics_core::Error>(())
+//! ```
+//!
+//! # Features
+//!
+//! This crate has no optional features.
+
+pub mod errors;
+mod family;
+pub mod grpc;
+pub mod http;
+pub mod incident;
+pub mod llm;
+mod metrics;
+pub mod notification;
+pub mod playbook;
+pub mod storage;
+pub mod system;
+
+pub use errors::ErrorMetrics;
+pub use family::{CounterFamily, FloatCounterFamily, GaugeFamily, HistogramFamily, LabelSet};
+pub use grpc::GrpcMetrics;
+pub use http::HttpMetrics;
+pub use incident::IncidentMetrics;
+pub use llm::LlmMetrics;
+pub use metrics::{Metrics, MetricsRegistry, global, global_or_detached, init};
+pub use notification::NotificationMetrics;
+pub use playbook::PlaybookMetrics;
+pub use storage::StorageMetrics;
+pub use system::SystemMetrics;
+
+/// Every family of the catalog, in registration order.
+pub const FAMILIES: &[&incident_metrics_core::FamilySpec] = &[
+    &http::REQUESTS,
+    &http::REQUEST_DURATION,
+    &http::REQUEST_SIZE,
+    &http::RESPONSE_SIZE,
+    &http::CONNECTIONS_ACTIVE,
+    &http::REQUESTS_IN_FLIGHT,
+    &grpc::REQUESTS,
+    &grpc::REQUEST_DURATION,
+    &grpc::STREAMS_ACTIVE,
+    &incident::INCIDENTS,
+    &incident::ACTIVE,
+    &incident::PROCESSING_DURATION,
+    &incident::DEDUPLICATED,
+    &incident::CORRELATED,
+    &incident::ESCALATIONS,
+    &llm::REQUESTS,
+    &llm::REQUEST_DURATION,
+    &llm::TOKENS,
+    &llm::TOKENS_PER_REQUEST,
+    &llm::ERRORS,
+    &llm::COST,
+    &llm::TIME_TO_FIRST_TOKEN,
+    &llm::TIME_PER_OUTPUT_TOKEN,
+    &notification::NOTIFICATIONS,
+    &notification::DELIVERY_DURATION,
+    &notification::QUEUE_SIZE,
+    &playbook::EXECUTIONS,
+    &playbook::EXECUTION_DURATION,
+    &playbook::ACTIVE,
+    &storage::OPERATIONS,
+    &storage::OPERATION_DURATION,
+    &storage::SIZE,
+    &errors::ERRORS,
+    &system::BUILD_INFO,
+    &system::UPTIME,
+];

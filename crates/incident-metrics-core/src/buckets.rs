@@ -145,7 +145,7 @@ pub fn validate(family: &str, bounds: &[f64]) -> Result<()> {
 /// # Ok::<(), incident_metrics_core::Error>(())
 /// ```
 pub fn exponential(family: &str, start: f64, factor: f64, count: usize) -> Result<Vec<f64>> {
-    if !(start.is_finite() && start > 0.0) || !(factor.is_finite() && factor > 1.0) {
+    if !(start.is_finite() && start > 0.0 && factor.is_finite() && factor > 1.0) {
         return Err(Error::InvalidBuckets {
             family: family.to_owned(),
             reason: format!(

@@ -417,9 +417,7 @@ impl MetricsConfig {
                     self.global_labels = split_list(value)
                         .map(|pair| match pair.split_once('=') {
                             Some((k, v)) => Ok((k.trim().to_owned(), v.trim().to_owned())),
-                            None => Err(invalid(format!(
-                                "{pair:?} is not a `name=value` pair"
-                            ))),
+                            None => Err(invalid(format!("{pair:?} is not a `name=value` pair"))),
                         })
                         .collect::<Result<_>>()?;
                 }
@@ -453,7 +451,9 @@ fn split_list(value: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_owned)
 }
 
-fn deserialize_labels<'de, D>(deserializer: D) -> std::result::Result<Vec<(String, String)>, D::Error>
+fn deserialize_labels<'de, D>(
+    deserializer: D,
+) -> std::result::Result<Vec<(String, String)>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
@@ -494,7 +494,12 @@ mod tests {
             assert!(msg.contains("0.0") && msg.contains("1.0"), "{msg}");
         }
         for rate in [0.0, 0.5, 1.0] {
-            assert!(MetricsConfig::new().with_sample_rate(rate).validate().is_ok());
+            assert!(
+                MetricsConfig::new()
+                    .with_sample_rate(rate)
+                    .validate()
+                    .is_ok()
+            );
         }
     }
 
@@ -546,7 +551,8 @@ mod tests {
     fn rejects_bad_buckets() {
         let cases: [&[f64]; 4] = [&[], &[1.0, 0.5], &[0.1, f64::NAN], &[1.0, f64::INFINITY]];
         for bounds in cases {
-            let msg = err(&MetricsConfig::new().with_buckets("http_request_duration_seconds", bounds));
+            let msg =
+                err(&MetricsConfig::new().with_buckets("http_request_duration_seconds", bounds));
             assert!(msg.contains("http_request_duration_seconds"), "{msg}");
         }
         let msg = err(&MetricsConfig::new().with_buckets("bad-name", vec![1.0]));
@@ -590,7 +596,10 @@ mod tests {
             c.buckets_for("http_request_duration_seconds"),
             Some(&[0.5, 1.0, 2.0][..])
         );
-        assert_eq!(MetricsConfig::from_toml_str("").ok(), Some(MetricsConfig::new()));
+        assert_eq!(
+            MetricsConfig::from_toml_str("").ok(),
+            Some(MetricsConfig::new())
+        );
     }
 
     #[test]
@@ -611,18 +620,26 @@ mod tests {
 
     #[test]
     fn loads_toml_files() {
-        let dir = std::env::temp_dir().join(format!("incident-metrics-core-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("incident-metrics-core-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
         let file = dir.join("metrics.toml");
         std::fs::write(&file, "endpoint = \"/x\"\n").unwrap_or_else(|e| panic!("{e}"));
         let c = MetricsConfig::from_toml_file(&file).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.endpoint(), "/x");
         std::fs::write(&file, "endpoint = 3\n").unwrap_or_else(|e| panic!("{e}"));
-        let msg = MetricsConfig::from_toml_file(&file).unwrap_err().to_string();
+        let msg = MetricsConfig::from_toml_file(&file)
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("metrics.toml"), "{msg}");
         let missing = dir.join("missing.toml");
-        let msg = MetricsConfig::from_toml_file(&missing).unwrap_err().to_string();
-        assert!(msg.contains("cannot read") && msg.contains("missing.toml"), "{msg}");
+        let msg = MetricsConfig::from_toml_file(&missing)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("cannot read") && msg.contains("missing.toml"),
+            "{msg}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -636,7 +653,10 @@ mod tests {
                 ("INCIDENT_METRICS_SAMPLE_RATE", " 0.5 "),
                 ("INCIDENT_METRICS_EXCLUDED_PATHS", "/a, /b,"),
                 ("INCIDENT_METRICS_GLOBAL_LABELS", "env=prod, region = eu"),
-                ("INCIDENT_METRICS_BUCKETS_HTTP_REQUEST_DURATION_SECONDS", "0.1,1"),
+                (
+                    "INCIDENT_METRICS_BUCKETS_HTTP_REQUEST_DURATION_SECONDS",
+                    "0.1,1",
+                ),
                 ("HOME", "/root"),
             ])
             .unwrap_or_else(|e| panic!("{e}"));
@@ -661,11 +681,19 @@ mod tests {
     #[test]
     fn env_errors_name_the_variable() {
         let cases = [
-            ("INCIDENT_METRICS_SAMPLE_RATE", "lots", "INCIDENT_METRICS_SAMPLE_RATE"),
+            (
+                "INCIDENT_METRICS_SAMPLE_RATE",
+                "lots",
+                "INCIDENT_METRICS_SAMPLE_RATE",
+            ),
             ("INCIDENT_METRICS_SAMPLE_RATE", "3", "`sample_rate` 3"),
             ("INCIDENT_METRICS_ENABLED", "maybe", "`true` or `false`"),
             ("INCIDENT_METRICS_GLOBAL_LABELS", "env", "`name=value`"),
-            ("INCIDENT_METRICS_GLOBAL_LABELS", "a=1,a=2", "duplicate global label"),
+            (
+                "INCIDENT_METRICS_GLOBAL_LABELS",
+                "a=1,a=2",
+                "duplicate global label",
+            ),
             ("INCIDENT_METRICS_BUCKETS_X", "1,x", "bound \"x\""),
             ("INCIDENT_METRICS_SAMPLE_RAT", "1", "unknown variable"),
         ];

@@ -16,7 +16,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// `sample_rate` is NaN or outside `0.0..=1.0`.
-    #[error("invalid `sample_rate` {value}: use a number from 0.0 (record no histograms) to 1.0 (record all)")]
+    #[error(
+        "invalid `sample_rate` {value}: use a number from 0.0 (record no histograms) to 1.0 (record all)"
+    )]
     InvalidSampleRate {
         /// The rejected value.
         value: f64,
@@ -95,7 +97,9 @@ pub enum Error {
     },
 
     /// A metric of this name is already registered in the registry.
-    #[error("metric {name:?} is already registered: register each family once and share its handles")]
+    #[error(
+        "metric {name:?} is already registered: register each family once and share its handles"
+    )]
     DuplicateMetric {
         /// The full name (with namespace and suffixes) that collides.
         name: String,

@@ -47,7 +47,9 @@ impl<T> Global<T> {
         let mut value = Some(value);
         let stored = self.cell.get_or_init(|| {
             // `get_or_init` runs this at most once, and only when empty.
-            value.take().unwrap_or_else(|| unreachable!("the value is taken once"))
+            value
+                .take()
+                .unwrap_or_else(|| unreachable!("the value is taken once"))
         });
         if value.is_some() {
             Err(Error::AlreadyInitialized)
@@ -114,6 +116,9 @@ mod tests {
         assert!(g.try_init(|| Err(Error::AlreadyInitialized)).is_err());
         assert!(g.get().is_none());
         assert_eq!(g.try_init(|| Ok(1)).ok(), Some(&1));
-        assert!(matches!(g.try_init(|| Ok(2)), Err(Error::AlreadyInitialized)));
+        assert!(matches!(
+            g.try_init(|| Ok(2)),
+            Err(Error::AlreadyInitialized)
+        ));
     }
 }

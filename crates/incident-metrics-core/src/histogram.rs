@@ -144,14 +144,17 @@ impl TypedMetric for Histogram {
 impl EncodeMetric for Histogram {
     fn encode(&self, mut encoder: MetricEncoder<'_>) -> std::result::Result<(), fmt::Error> {
         let inner = &*self.inner;
-        let mut cumulative = 0_u64;
+        // prometheus-client's encoders take per-bucket (not cumulative)
+        // counts and accumulate them while writing `_bucket` lines.
+        let mut count = 0_u64;
         let mut buckets = Vec::with_capacity(inner.counts.len());
-        for (i, count) in inner.counts.iter().enumerate() {
-            cumulative += count.load(Ordering::Relaxed);
+        for (i, bucket) in inner.counts.iter().enumerate() {
+            let n = bucket.load(Ordering::Relaxed);
+            count += n;
             let bound = inner.bounds.get(i).copied().unwrap_or(f64::INFINITY);
-            buckets.push((bound, cumulative));
+            buckets.push((bound, n));
         }
-        encoder.encode_histogram::<NoLabelSet>(self.sum(), cumulative, &buckets, None)
+        encoder.encode_histogram::<NoLabelSet>(self.sum(), count, &buckets, None)
     }
 
     fn metric_type(&self) -> MetricType {
@@ -232,6 +235,36 @@ mod tests {
         assert_eq!(h.sum(), 0.0);
         assert!(Histogram::new("h", &[]).is_err());
         assert!(HistogramBuilder::new("h", &[2.0, 1.0]).is_err());
+    }
+
+    #[test]
+    fn encodes_cumulative_buckets_exactly() {
+        use crate::{FamilySpec, MetricKind, MetricsConfig, Registry, Unit};
+        let spec = FamilySpec {
+            name: "d",
+            help: "D",
+            kind: MetricKind::Histogram,
+            unit: Some(Unit::Seconds),
+            labels: &[],
+        };
+        let mut r = Registry::new(&MetricsConfig::new().with_namespace(""))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let h = r
+            .register_histogram(&spec, &[1.0, 2.0], |b| Histogram::new("d_seconds", b))
+            .unwrap_or_else(|e| panic!("{e}"));
+        for v in [0.5, 1.5, 1.5, 3.0] {
+            h.observe(v);
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, r.as_prometheus())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            text,
+            "# HELP d_seconds D.\n# TYPE d_seconds histogram\n# UNIT d_seconds seconds\n\
+             d_seconds_sum 6.5\nd_seconds_count 4\n\
+             d_seconds_bucket{le=\"1.0\"} 1\nd_seconds_bucket{le=\"2.0\"} 3\n\
+             d_seconds_bucket{le=\"+Inf\"} 4\n# EOF\n"
+        );
     }
 
     #[test]

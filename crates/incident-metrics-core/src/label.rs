@@ -205,10 +205,7 @@ impl<E: LabelEnum, M> ByLabel<E, M> {
     /// The first error `make` returns.
     pub fn try_new<Err>(mut make: impl FnMut(E) -> Result<M, Err>) -> Result<Self, Err> {
         Ok(Self {
-            items: E::ALL
-                .iter()
-                .map(|e| make(*e))
-                .collect::<Result<_, _>>()?,
+            items: E::ALL.iter().map(|e| make(*e)).collect::<Result<_, _>>()?,
             _label: PhantomData,
         })
     }

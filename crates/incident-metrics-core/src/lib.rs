@@ -67,6 +67,7 @@ mod label;
 mod name;
 mod registry;
 mod sampler;
+mod shared_str;
 
 pub use computed::ComputedGauge;
 pub use config::{
@@ -79,6 +80,7 @@ pub use label::{ByLabel, LabelEnum, UnknownLabelValue};
 pub use name::{validate_label_name, validate_metric_name};
 pub use registry::{FamilySpec, MetricKind, RegisteredFamily, Registry, Unit};
 pub use sampler::Sampler;
+pub use shared_str::SharedStr;
 
 /// The prometheus-client version this crate builds on, re-exported so that
 /// users name the same types (`Counter`, `Gauge`, `Family`, encoders).

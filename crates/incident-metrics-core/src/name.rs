@@ -46,7 +46,10 @@ pub(crate) fn http_path_problem(path: &str) -> Option<&'static str> {
     if path.contains(['?', '#']) {
         return Some("give the path alone, without a query string or fragment");
     }
-    if path.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+    if path
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
         return Some("the path must not hold spaces or control characters");
     }
     None

@@ -324,15 +324,12 @@ impl Registry {
     ///
     /// The errors of [`register`](Self::register), and
     /// [`Error::InvalidBuckets`] when `default` is not a valid layout.
-    pub fn register_histogram<M: Metric>(
+    pub fn register_histogram<M: Metric + Clone>(
         &mut self,
         spec: &FamilySpec,
         default: &[f64],
         make: impl FnOnce(&[f64]) -> Result<M>,
-    ) -> Result<M>
-    where
-        M: Clone,
-    {
+    ) -> Result<M> {
         let full = spec.full_name("");
         let bounds = self.config.buckets_for(&full).unwrap_or(default).to_vec();
         buckets::validate(&full, &bounds)?;
@@ -462,29 +459,78 @@ mod tests {
     fn rejects_bad_declarations() {
         let c = Counter::<u64>::default;
         assert!(err(FamilySpec { name: "a-b", ..C }, c()).contains("\"a-b\""));
-        assert!(err(FamilySpec { name: "c_total", ..C }, c()).contains("`_total`"));
         assert!(
             err(
-                FamilySpec { name: "d_seconds", kind: MetricKind::Gauge, unit: Some(Unit::Seconds), ..C },
+                FamilySpec {
+                    name: "c_total",
+                    ..C
+                },
+                c()
+            )
+            .contains("`_total`")
+        );
+        assert!(
+            err(
+                FamilySpec {
+                    name: "d_seconds",
+                    kind: MetricKind::Gauge,
+                    unit: Some(Unit::Seconds),
+                    ..C
+                },
                 Gauge::<i64>::default()
             )
             .contains("unit")
         );
         assert!(err(FamilySpec { help: "", ..C }, c()).contains("help"));
         assert!(err(FamilySpec { help: "Ends.", ..C }, c()).contains("period"));
-        assert!(err(FamilySpec { labels: &["__x"], ..C }, c()).contains("__x"));
-        assert!(err(FamilySpec { labels: &["a", "a"], ..C }, c()).contains("repeated"));
-        assert!(err(FamilySpec { kind: MetricKind::Gauge, ..C }, c()).contains("type"));
+        assert!(
+            err(
+                FamilySpec {
+                    labels: &["__x"],
+                    ..C
+                },
+                c()
+            )
+            .contains("__x")
+        );
+        assert!(
+            err(
+                FamilySpec {
+                    labels: &["a", "a"],
+                    ..C
+                },
+                c()
+            )
+            .contains("repeated")
+        );
+        assert!(
+            err(
+                FamilySpec {
+                    kind: MetricKind::Gauge,
+                    ..C
+                },
+                c()
+            )
+            .contains("type")
+        );
     }
 
     #[test]
     fn rejects_duplicates_and_sample_name_collisions() {
         let mut r = registry();
-        r.register(&C, Counter::<u64>::default()).unwrap_or_else(|e| panic!("{e}"));
+        r.register(&C, Counter::<u64>::default())
+            .unwrap_or_else(|e| panic!("{e}"));
         let e = r.register(&C, Counter::<u64>::default()).unwrap_err();
-        assert!(matches!(e, Error::DuplicateMetric { ref name } if name == "ns_c_total"), "{e}");
+        assert!(
+            matches!(e, Error::DuplicateMetric { ref name } if name == "ns_c_total"),
+            "{e}"
+        );
         // A gauge named `c_total` would produce the same sample name.
-        let g = FamilySpec { name: "c_total", kind: MetricKind::Gauge, ..C };
+        let g = FamilySpec {
+            name: "c_total",
+            kind: MetricKind::Gauge,
+            ..C
+        };
         assert!(r.register(&g, Gauge::<i64>::default()).is_err());
         assert_eq!(r.families().len(), 1);
     }
@@ -493,7 +539,10 @@ mod tests {
     fn rejects_global_label_collisions() {
         let mut r = Registry::new(&MetricsConfig::new().with_global_label("method", "x"))
             .unwrap_or_else(|e| panic!("{e}"));
-        let spec = FamilySpec { labels: &["method"], ..C };
+        let spec = FamilySpec {
+            labels: &["method"],
+            ..C
+        };
         let e = r.register(&spec, Counter::<u64>::default()).unwrap_err();
         assert!(e.to_string().contains("global label"), "{e}");
     }
@@ -515,9 +564,13 @@ mod tests {
         assert_eq!(h.bounds(), &[1.0, 2.0]);
         assert_eq!(r.families()[0].buckets.as_deref(), Some(&[1.0, 2.0][..]));
         let mut r = registry();
-        assert!(r
-            .register_histogram(&spec, &[2.0, 1.0], |b| crate::Histogram::new("d_seconds", b))
-            .is_err());
+        assert!(
+            r.register_histogram(&spec, &[2.0, 1.0], |b| crate::Histogram::new(
+                "d_seconds",
+                b
+            ))
+            .is_err()
+        );
     }
 
     #[test]

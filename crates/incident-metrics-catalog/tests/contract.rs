@@ -1,0 +1,399 @@
+//! The catalog against CONTRACT.md's table: every family announced from the
+//! start with the contract's type, and the label keys actually encoded equal
+//! the declared ones.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use incident_metrics_catalog::errors::ErrorLabels;
+use incident_metrics_catalog::grpc::{GrpcCode, GrpcMethodLabels, GrpcRequestLabels};
+use incident_metrics_catalog::http::{HttpRequestLabels, HttpRouteLabels, HttpStatus, Method};
+use incident_metrics_catalog::llm::{
+    LlmErrorLabels, LlmErrorType, LlmModelLabels, LlmOperation, LlmRequestLabels, LlmTokenLabels,
+    TokenType,
+};
+use incident_metrics_catalog::notification::{
+    ChannelLabels, NotificationLabels, NotificationStatus,
+};
+use incident_metrics_catalog::playbook::{PlaybookLabels, PlaybookNameLabels, PlaybookStatus};
+use incident_metrics_catalog::storage::{BackendLabels, StorageLabels, StorageOperation};
+use incident_metrics_catalog::{FAMILIES, Metrics, MetricsRegistry};
+use incident_metrics_core::prometheus_client::encoding::{prometheus_text, text};
+use incident_metrics_core::{MetricsConfig, Registry};
+
+/// CONTRACT.md's table: name after the prefix (0.0.4 form), type, labels.
+const CONTRACT: &[(&str, &str, &[&str])] = &[
+    (
+        "http_requests_total",
+        "counter",
+        &["method", "path", "status"],
+    ),
+    (
+        "http_request_duration_seconds",
+        "histogram",
+        &["method", "path"],
+    ),
+    ("http_request_size_bytes", "histogram", &["method", "path"]),
+    ("http_response_size_bytes", "histogram", &["method", "path"]),
+    ("http_connections_active", "gauge", &[]),
+    (
+        "grpc_requests_total",
+        "counter",
+        &["service", "method", "status"],
+    ),
+    (
+        "grpc_request_duration_seconds",
+        "histogram",
+        &["service", "method"],
+    ),
+    ("grpc_streams_active", "gauge", &["service", "method"]),
+    ("incidents_total", "counter", &["severity", "status"]),
+    ("incidents_active", "gauge", &["severity"]),
+    (
+        "incident_processing_duration_seconds",
+        "histogram",
+        &["severity"],
+    ),
+    ("incidents_deduplicated_total", "counter", &[]),
+    ("incidents_correlated_total", "counter", &[]),
+    ("incident_escalations_total", "counter", &["level"]),
+    (
+        "llm_requests_total",
+        "counter",
+        &["provider", "model", "operation"],
+    ),
+    (
+        "llm_request_duration_seconds",
+        "histogram",
+        &["provider", "model", "operation"],
+    ),
+    (
+        "llm_tokens_total",
+        "counter",
+        &["provider", "model", "type"],
+    ),
+    (
+        "llm_errors_total",
+        "counter",
+        &["provider", "model", "error_type"],
+    ),
+    ("llm_cost_usd_total", "counter", &["provider", "model"]),
+    ("notifications_total", "counter", &["channel", "status"]),
+    (
+        "notification_delivery_duration_seconds",
+        "histogram",
+        &["channel"],
+    ),
+    ("notification_queue_size", "gauge", &["channel"]),
+    (
+        "playbook_executions_total",
+        "counter",
+        &["playbook", "status"],
+    ),
+    (
+        "playbook_execution_duration_seconds",
+        "histogram",
+        &["playbook"],
+    ),
+    ("playbooks_active", "gauge", &[]),
+    (
+        "storage_operations_total",
+        "counter",
+        &["operation", "backend"],
+    ),
+    (
+        "storage_operation_duration_seconds",
+        "histogram",
+        &["operation", "backend"],
+    ),
+    ("storage_size_bytes", "gauge", &["backend"]),
+    ("errors_total", "counter", &["component", "error_type"]),
+    (
+        "build_info",
+        "gauge",
+        &["version", "commit", "build_timestamp"],
+    ),
+    ("uptime_seconds", "gauge", &[]),
+];
+
+const PREFIX: &str = "llm_incident_manager_";
+
+fn render_prometheus(registry: &Registry) -> String {
+    let mut out = String::new();
+    prometheus_text::encode(&mut out, registry.as_prometheus()).unwrap();
+    out
+}
+
+fn render_openmetrics(registry: &Registry) -> String {
+    let mut out = String::new();
+    text::encode(&mut out, registry.as_prometheus()).unwrap();
+    out
+}
+
+#[test]
+fn every_contract_family_is_announced_before_any_traffic() {
+    let metrics = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
+    let text = render_prometheus(metrics.registry());
+    for (name, kind, _) in CONTRACT {
+        let full = format!("{PREFIX}{name}");
+        assert!(
+            text.contains(&format!("# HELP {full} ")),
+            "no HELP for {full} in:\n{text}"
+        );
+        assert!(
+            text.contains(&format!("# TYPE {full} {kind}\n")),
+            "no `# TYPE {full} {kind}` in:\n{text}"
+        );
+    }
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        assert!(line.starts_with(PREFIX), "unprefixed sample: {line}");
+    }
+    // OpenMetrics names the counter family without `_total`.
+    let om = render_openmetrics(metrics.registry());
+    assert!(om.contains("# TYPE llm_incident_manager_llm_cost_usd counter\n"));
+    assert!(om.contains("# UNIT llm_incident_manager_llm_cost_usd usd\n"));
+    assert!(om.ends_with("# EOF\n"));
+}
+
+#[test]
+fn declarations_match_the_contract_labels() {
+    for (name, _, labels) in CONTRACT {
+        let spec = FAMILIES
+            .iter()
+            .find(|s| {
+                let full = s.full_name("");
+                match s.kind {
+                    incident_metrics_core::MetricKind::Counter => format!("{full}_total") == *name,
+                    _ => full == *name,
+                }
+            })
+            .unwrap_or_else(|| panic!("{name} is not declared in FAMILIES"));
+        assert_eq!(spec.labels, *labels, "{name}");
+    }
+}
+
+#[test]
+fn families_constant_lists_what_is_registered() {
+    let mut registry = Registry::new(&MetricsConfig::new()).unwrap();
+    Metrics::register(&mut registry).unwrap();
+    let registered: Vec<_> = registry.families().iter().map(|f| f.spec).collect();
+    let declared: Vec<_> = FAMILIES.iter().map(|s| **s).collect();
+    assert_eq!(registered, declared);
+}
+
+#[test]
+fn closed_sets_start_at_zero() {
+    let metrics = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
+    let text = render_prometheus(metrics.registry());
+    for sev in ["critical", "high", "medium", "low", "info"] {
+        assert!(text.contains(&format!(
+            "{PREFIX}incidents_active{{severity=\"{sev}\"}} 0\n"
+        )));
+        for status in ["open", "acknowledged", "resolved", "deduplicated", "failed"] {
+            assert!(text.contains(&format!(
+                "{PREFIX}incidents_total{{severity=\"{sev}\",status=\"{status}\"}} 0\n"
+            )));
+        }
+        assert!(text.contains(&format!(
+            "{PREFIX}incident_processing_duration_seconds_count{{severity=\"{sev}\"}} 0\n"
+        )));
+    }
+    for level in 1..=5 {
+        assert!(text.contains(&format!(
+            "{PREFIX}incident_escalations_total{{level=\"{level}\"}} 0\n"
+        )));
+    }
+    assert!(text.contains(&format!("{PREFIX}incidents_deduplicated_total 0\n")));
+    assert!(text.contains(&format!("{PREFIX}build_info{{version=\"")));
+}
+
+/// Records one series in every family through the public handles.
+fn populate(m: &Metrics) {
+    let s = |v: &str| incident_metrics_core::SharedStr::from(v);
+    let route = HttpRouteLabels {
+        method: Method::Get,
+        path: s("/x"),
+    };
+    m.http
+        .requests
+        .get_or_create(&HttpRequestLabels {
+            method: Method::Get,
+            path: s("/x"),
+            status: HttpStatus::code(200),
+        })
+        .inc();
+    m.http.request_duration.get_or_create(&route).observe(0.1);
+    m.http.request_size.get_or_create(&route).observe(10.0);
+    m.http.response_size.get_or_create(&route).observe(10.0);
+    let method = GrpcMethodLabels {
+        service: s("a.B"),
+        method: s("C"),
+    };
+    m.grpc
+        .requests
+        .get_or_create(&GrpcRequestLabels {
+            service: s("a.B"),
+            method: s("C"),
+            status: GrpcCode::NotFound,
+        })
+        .inc();
+    m.grpc.request_duration.get_or_create(&method).observe(0.1);
+    m.grpc.streams_active.get_or_create(&method).inc();
+    let req = LlmRequestLabels {
+        provider: s("p"),
+        model: s("m"),
+        operation: LlmOperation::Chat,
+    };
+    m.llm.requests.get_or_create(&req).inc();
+    m.llm.request_duration.get_or_create(&req).observe(1.0);
+    let tok = LlmTokenLabels {
+        provider: s("p"),
+        model: s("m"),
+        r#type: TokenType::Input,
+    };
+    m.llm.tokens.get_or_create(&tok).inc_by(5);
+    m.llm.tokens_per_request.get_or_create(&tok).observe(5.0);
+    m.llm
+        .errors
+        .get_or_create(&LlmErrorLabels {
+            provider: s("p"),
+            model: s("m"),
+            error_type: LlmErrorType::Timeout,
+        })
+        .inc();
+    let model = LlmModelLabels {
+        provider: s("p"),
+        model: s("m"),
+    };
+    m.llm.cost_usd.get_or_create(&model).inc_by(0.25);
+    m.llm.time_to_first_token.get_or_create(&model).observe(0.2);
+    m.llm
+        .time_per_output_token
+        .get_or_create(&model)
+        .observe(0.02);
+    m.notifications
+        .notifications
+        .get_or_create(&NotificationLabels {
+            channel: s("log"),
+            status: NotificationStatus::Sent,
+        })
+        .inc();
+    m.notifications
+        .delivery_duration
+        .get_or_create(&ChannelLabels { channel: s("log") })
+        .observe(0.01);
+    m.notifications
+        .queue_size
+        .get_or_create(&ChannelLabels { channel: s("log") })
+        .set(3);
+    m.playbooks
+        .executions
+        .get_or_create(&PlaybookLabels {
+            playbook: s("pb"),
+            status: PlaybookStatus::Success,
+        })
+        .inc();
+    m.playbooks
+        .execution_duration
+        .get_or_create(&PlaybookNameLabels { playbook: s("pb") })
+        .observe(2.0);
+    m.playbooks.active.inc();
+    let st = StorageLabels {
+        operation: StorageOperation::Insert,
+        backend: s("sqlite"),
+    };
+    m.storage.operations.get_or_create(&st).inc();
+    m.storage
+        .operation_duration
+        .get_or_create(&st)
+        .observe(0.001);
+    m.storage
+        .size_bytes
+        .get_or_create(&BackendLabels {
+            backend: s("sqlite"),
+        })
+        .set(4096);
+    m.errors
+        .errors
+        .get_or_create(&ErrorLabels {
+            component: s("storage"),
+            error_type: s("io"),
+        })
+        .inc();
+    m.http.connections_active.inc();
+    m.http.requests_in_flight.inc();
+}
+
+#[test]
+fn encoded_label_keys_equal_the_declared_labels() {
+    let metrics = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
+    populate(metrics.metrics());
+    let text = render_openmetrics(metrics.registry());
+
+    // Map every sample line to its family and collect the label keys.
+    let mut seen: BTreeMap<String, BTreeSet<Vec<String>>> = BTreeMap::new();
+    let mut family = String::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            family = rest.split(' ').next().unwrap().to_owned();
+            seen.entry(family.clone()).or_default();
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let keys = match line.split_once('{') {
+            None => Vec::new(),
+            Some((_, rest)) => {
+                let labels = &rest[..rest.rfind('}').unwrap()];
+                labels
+                    .split("\",")
+                    .map(|kv| kv.split_once('=').unwrap().0.to_owned())
+                    .filter(|k| k != "le")
+                    .collect()
+            }
+        };
+        seen.get_mut(&family).unwrap().insert(keys);
+    }
+    for spec in FAMILIES {
+        let name = spec.full_name("llm_incident_manager");
+        let keys = seen
+            .get(&name)
+            .unwrap_or_else(|| panic!("{name} not encoded"));
+        let declared: Vec<String> = spec.labels.iter().map(|l| (*l).to_owned()).collect();
+        assert!(!keys.is_empty(), "{name} has no series after populate()");
+        for k in keys {
+            assert_eq!(k, &declared, "{name}");
+        }
+    }
+}
+
+#[test]
+fn a_second_catalog_in_one_registry_is_an_error() {
+    let mut registry = Registry::new(&MetricsConfig::new()).unwrap();
+    Metrics::register(&mut registry).unwrap();
+    let err = Metrics::register(&mut registry).unwrap_err();
+    assert!(err.to_string().contains("already registered"), "{err}");
+}
+
+#[test]
+fn bucket_overrides_reach_the_families() {
+    let config = MetricsConfig::new().with_buckets("http_request_duration_seconds", vec![0.5, 5.0]);
+    let metrics = MetricsRegistry::new(&config).unwrap();
+    let route = HttpRouteLabels {
+        method: Method::Post,
+        path: "/y".into(),
+    };
+    metrics
+        .metrics()
+        .http
+        .request_duration
+        .get_or_create(&route)
+        .observe(1.0);
+    let text = render_prometheus(metrics.registry());
+    assert!(text.contains(
+        "llm_incident_manager_http_request_duration_seconds_bucket{method=\"POST\",path=\"/y\",le=\"5\"} 1\n"
+    ), "{text}");
+    let bad = MetricsConfig::new().with_buckets("llm_request_duration_seconds", vec![2.0, 1.0]);
+    assert!(MetricsRegistry::new(&bad).is_err());
+}
