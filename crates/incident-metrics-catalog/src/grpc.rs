@@ -1,4 +1,4 @@
-//! gRPC server families.
+//! gRPC families, server and client side.
 
 use incident_metrics_core::prometheus_client::encoding::EncodeLabelSet;
 use incident_metrics_core::{
@@ -121,16 +121,106 @@ pub const STREAMS_ACTIVE: FamilySpec = FamilySpec {
     labels: &["service", "method"],
 };
 
-/// The gRPC server families.
+/// `grpc_requests_started_total`.
+pub const REQUESTS_STARTED: FamilySpec = FamilySpec {
+    name: "grpc_requests_started",
+    help: "Total number of gRPC calls started on the server, by service and method",
+    kind: MetricKind::Counter,
+    unit: None,
+    labels: &["service", "method"],
+};
+
+/// `grpc_messages_received_total`.
+pub const MESSAGES_RECEIVED: FamilySpec = FamilySpec {
+    name: "grpc_messages_received",
+    help: "Total number of gRPC messages received by the server, by service and method",
+    kind: MetricKind::Counter,
+    unit: None,
+    labels: &["service", "method"],
+};
+
+/// `grpc_messages_sent_total`.
+pub const MESSAGES_SENT: FamilySpec = FamilySpec {
+    name: "grpc_messages_sent",
+    help: "Total number of gRPC messages sent by the server, by service and method",
+    kind: MetricKind::Counter,
+    unit: None,
+    labels: &["service", "method"],
+};
+
+/// `grpc_client_requests_started_total`.
+pub const CLIENT_REQUESTS_STARTED: FamilySpec = FamilySpec {
+    name: "grpc_client_requests_started",
+    help: "Total number of gRPC calls started by clients, by service and method",
+    kind: MetricKind::Counter,
+    unit: None,
+    labels: &["service", "method"],
+};
+
+/// `grpc_client_requests_total`.
+pub const CLIENT_REQUESTS: FamilySpec = FamilySpec {
+    name: "grpc_client_requests",
+    help: "Total number of gRPC calls completed by clients, by service, method and status code",
+    kind: MetricKind::Counter,
+    unit: None,
+    labels: &["service", "method", "status"],
+};
+
+/// `grpc_client_request_duration_seconds`.
+pub const CLIENT_REQUEST_DURATION: FamilySpec = FamilySpec {
+    name: "grpc_client_request_duration",
+    help: "Time from the start of a client gRPC call to the end of its response stream",
+    kind: MetricKind::Histogram,
+    unit: Some(Unit::Seconds),
+    labels: &["service", "method"],
+};
+
+/// `grpc_client_messages_received_total`.
+pub const CLIENT_MESSAGES_RECEIVED: FamilySpec = FamilySpec {
+    name: "grpc_client_messages_received",
+    help: "Total number of gRPC messages received by clients, by service and method",
+    kind: MetricKind::Counter,
+    unit: None,
+    labels: &["service", "method"],
+};
+
+/// `grpc_client_messages_sent_total`.
+pub const CLIENT_MESSAGES_SENT: FamilySpec = FamilySpec {
+    name: "grpc_client_messages_sent",
+    help: "Total number of gRPC messages sent by clients, by service and method",
+    kind: MetricKind::Counter,
+    unit: None,
+    labels: &["service", "method"],
+};
+
+/// The gRPC families, server side and client side, in the manner of
+/// go-grpc-middleware's Prometheus provider (started, handled, messages in
+/// each direction, duration) under the contract's names.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct GrpcMetrics {
-    /// `grpc_requests_total{service, method, status}`.
+    /// `grpc_requests_total{service, method, status}`: calls handled by the server.
     pub requests: CounterFamily<GrpcRequestLabels>,
     /// `grpc_request_duration_seconds{service, method}`.
     pub request_duration: HistogramFamily<GrpcMethodLabels>,
     /// `grpc_streams_active{service, method}`.
     pub streams_active: GaugeFamily<GrpcMethodLabels>,
+    /// `grpc_requests_started_total{service, method}`.
+    pub requests_started: CounterFamily<GrpcMethodLabels>,
+    /// `grpc_messages_received_total{service, method}`.
+    pub messages_received: CounterFamily<GrpcMethodLabels>,
+    /// `grpc_messages_sent_total{service, method}`.
+    pub messages_sent: CounterFamily<GrpcMethodLabels>,
+    /// `grpc_client_requests_started_total{service, method}`.
+    pub client_requests_started: CounterFamily<GrpcMethodLabels>,
+    /// `grpc_client_requests_total{service, method, status}`.
+    pub client_requests: CounterFamily<GrpcRequestLabels>,
+    /// `grpc_client_request_duration_seconds{service, method}`.
+    pub client_request_duration: HistogramFamily<GrpcMethodLabels>,
+    /// `grpc_client_messages_received_total{service, method}`.
+    pub client_messages_received: CounterFamily<GrpcMethodLabels>,
+    /// `grpc_client_messages_sent_total{service, method}`.
+    pub client_messages_sent: CounterFamily<GrpcMethodLabels>,
 }
 
 impl GrpcMetrics {
@@ -148,6 +238,18 @@ impl GrpcMetrics {
                 buckets::RPC_DURATION_SECONDS,
             )?,
             streams_active: family::gauge(registry, &STREAMS_ACTIVE)?,
+            requests_started: family::counter(registry, &REQUESTS_STARTED)?,
+            messages_received: family::counter(registry, &MESSAGES_RECEIVED)?,
+            messages_sent: family::counter(registry, &MESSAGES_SENT)?,
+            client_requests_started: family::counter(registry, &CLIENT_REQUESTS_STARTED)?,
+            client_requests: family::counter(registry, &CLIENT_REQUESTS)?,
+            client_request_duration: family::histogram(
+                registry,
+                &CLIENT_REQUEST_DURATION,
+                buckets::RPC_DURATION_SECONDS,
+            )?,
+            client_messages_received: family::counter(registry, &CLIENT_MESSAGES_RECEIVED)?,
+            client_messages_sent: family::counter(registry, &CLIENT_MESSAGES_SENT)?,
         })
     }
 }

@@ -55,6 +55,7 @@ mod family;
 pub mod grpc;
 pub mod http;
 pub mod incident;
+pub mod limits;
 pub mod llm;
 mod metrics;
 pub mod notification;
@@ -67,6 +68,7 @@ pub use family::{CounterFamily, FloatCounterFamily, GaugeFamily, HistogramFamily
 pub use grpc::GrpcMetrics;
 pub use http::HttpMetrics;
 pub use incident::IncidentMetrics;
+pub use limits::LimitMetrics;
 pub use llm::LlmMetrics;
 pub use metrics::{Metrics, MetricsRegistry, global, global_or_detached, init};
 pub use notification::NotificationMetrics;
@@ -85,6 +87,14 @@ pub const FAMILIES: &[&incident_metrics_core::FamilySpec] = &[
     &grpc::REQUESTS,
     &grpc::REQUEST_DURATION,
     &grpc::STREAMS_ACTIVE,
+    &grpc::REQUESTS_STARTED,
+    &grpc::MESSAGES_RECEIVED,
+    &grpc::MESSAGES_SENT,
+    &grpc::CLIENT_REQUESTS_STARTED,
+    &grpc::CLIENT_REQUESTS,
+    &grpc::CLIENT_REQUEST_DURATION,
+    &grpc::CLIENT_MESSAGES_RECEIVED,
+    &grpc::CLIENT_MESSAGES_SENT,
     &incident::INCIDENTS,
     &incident::ACTIVE,
     &incident::PROCESSING_DURATION,
@@ -111,4 +121,5 @@ pub const FAMILIES: &[&incident_metrics_core::FamilySpec] = &[
     &errors::ERRORS,
     &system::BUILD_INFO,
     &system::UPTIME,
+    &limits::LABEL_VALUES_FOLDED,
 ];

@@ -9,6 +9,7 @@ use crate::errors::ErrorMetrics;
 use crate::grpc::GrpcMetrics;
 use crate::http::HttpMetrics;
 use crate::incident::IncidentMetrics;
+use crate::limits::LimitMetrics;
 use crate::llm::LlmMetrics;
 use crate::notification::NotificationMetrics;
 use crate::playbook::PlaybookMetrics;
@@ -38,6 +39,8 @@ pub struct Metrics {
     pub errors: ErrorMetrics,
     /// Build information and uptime.
     pub system: SystemMetrics,
+    /// Cardinality limiting.
+    pub limits: LimitMetrics,
     config: Arc<incident_metrics_core::MetricsConfig>,
 }
 
@@ -68,6 +71,7 @@ impl Metrics {
             storage: StorageMetrics::register(registry)?,
             errors: ErrorMetrics::register(registry)?,
             system: SystemMetrics::register(registry, info)?,
+            limits: LimitMetrics::register(registry)?,
             config: registry.shared_config(),
         })
     }

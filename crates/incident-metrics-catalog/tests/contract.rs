@@ -239,6 +239,30 @@ fn populate(m: &Metrics) {
         .inc();
     m.grpc.request_duration.get_or_create(&method).observe(0.1);
     m.grpc.streams_active.get_or_create(&method).inc();
+    m.grpc.requests_started.get_or_create(&method).inc();
+    m.grpc.messages_received.get_or_create(&method).inc();
+    m.grpc.messages_sent.get_or_create(&method).inc();
+    m.grpc.client_requests_started.get_or_create(&method).inc();
+    m.grpc
+        .client_requests
+        .get_or_create(&GrpcRequestLabels {
+            service: s("a.B"),
+            method: s("C"),
+            status: GrpcCode::Ok,
+        })
+        .inc();
+    m.grpc
+        .client_request_duration
+        .get_or_create(&method)
+        .observe(0.1);
+    m.grpc.client_messages_received.get_or_create(&method).inc();
+    m.grpc.client_messages_sent.get_or_create(&method).inc();
+    m.limits
+        .label_values_folded
+        .get_or_create(&incident_metrics_catalog::limits::FoldedLabels {
+            label: s("llm_model"),
+        })
+        .inc();
     let req = LlmRequestLabels {
         provider: s("p"),
         model: s("m"),
