@@ -48,7 +48,8 @@
 //!
 //! # Features
 //!
-//! This crate has no optional features.
+//! - `test-util`: [`test_util`], helpers for tests that exercise the whole
+//!   catalog. Off by default.
 
 pub mod errors;
 mod family;
@@ -62,6 +63,8 @@ pub mod notification;
 pub mod playbook;
 pub mod storage;
 pub mod system;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
 
 pub use errors::ErrorMetrics;
 pub use family::{CounterFamily, FloatCounterFamily, GaugeFamily, HistogramFamily, LabelSet};

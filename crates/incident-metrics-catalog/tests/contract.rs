@@ -5,18 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use incident_metrics_catalog::errors::ErrorLabels;
-use incident_metrics_catalog::grpc::{GrpcCode, GrpcMethodLabels, GrpcRequestLabels};
-use incident_metrics_catalog::http::{HttpRequestLabels, HttpRouteLabels, HttpStatus, Method};
-use incident_metrics_catalog::llm::{
-    LlmErrorLabels, LlmErrorType, LlmModelLabels, LlmOperation, LlmRequestLabels, LlmTokenLabels,
-    TokenType,
-};
-use incident_metrics_catalog::notification::{
-    ChannelLabels, NotificationLabels, NotificationStatus,
-};
-use incident_metrics_catalog::playbook::{PlaybookLabels, PlaybookNameLabels, PlaybookStatus};
-use incident_metrics_catalog::storage::{BackendLabels, StorageLabels, StorageOperation};
+use incident_metrics_catalog::http::{HttpRouteLabels, Method};
 use incident_metrics_catalog::{FAMILIES, Metrics, MetricsRegistry};
 use incident_metrics_core::prometheus_client::encoding::{prometheus_text, text};
 use incident_metrics_core::{MetricsConfig, Registry};
@@ -207,151 +196,10 @@ fn closed_sets_start_at_zero() {
     assert!(text.contains(&format!("{PREFIX}build_info{{version=\"")));
 }
 
-/// Records one series in every family through the public handles.
-fn populate(m: &Metrics) {
-    let s = |v: &str| incident_metrics_core::SharedStr::from(v);
-    let route = HttpRouteLabels {
-        method: Method::Get,
-        path: s("/x"),
-    };
-    m.http
-        .requests
-        .get_or_create(&HttpRequestLabels {
-            method: Method::Get,
-            path: s("/x"),
-            status: HttpStatus::code(200),
-        })
-        .inc();
-    m.http.request_duration.get_or_create(&route).observe(0.1);
-    m.http.request_size.get_or_create(&route).observe(10.0);
-    m.http.response_size.get_or_create(&route).observe(10.0);
-    let method = GrpcMethodLabels {
-        service: s("a.B"),
-        method: s("C"),
-    };
-    m.grpc
-        .requests
-        .get_or_create(&GrpcRequestLabels {
-            service: s("a.B"),
-            method: s("C"),
-            status: GrpcCode::NotFound,
-        })
-        .inc();
-    m.grpc.request_duration.get_or_create(&method).observe(0.1);
-    m.grpc.streams_active.get_or_create(&method).inc();
-    m.grpc.requests_started.get_or_create(&method).inc();
-    m.grpc.messages_received.get_or_create(&method).inc();
-    m.grpc.messages_sent.get_or_create(&method).inc();
-    m.grpc.client_requests_started.get_or_create(&method).inc();
-    m.grpc
-        .client_requests
-        .get_or_create(&GrpcRequestLabels {
-            service: s("a.B"),
-            method: s("C"),
-            status: GrpcCode::Ok,
-        })
-        .inc();
-    m.grpc
-        .client_request_duration
-        .get_or_create(&method)
-        .observe(0.1);
-    m.grpc.client_messages_received.get_or_create(&method).inc();
-    m.grpc.client_messages_sent.get_or_create(&method).inc();
-    m.limits
-        .label_values_folded
-        .get_or_create(&incident_metrics_catalog::limits::FoldedLabels {
-            label: s("llm_model"),
-        })
-        .inc();
-    let req = LlmRequestLabels {
-        provider: s("p"),
-        model: s("m"),
-        operation: LlmOperation::Chat,
-    };
-    m.llm.requests.get_or_create(&req).inc();
-    m.llm.request_duration.get_or_create(&req).observe(1.0);
-    let tok = LlmTokenLabels {
-        provider: s("p"),
-        model: s("m"),
-        r#type: TokenType::Input,
-    };
-    m.llm.tokens.get_or_create(&tok).inc_by(5);
-    m.llm.tokens_per_request.get_or_create(&tok).observe(5.0);
-    m.llm
-        .errors
-        .get_or_create(&LlmErrorLabels {
-            provider: s("p"),
-            model: s("m"),
-            error_type: LlmErrorType::Timeout,
-        })
-        .inc();
-    let model = LlmModelLabels {
-        provider: s("p"),
-        model: s("m"),
-    };
-    m.llm.cost_usd.get_or_create(&model).inc_by(0.25);
-    m.llm.time_to_first_token.get_or_create(&model).observe(0.2);
-    m.llm
-        .time_per_output_token
-        .get_or_create(&model)
-        .observe(0.02);
-    m.notifications
-        .notifications
-        .get_or_create(&NotificationLabels {
-            channel: s("log"),
-            status: NotificationStatus::Sent,
-        })
-        .inc();
-    m.notifications
-        .delivery_duration
-        .get_or_create(&ChannelLabels { channel: s("log") })
-        .observe(0.01);
-    m.notifications
-        .queue_size
-        .get_or_create(&ChannelLabels { channel: s("log") })
-        .set(3);
-    m.playbooks
-        .executions
-        .get_or_create(&PlaybookLabels {
-            playbook: s("pb"),
-            status: PlaybookStatus::Success,
-        })
-        .inc();
-    m.playbooks
-        .execution_duration
-        .get_or_create(&PlaybookNameLabels { playbook: s("pb") })
-        .observe(2.0);
-    m.playbooks.active.inc();
-    let st = StorageLabels {
-        operation: StorageOperation::Insert,
-        backend: s("sqlite"),
-    };
-    m.storage.operations.get_or_create(&st).inc();
-    m.storage
-        .operation_duration
-        .get_or_create(&st)
-        .observe(0.001);
-    m.storage
-        .size_bytes
-        .get_or_create(&BackendLabels {
-            backend: s("sqlite"),
-        })
-        .set(4096);
-    m.errors
-        .errors
-        .get_or_create(&ErrorLabels {
-            component: s("storage"),
-            error_type: s("io"),
-        })
-        .inc();
-    m.http.connections_active.inc();
-    m.http.requests_in_flight.inc();
-}
-
 #[test]
 fn encoded_label_keys_equal_the_declared_labels() {
     let metrics = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
-    populate(metrics.metrics());
+    incident_metrics_catalog::test_util::populate_every_family(metrics.metrics());
     let text = render_openmetrics(metrics.registry());
 
     // Map every sample line to its family and collect the label keys.
