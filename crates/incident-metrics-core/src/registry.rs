@@ -185,6 +185,13 @@ impl FamilySpec {
                 reason: "give one sentence saying what is measured",
             });
         }
+        if self.help.contains(['\\', '\n', '"']) {
+            return Err(Error::InvalidHelp {
+                name: self.name.to_owned(),
+                reason: "leave backslashes, line breaks and double quotes out: \
+                         prometheus-client writes OpenMetrics help text unescaped",
+            });
+        }
         if self.help.ends_with('.') {
             return Err(Error::InvalidHelp {
                 name: self.name.to_owned(),
@@ -483,6 +490,12 @@ mod tests {
         );
         assert!(err(FamilySpec { help: "", ..C }, c()).contains("help"));
         assert!(err(FamilySpec { help: "Ends.", ..C }, c()).contains("period"));
+        for help in ["Two\nlines", "A \"quote\"", "C:\\dir"] {
+            assert!(
+                err(FamilySpec { help, ..C }, c()).contains("unescaped"),
+                "{help:?}"
+            );
+        }
         assert!(
             err(
                 FamilySpec {

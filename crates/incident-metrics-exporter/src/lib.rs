@@ -1,13 +1,107 @@
-//! wip
+//! Serves an [`incident_metrics_core::Registry`] to scrapers: renders it as
+//! OpenMetrics 1.0 or Prometheus text 0.0.4, picks the format from `Accept`
+//! and gzip from `Accept-Encoding` the way client_golang does, and answers
+//! `/metrics` from an axum router or a standalone hyper server.
+//!
+//! - [`render`] and [`gather_metrics`] turn a registry into text;
+//! - [`negotiate_format`] and [`negotiate_encoding`] read the request headers;
+//! - [`encode_response`] builds the whole answer (status, headers, body) and
+//!   turns failures into a `500`, never a panic;
+//! - [`metrics_router`] and [`metrics_handler`] serve it from axum, and
+//!   [`MetricsServer`] without axum; both render on tokio's blocking pool so
+//!   that a large scrape never holds up request handling.
+//!
+//! Every family is announced (`# HELP`, `# TYPE`) from its registration on,
+//! even while it has no series, because the core registry reports it so.
+//!
+//! # Examples
+//!
+//! ```
+//! use incident_metrics_core::prometheus_client::metrics::counter::Counter;
+//! use incident_metrics_core::prometheus_client::metrics::family::Family;
+//! use incident_metrics_core::{FamilySpec, MetricKind, MetricsConfig, Registry};
+//! use incident_metrics_exporter::{encode_response, gather_metrics, render, Format};
+//!
+//! const REQUESTS: FamilySpec = FamilySpec {
+//!     name: "requests",
+//!     help: "Requests served",
+//!     kind: MetricKind::Counter,
+//!     unit: None,
+//!     labels: &["method"],
+//! };
+//!
+//! let config = MetricsConfig::new()
+//!     .with_namespace("svc")
+//!     .with_global_label("env", "prod");
+//! let mut registry = Registry::new(&config)?;
+//! let requests = Family::<Vec<(String, String)>, Counter>::default();
+//! registry.register(&REQUESTS, requests.clone())?;
+//! requests.get_or_create(&vec![("method".into(), "GET".into())]).inc();
+//!
+//! // Prometheus text 0.0.4, the default answer.
+//! assert_eq!(
+//!     gather_metrics(&registry)?,
+//!     "# HELP svc_requests_total Requests served.\n\
+//!      ## TYPE svc_requests_total counter\n\
+//!      svc_requests_total{env=\"prod\",method=\"GET\"} 1\n"
+//! );
+//! // OpenMetrics 1.0, for scrapers that ask for it.
+//! assert_eq!(
+//!     render(&registry, Format::OpenMetrics)?,
+//!     "# HELP svc_requests Requests served.\n\
+//!      ## TYPE svc_requests counter\n\
+//!      svc_requests_total{env=\"prod\",method=\"GET\"} 1\n\
+//!      ## EOF\n"
+//! );
+//! // A whole answer, as a scraper negotiating OpenMetrics and gzip gets it.
+//! let response = encode_response(&registry, Some("application/openmetrics-text"), Some("gzip"));
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(response.headers()["content-encoding"], "gzip");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Features
+//!
+//! - `axum` (default): [`metrics_router`] and [`metrics_handler`] for
+//!   axum 0.8, with tokio for `spawn_blocking`.
+//! - `server` (default): [`MetricsServer`], a standalone HTTP/1.1 server on
+//!   hyper 1, hyper-util and tokio, for services without axum.
+//!
+//! With neither, the crate renders, negotiates and builds
+//! [`http::Response`]s for any HTTP stack, and needs no async runtime.
+//!
+//! # What this crate must not do
+//!
+//! - Know which families exist: it renders whatever the registry holds and
+//!   never depends on the catalog. It registers nothing.
+//! - Lock the registry: rendering needs only `&Registry`, shared in an `Arc`.
+//!   Never wrap it in a `Mutex`, and never hold a lock across `.await`.
+//! - Panic or fail a request on odd input: malformed headers fall back to
+//!   the defaults, and a metric that fails to encode gives a `500`.
+//! - Log: the server writes nothing to stdout or stderr; errors are values.
+
+#![deny(missing_docs)]
+
 mod compression;
 mod error;
 mod format;
 mod negotiate;
 mod render;
+mod response;
+
+#[cfg(feature = "axum")]
+mod axum;
+#[cfg(feature = "server")]
+mod server;
+
 pub use compression::Compression;
 pub use error::{Error, Result};
 pub use format::Format;
 pub use negotiate::{negotiate_encoding, negotiate_format};
 pub use render::{gather_metrics, render};
-/// x
-pub fn encode_response() {}
+pub use response::encode_response;
+
+#[cfg(feature = "axum")]
+pub use crate::axum::{metrics_handler, metrics_router};
+#[cfg(feature = "server")]
+pub use server::MetricsServer;

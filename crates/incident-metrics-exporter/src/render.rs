@@ -1,0 +1,96 @@
+//! [`render`] and [`gather_metrics`]: a registry as exposition text.
+
+use incident_metrics_core::Registry;
+use incident_metrics_core::prometheus_client::encoding::{prometheus_text, text};
+
+use crate::{Error, Format, Result};
+
+/// Renders every family of `registry` as `format` text.
+///
+/// Families come out in registration order, each announced with `# HELP`
+/// and `# TYPE` (and `# UNIT` in OpenMetrics) even while it has no series.
+/// The OpenMetrics text ends with `# EOF`; the Prometheus 0.0.4 text carries
+/// no `# UNIT`, no exemplars, no `_created` samples and no `# EOF`, which
+/// that format does not know.
+///
+/// Help texts are escaped as each format requires (backslash and newline in
+/// 0.0.4; backslash, newline and double quote in OpenMetrics).
+/// prometheus-client 0.26 writes OpenMetrics help texts unescaped, so a help
+/// text holding a newline would break the exposition; this function repairs
+/// that for every family registered through [`Registry::register`] and
+/// [`Registry::register_histogram`]. Help texts written by collectors
+/// ([`Registry::register_collector`]) are out of its reach: keep them to one
+/// line without backslashes or double quotes.
+///
+/// # Errors
+///
+/// [`Error::Render`] when a metric or collector fails to encode itself.
+/// Writing into a `String` cannot fail, so only a custom metric's `encode`
+/// can cause it; the built-in metrics and those of the core crate never do.
+///
+/// # Examples
+///
+/// ```
+/// use incident_metrics_core::prometheus_client::metrics::counter::Counter;
+/// use incident_metrics_core::{FamilySpec, MetricKind, MetricsConfig, Registry};
+/// use incident_metrics_exporter::{render, Format};
+///
+/// const JOBS: FamilySpec = FamilySpec {
+///     name: "jobs",
+///     help: "Jobs run",
+///     kind: MetricKind::Counter,
+///     unit: None,
+///     labels: &[],
+/// };
+/// let mut registry = Registry::new(&MetricsConfig::new().with_namespace("svc"))?;
+/// let jobs = Counter::<u64>::default();
+/// registry.register(&JOBS, jobs.clone())?;
+/// jobs.inc();
+///
+/// assert_eq!(
+///     render(&registry, Format::OpenMetrics)?,
+///     "# HELP svc_jobs Jobs run.\n# TYPE svc_jobs counter\nsvc_jobs_total 1\n# EOF\n"
+/// );
+/// assert_eq!(
+///     render(&registry, Format::Prometheus)?,
+///     "# HELP svc_jobs_total Jobs run.\n# TYPE svc_jobs_total counter\nsvc_jobs_total 1\n"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn render(registry: &Registry, format: Format) -> Result<String> {
+    let mut out = String::new();
+    let encoded = match format {
+        Format::OpenMetrics => text::encode(&mut out, registry.as_prometheus()),
+        Format::Prometheus => prometheus_text::encode(&mut out, registry.as_prometheus()),
+    };
+    encoded.map_err(|source| Error::Render { format, source })?;
+    Ok(out)
+}
+
+/// Renders `registry` as Prometheus text 0.0.4, the format every scraper
+/// reads: the `gather_metrics()` of the specification.
+///
+/// It returns a `Result` rather than a bare `String` on purpose: the only
+/// way rendering fails is a metric whose own `encode` errs, and a `String`
+/// would have to hide that behind an empty or truncated text, which a
+/// scraper would store as "all series gone". With the error in hand the
+/// caller can answer `500` (as [`encode_response`](crate::encode_response)
+/// does), so that Prometheus marks the target down instead.
+///
+/// # Errors
+///
+/// As [`render`].
+///
+/// # Examples
+///
+/// ```
+/// use incident_metrics_core::{MetricsConfig, Registry};
+/// use incident_metrics_exporter::gather_metrics;
+///
+/// let registry = Registry::new(&MetricsConfig::new())?;
+/// assert_eq!(gather_metrics(&registry)?, "");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn gather_metrics(registry: &Registry) -> Result<String> {
+    render(registry, Format::Prometheus)
+}

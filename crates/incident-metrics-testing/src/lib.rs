@@ -1,0 +1,248 @@
+//! Test support for the incident-metrics workspace: the outside programs the
+//! tests use to judge our output (promtool, Python's OpenMetrics parser),
+//! found or reported in one place.
+//!
+//! A test that needs a program calls [`program`]. When the program is
+//! missing, the test fails under CI (`CI=true`), with the command that
+//! installs it, and otherwise prints a notice and skips: a developer without
+//! Prometheus installed can still run the suite, and CI can never pass by
+//! skipping.
+//!
+//! # Examples
+//!
+//! ```
+//! // Returns false (and prints why) only outside CI when promtool is missing.
+//! let checked = incident_metrics_testing::promtool_check_metrics(
+//!     "# HELP up Whether the target is up.\n# TYPE up gauge\nup 1\n",
+//! );
+//! # let _ = checked;
+//! ```
+#![allow(clippy::panic, clippy::expect_used)] // test support: failing loudly is the job
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Whether the tests run under CI, where a missing program is a failure.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| matches!(v.trim(), "true" | "1" | "yes"))
+}
+
+/// The path of the program `name` on `PATH`.
+///
+/// # Panics
+///
+/// Under CI when the program is missing, with `install` (the command that
+/// installs it) in the message. Outside CI it prints a notice and returns
+/// `None` so that the caller can skip.
+pub fn program(name: &str, install: &str) -> Option<PathBuf> {
+    program_in(name, install, under_ci())
+}
+
+/// [`program`] with the CI decision made by the caller.
+///
+/// # Panics
+///
+/// When `ci` is true and the program is missing.
+pub fn program_in(name: &str, install: &str, ci: bool) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        missing(&format!("{name} not found on PATH"), install, ci);
+    }
+    found
+}
+
+fn missing(what: &str, install: &str, ci: bool) {
+    if ci {
+        panic!("{what}: install it with `{install}` (CI=true, so this test may not skip)");
+    }
+    eprintln!("note: skipping a check because {what}; install it with `{install}`");
+}
+
+/// Runs `promtool check metrics` on `text` (Prometheus text format 0.0.4,
+/// the only format promtool reads) and fails the test on any problem it
+/// reports, lint warnings included.
+///
+/// Returns `true` when the check ran, `false` when it was skipped.
+///
+/// # Panics
+///
+/// When promtool reports a problem, or as [`program`].
+pub fn promtool_check_metrics(text: &str) -> bool {
+    let Some(promtool) = program("promtool", "apt-get install -y prometheus") else {
+        return false;
+    };
+    let output = run_with_stdin(Command::new(promtool).args(["check", "metrics"]), text);
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && report.trim().is_empty(),
+        "promtool check metrics failed ({}):\n{report}\n--- exposition ---\n{text}",
+        output.status
+    );
+    true
+}
+
+/// What Python's `prometheus_client` OpenMetrics parser read.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+pub struct ParsedExposition {
+    /// Every family, in order, with or without samples.
+    pub families: Vec<ParsedFamily>,
+    /// Every sample, in order.
+    pub samples: Vec<ParsedSample>,
+}
+
+/// One family as the parser read it.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+pub struct ParsedFamily {
+    /// The family's name (OpenMetrics form: counters without `_total`).
+    pub name: String,
+    /// The family's type as the parser understood it.
+    pub kind: String,
+    /// The family's unit (`""` when none).
+    pub unit: String,
+    /// The family's help text.
+    pub help: String,
+}
+
+/// One sample as the parser read it.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+pub struct ParsedSample {
+    /// The name of the family it belongs to.
+    pub family: String,
+    /// The sample's name (with `_total`, `_bucket`, ...).
+    pub name: String,
+    /// The sample's labels.
+    pub labels: BTreeMap<String, String>,
+    /// The sample's value.
+    pub value: f64,
+}
+
+const PARSE_OPENMETRICS: &str = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+text = sys.stdin.buffer.read().decode("utf-8")
+families, samples = [], []
+for fam in text_string_to_metric_families(text):
+    families.append({"name": fam.name, "kind": fam.type, "unit": fam.unit,
+                     "help": fam.documentation})
+    for s in fam.samples:
+        samples.append({"family": fam.name, "name": s.name,
+                        "labels": dict(s.labels), "value": float(s.value)})
+json.dump({"families": families, "samples": samples}, sys.stdout)
+"#;
+
+/// Parses `text` with the OpenMetrics parser of Python's `prometheus_client`
+/// (strict: it rejects anything that breaks OpenMetrics 1.0) and returns
+/// what it read, or `None` when skipped.
+///
+/// # Panics
+///
+/// When the parser rejects the text, or as [`program`] when `python3` or the
+/// module is missing.
+pub fn parse_openmetrics(text: &str) -> Option<ParsedExposition> {
+    let install = "python3 -m pip install prometheus_client";
+    let python = program("python3", "apt-get install -y python3")?;
+    let probe = Command::new(&python)
+        .args(["-c", "import prometheus_client.openmetrics.parser"])
+        .output()
+        .expect("python3 runs");
+    if !probe.status.success() {
+        missing(
+            "the python3 module prometheus_client is not installed",
+            install,
+            under_ci(),
+        );
+        return None;
+    }
+    let output = run_with_stdin(Command::new(python).args(["-c", PARSE_OPENMETRICS]), text);
+    assert!(
+        output.status.success(),
+        "the OpenMetrics parser rejected the exposition:\n{}\n--- exposition ---\n{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(serde_json::from_slice(&output.stdout).expect("the parser's JSON is valid"))
+}
+
+fn run_with_stdin(command: &mut Command, input: &str) -> std::process::Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the program starts");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let input = input.as_bytes().to_vec();
+    // Write from another thread so that a large input cannot deadlock
+    // against a full stdout pipe.
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().expect("the program runs");
+    writer
+        .join()
+        .expect("the writer thread does not panic")
+        .expect("the program reads its input");
+    output
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_program_is_skipped_outside_ci() {
+        let hint = "apt-get install -y no-such-tool";
+        assert_eq!(
+            program_in("incident-metrics-no-such-tool", hint, false),
+            None
+        );
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "incident-metrics-no-such-tool not found on PATH: install it with `apt-get install -y no-such-tool`"
+    )]
+    fn a_missing_program_fails_under_ci() {
+        program_in(
+            "incident-metrics-no-such-tool",
+            "apt-get install -y no-such-tool",
+            true,
+        );
+    }
+
+    #[test]
+    fn promtool_rejects_broken_text() {
+        if program("promtool", "apt-get install -y prometheus").is_none() {
+            return;
+        }
+        let result = std::panic::catch_unwind(|| promtool_check_metrics("up{ 1\n"));
+        assert!(result.is_err(), "promtool must reject malformed text");
+        assert!(promtool_check_metrics(
+            "# HELP up Whether the target is up.\n# TYPE up gauge\nup 1\n"
+        ));
+    }
+
+    #[test]
+    fn python_parser_reads_and_rejects() {
+        let text = "# TYPE a counter\n# HELP a An a.\na_total{x=\"\\\"q\\\"\"} 2.5\n# EOF\n";
+        let Some(parsed) = parse_openmetrics(text) else {
+            return;
+        };
+        let samples = parsed.samples;
+        assert_eq!(samples.len(), 1);
+        assert_eq!(samples[0].family, "a");
+        assert_eq!(parsed.families[0].kind, "counter");
+        assert_eq!(samples[0].labels["x"], "\"q\"");
+        assert_eq!(samples[0].value, 2.5);
+        // No `# EOF`: not OpenMetrics.
+        let result = std::panic::catch_unwind(|| parse_openmetrics("a_total 1\n"));
+        assert!(result.is_err(), "the parser must reject text without # EOF");
+    }
+}
