@@ -129,6 +129,76 @@ pub enum Error {
         source: Box<toml::de::Error>,
     },
 
+    /// A push URL (`push.remote_write.url`, `push.pushgateway.url`) is
+    /// empty or malformed.
+    #[error("invalid `{field}` {url:?}: {reason}")]
+    InvalidUrl {
+        /// The configuration field, such as `push.remote_write.url`.
+        field: &'static str,
+        /// The rejected URL.
+        url: String,
+        /// What is wrong with it and what to use instead.
+        reason: &'static str,
+    },
+
+    /// A push interval, timeout or backoff is not a number of seconds in
+    /// its allowed range.
+    #[error("invalid `{field}` {value}: use a number of seconds from {min} to {max}")]
+    InvalidDuration {
+        /// The configuration field, such as `push.remote_write.interval_seconds`.
+        field: &'static str,
+        /// The rejected value.
+        value: f64,
+        /// The smallest value allowed.
+        min: f64,
+        /// The largest value allowed.
+        max: f64,
+    },
+
+    /// A queue or batch size is zero or too large.
+    #[error("invalid `{field}` {value}: use a whole number from {min} to {max}")]
+    InvalidSize {
+        /// The configuration field, such as `push.remote_write.queue_capacity`.
+        field: &'static str,
+        /// The rejected value.
+        value: usize,
+        /// The smallest value allowed.
+        min: usize,
+        /// The largest value allowed.
+        max: usize,
+    },
+
+    /// The Pushgateway job name is empty.
+    #[error(
+        "invalid `push.pushgateway.job` {job:?}: give the job a non-empty name, such as \"nightly_backup\""
+    )]
+    InvalidJob {
+        /// The rejected job name.
+        job: String,
+    },
+
+    /// The same label name was given twice in a push label set
+    /// (`push.remote_write.external_labels`, `push.pushgateway.grouping`).
+    #[error("duplicate label {name:?} in `{field}`: give each label name once")]
+    DuplicateLabel {
+        /// The configuration field.
+        field: &'static str,
+        /// The repeated label name.
+        name: String,
+    },
+
+    /// An extra HTTP header of a push path is malformed, repeated or one the
+    /// protocol sets itself.
+    #[error("invalid header {name:?} in `{field}`: {reason}")]
+    InvalidHeader {
+        /// The configuration field, such as `push.remote_write.headers`.
+        field: &'static str,
+        /// The header's name.
+        name: String,
+        /// What is wrong with it and what to use instead.
+        reason: &'static str,
+    },
+
     /// An environment variable holds a value that cannot be used.
     #[error("invalid environment variable {var}={value:?}: {reason}")]
     InvalidEnv {

@@ -6,9 +6,10 @@
 //! LLMs or incidents. It owns
 //!
 //! - [`MetricsConfig`]: namespace (default `llm_incident_manager`), metrics
-//!   endpoint, sample rate, excluded paths, global labels and bucket
-//!   overrides, loaded from code, TOML or environment variables and checked
-//!   by [`MetricsConfig::validate`];
+//!   endpoint, sample rate, excluded paths, global labels, bucket
+//!   overrides and the push settings ([`PushConfig`]: remote-write and
+//!   Pushgateway, as plain data), loaded from code, TOML or environment
+//!   variables and checked by [`MetricsConfig::validate`];
 //! - [`Registry`]: prometheus-client's registry with the namespace and global
 //!   labels applied, registration that returns [`Error`] instead of
 //!   panicking, duplicate detection, and every family announced even before
@@ -71,7 +72,9 @@ mod shared_str;
 
 pub use computed::ComputedGauge;
 pub use config::{
-    DEFAULT_ENDPOINT, DEFAULT_EXCLUDED_PATHS, DEFAULT_NAMESPACE, ENV_PREFIX, MetricsConfig,
+    DEFAULT_ENDPOINT, DEFAULT_EXCLUDED_PATHS, DEFAULT_NAMESPACE, ENV_PREFIX,
+    MAX_PUSH_INTERVAL_SECONDS, MAX_PUSH_TIMEOUT_SECONDS, MAX_QUEUE_CAPACITY,
+    MIN_PUSH_INTERVAL_SECONDS, MetricsConfig, PushConfig, PushgatewayConfig, RemoteWriteConfig,
 };
 pub use error::{Error, Result};
 pub use global::Global;

@@ -1,6 +1,7 @@
 //! The error type of the exporter.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::Format;
 
@@ -61,5 +62,79 @@ pub enum Error {
         /// The runtime's error.
         #[source]
         source: std::io::Error,
+    },
+
+    /// The push configuration (remote-write or Pushgateway) is invalid.
+    #[error("invalid push configuration: {source}")]
+    PushConfig {
+        /// The core crate's validation error, which names the field.
+        #[source]
+        source: incident_metrics_core::Error,
+    },
+
+    /// The push URL asks for TLS, which the push client does not speak.
+    #[error(
+        "cannot push to {url}: https is not supported by the push client; send over http to a \
+         local agent (Prometheus in agent mode, vmagent, Grafana Alloy) or to a TLS-terminating \
+         sidecar (such as Envoy or stunnel) that forwards to the https endpoint"
+    )]
+    TlsUnsupported {
+        /// The URL asked for.
+        url: String,
+    },
+
+    /// The remote-write sender was started outside a tokio runtime.
+    #[error(
+        "the remote-write sender must be started inside a tokio runtime with time and I/O \
+         enabled (`#[tokio::main]` enables both)"
+    )]
+    NoRuntime,
+
+    /// A Pushgateway request could not be sent or answered.
+    #[error("{method} {url} failed: {source}; check that the Pushgateway is up and reachable")]
+    PushRequest {
+        /// The HTTP method (`PUT`, `POST` or `DELETE`).
+        method: &'static str,
+        /// The grouping key's URL.
+        url: String,
+        /// The client's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// A Pushgateway request took longer than its timeout.
+    #[error(
+        "{method} {url} got no answer within {timeout:?}; check the Pushgateway or raise the timeout"
+    )]
+    PushTimeout {
+        /// The HTTP method (`PUT`, `POST` or `DELETE`).
+        method: &'static str,
+        /// The grouping key's URL.
+        url: String,
+        /// The timeout that passed.
+        timeout: Duration,
+    },
+
+    /// The Pushgateway answered with an error status.
+    #[error("the Pushgateway answered {status} to {method} {url}: {body}")]
+    PushRejected {
+        /// The HTTP method (`PUT`, `POST` or `DELETE`).
+        method: &'static str,
+        /// The grouping key's URL.
+        url: String,
+        /// The answer's status code.
+        status: u16,
+        /// The start of the answer's body, which says why.
+        body: String,
+    },
+
+    /// The rendered registry could not be read back into samples. This
+    /// points at a collector writing malformed text.
+    #[error("cannot read the rendered registry back into samples: {reason} in line {line:?}")]
+    Snapshot {
+        /// The line at fault.
+        line: String,
+        /// What is wrong with it.
+        reason: &'static str,
     },
 }

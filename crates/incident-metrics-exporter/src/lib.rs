@@ -9,7 +9,11 @@
 //!   turns failures into a `500`, never a panic;
 //! - [`metrics_router`] and [`metrics_handler`] serve it from axum, and
 //!   [`MetricsServer`] without axum; both render on tokio's blocking pool so
-//!   that a large scrape never holds up request handling.
+//!   that a large scrape never holds up request handling;
+//! - [`RemoteWriteBuilder`] pushes the registry to Prometheus, Mimir,
+//!   Thanos, Cortex or VictoriaMetrics with Prometheus remote-write 1.0, and
+//!   [`Pushgateway`] pushes it to a Prometheus Pushgateway, for fleets past
+//!   one Prometheus and jobs too short-lived to scrape (see `docs/push.md`).
 //!
 //! Every family is announced (`# HELP`, `# TYPE`) from its registration on,
 //! even while it has no series, because the core registry reports it so.
@@ -67,7 +71,18 @@
 //! - `server` (default): [`MetricsServer`], a standalone HTTP/1.1 server on
 //!   hyper 1, hyper-util and tokio, for services without axum.
 //!
-//! With neither, the crate renders, negotiates and builds
+//! - `remote-write` (off): [`RemoteWriteBuilder`], a Prometheus
+//!   remote-write 1.0 sender (protobuf via prost, snappy via snap, HTTP/1.1
+//!   via hyper-util's client, on tokio), with its own families
+//!   ([`REMOTE_WRITE_FAMILIES`]).
+//! - `pushgateway` (off): [`Pushgateway`], push (`PUT`), add (`POST`) and
+//!   delete of a grouping key, on the same client.
+//!
+//! Both push paths speak plain `http://` only: TLS is out of scope. Send to
+//! a local agent (Prometheus in agent mode, vmagent, Grafana Alloy) or
+//! through a TLS-terminating sidecar instead ([`Error::TlsUnsupported`]).
+//!
+//! With none of them, the crate renders, negotiates and builds
 //! [`http::Response`]s for any HTTP stack, and needs no async runtime.
 //!
 //! # What this crate must not do
@@ -78,7 +93,9 @@
 //!   Never wrap it in a `Mutex`, and never hold a lock across `.await`.
 //! - Panic or fail a request on odd input: malformed headers fall back to
 //!   the defaults, and a metric that fails to encode gives a `500`.
-//! - Log: the server writes nothing to stdout or stderr; errors are values.
+//! - Log: the server and the push paths write nothing to stdout or stderr;
+//!   errors are values, and the remote-write sender counts what it could
+//!   not send in its own families.
 
 #![deny(missing_docs)]
 
@@ -91,6 +108,8 @@ mod response;
 
 #[cfg(feature = "axum")]
 mod axum;
+#[cfg(any(feature = "remote-write", feature = "pushgateway"))]
+mod push;
 #[cfg(feature = "server")]
 mod server;
 
@@ -103,5 +122,11 @@ pub use response::encode_response;
 
 #[cfg(feature = "axum")]
 pub use crate::axum::{metrics_handler, metrics_router};
+#[cfg(feature = "pushgateway")]
+pub use push::Pushgateway;
+#[cfg(feature = "remote-write")]
+pub use push::{
+    REMOTE_WRITE_FAMILIES, RemoteWrite, RemoteWriteBuilder, RemoteWriteHandle, RemoteWriteStats,
+};
 #[cfg(feature = "server")]
 pub use server::MetricsServer;
