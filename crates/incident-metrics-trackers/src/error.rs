@@ -1,0 +1,50 @@
+//! [`Error`], the one error type of this crate.
+
+use std::path::PathBuf;
+
+/// What can go wrong while setting up trackers. Recording never fails.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A price is NaN, infinite or negative.
+    #[error("invalid price for model {model:?}: {reason}")]
+    InvalidPrice {
+        /// The model the price was given for.
+        model: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A configuration value is out of range.
+    #[error("invalid tracker configuration: {field}: {reason}")]
+    InvalidConfig {
+        /// The field, as spelt in TOML.
+        field: &'static str,
+        /// What is wrong with it and what to change.
+        reason: String,
+    },
+    /// The TOML text could not be parsed into a configuration.
+    #[error("cannot parse tracker configuration: {0}")]
+    Toml(#[from] toml::de::Error),
+    /// The configuration file could not be read.
+    #[error("cannot read tracker configuration {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: std::io::Error,
+    },
+    /// [`install`](crate::install) ran after the process-wide trackers were
+    /// already set up (by an earlier `install` or by a first use).
+    #[error("the process-wide trackers are already set up")]
+    AlreadyInstalled,
+    /// [`install`](crate::install) ran before
+    /// [`incident_metrics_catalog::init`].
+    #[error(
+        "the process-wide metrics are not initialised: call incident_metrics_catalog::init first"
+    )]
+    NotInitialized,
+}
+
+/// This crate's `Result`.
+pub type Result<T> = std::result::Result<T, Error>;

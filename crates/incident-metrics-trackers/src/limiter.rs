@@ -1,0 +1,124 @@
+//! [`CardinalityLimiter`]: a cap on the distinct values of one open label.
+
+use std::fmt;
+
+use incident_metrics_catalog::LimitMetrics;
+use incident_metrics_catalog::limits::FoldedLabels;
+use incident_metrics_core::SharedStr;
+use incident_metrics_core::prometheus_client::metrics::counter::Counter;
+
+use crate::hash;
+use crate::table::SlotTable;
+
+/// The value that every value past a label's limit is folded into.
+pub const OVERFLOW_VALUE: &str = "other";
+
+/// Admits the first `max_values` distinct values of one label and folds
+/// every later one into [`OVERFLOW_VALUE`], counting each folded
+/// observation in `label_values_folded_total{label}`.
+///
+/// A value seen before is found without a lock or an allocation; a new
+/// value is copied once, when it is admitted. [`OVERFLOW_VALUE`] itself is
+/// always accepted and takes no place.
+///
+/// # Examples
+///
+/// ```
+/// use incident_metrics_catalog::Metrics;
+/// use incident_metrics_core::{MetricsConfig, Registry};
+/// use incident_metrics_trackers::CardinalityLimiter;
+///
+/// let mut registry = Registry::new(&MetricsConfig::new())?;
+/// let metrics = Metrics::register(&mut registry)?;
+/// let models = CardinalityLimiter::new("llm_model", 2, &metrics.limits);
+/// assert_eq!(models.limit("gpt-4o"), "gpt-4o");
+/// assert_eq!(models.limit("claude-3-5-haiku"), "claude-3-5-haiku");
+/// assert_eq!(models.limit("mistral-large"), "other"); // past the cap
+/// assert_eq!(models.limit("gpt-4o"), "gpt-4o"); // admitted values stay
+/// assert_eq!(models.folded(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct CardinalityLimiter {
+    label: &'static str,
+    seed: u64,
+    values: SlotTable<SharedStr>,
+    overflow: SharedStr,
+    folded: Counter,
+}
+
+impl CardinalityLimiter {
+    /// A limiter for the label named `label` (as it appears in
+    /// `label_values_folded_total{label}`, e.g. `llm_model`) admitting at
+    /// most `max_values` distinct values. Creates the folded-count series,
+    /// at zero.
+    pub fn new(label: &'static str, max_values: usize, limits: &LimitMetrics) -> Self {
+        let folded = limits
+            .label_values_folded
+            .get_or_create(&FoldedLabels {
+                label: SharedStr::from_static(label),
+            })
+            .clone();
+        Self {
+            label,
+            seed: hash::seed(),
+            values: SlotTable::new(max_values),
+            overflow: SharedStr::from_static(OVERFLOW_VALUE),
+            folded,
+        }
+    }
+
+    /// The label value to record for `value`: `value` itself if it is (or
+    /// can still be) admitted, [`OVERFLOW_VALUE`] otherwise.
+    #[inline]
+    pub fn limit(&self, value: &str) -> &SharedStr {
+        if value == OVERFLOW_VALUE {
+            return &self.overflow;
+        }
+        let hash = hash::strs(self.seed, &[value]);
+        let eq = |v: &SharedStr| v.as_str() == value;
+        if let Some(v) = self.values.find(hash, eq) {
+            return v;
+        }
+        self.admit_or_fold(hash, value)
+    }
+
+    #[cold]
+    fn admit_or_fold(&self, hash: u64, value: &str) -> &SharedStr {
+        if !self.values.is_full() {
+            let eq = |v: &SharedStr| v.as_str() == value;
+            if let Some(v) = self
+                .values
+                .find_or_insert(hash, eq, || SharedStr::from(value))
+            {
+                return v;
+            }
+        }
+        self.folded.inc();
+        &self.overflow
+    }
+
+    /// The label this limiter guards.
+    pub fn label(&self) -> &'static str {
+        self.label
+    }
+
+    /// The number of values admitted so far.
+    pub fn admitted(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The number of observations folded so far.
+    pub fn folded(&self) -> u64 {
+        self.folded.get()
+    }
+}
+
+impl fmt::Debug for CardinalityLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CardinalityLimiter")
+            .field("label", &self.label)
+            .field("values", &self.values)
+            .field("folded", &self.folded.get())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,142 @@
+//! IncidentTracker and ActiveIncident: outcomes, drop and panic paths, the
+//! active gauge, and the lifecycle counters.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use common::{get, render, setup};
+use incident_metrics_catalog::incident::{EscalationLevel, IncidentStatus, Severity};
+use incident_metrics_core::LabelEnum;
+use incident_metrics_trackers::IncidentRecorder;
+
+#[test]
+fn outcomes_drop_and_panic_count_exactly_once() {
+    let (registry, metrics) = setup();
+    let incidents = IncidentRecorder::from_metrics(&metrics);
+    incidents
+        .start(Severity::Critical)
+        .success(IncidentStatus::Resolved);
+    incidents.start("critical").success("resolved");
+    incidents.start("high").success(IncidentStatus::Open);
+    incidents.start(Severity::High).error();
+    drop(incidents.start(Severity::Low)); // dropped: failed
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let _t = incidents.start(Severity::Medium);
+        panic!("processing panicked");
+    }));
+    assert!(result.is_err());
+
+    let m = &metrics.incidents;
+    assert_eq!(
+        m.incidents(Severity::Critical, IncidentStatus::Resolved)
+            .get(),
+        2
+    );
+    assert_eq!(m.incidents(Severity::High, IncidentStatus::Open).get(), 1);
+    assert_eq!(m.incidents(Severity::High, IncidentStatus::Failed).get(), 1);
+    assert_eq!(m.incidents(Severity::Low, IncidentStatus::Failed).get(), 1);
+    assert_eq!(
+        m.incidents(Severity::Medium, IncidentStatus::Failed).get(),
+        1
+    );
+    let total: u64 = Severity::ALL
+        .iter()
+        .flat_map(|s| {
+            IncidentStatus::ALL
+                .iter()
+                .map(move |st| m.incidents(*s, *st).get())
+        })
+        .sum();
+    assert_eq!(total, 6);
+    assert_eq!(m.processing_duration(Severity::Critical).count(), 2);
+    assert_eq!(m.processing_duration(Severity::Medium).count(), 1);
+
+    let text = render(&registry);
+    assert_eq!(
+        get(
+            &text,
+            r#"incidents_total{severity="critical",status="resolved"}"#
+        ),
+        2.0
+    );
+}
+
+#[test]
+fn active_gauge_follows_open_change_resolve_and_drop_back_to_zero() {
+    let (_registry, metrics) = setup();
+    let incidents = IncidentRecorder::from_metrics(&metrics);
+    let active = |s| metrics.incidents.active(s).get();
+
+    let a = incidents.opened(Severity::High);
+    let mut b = incidents.opened("high");
+    let c = incidents.opened(Severity::Low);
+    assert_eq!(active(Severity::High), 2);
+    assert_eq!(active(Severity::Low), 1);
+
+    b.set_severity(Severity::Critical);
+    b.set_severity(Severity::Critical); // no change
+    assert_eq!((active(Severity::High), active(Severity::Critical)), (1, 1));
+    b.set_severity("medium");
+    assert_eq!(
+        (active(Severity::Critical), active(Severity::Medium)),
+        (0, 1)
+    );
+    assert_eq!(b.severity(), Severity::Medium);
+
+    a.resolve();
+    drop(c);
+    let result = catch_unwind(AssertUnwindSafe(move || {
+        let _b = b;
+        panic!("handler panicked while holding the incident");
+    }));
+    assert!(result.is_err());
+    for s in Severity::ALL {
+        assert_eq!(active(*s), 0, "{s}");
+    }
+}
+
+#[test]
+fn lifecycle_counters() {
+    let (_registry, metrics) = setup();
+    let incidents = IncidentRecorder::from_metrics(&metrics);
+    incidents.deduplicated();
+    incidents.deduplicated();
+    incidents.correlated();
+    incidents.escalated(EscalationLevel::L1);
+    incidents.escalated(2_u32);
+    incidents.escalated(9_u32);
+    incidents.escalated("3");
+    let m = &metrics.incidents;
+    assert_eq!(m.deduplicated.get(), 2);
+    assert_eq!(m.correlated.get(), 1);
+    assert_eq!(m.escalations(EscalationLevel::L1).get(), 1);
+    assert_eq!(m.escalations(EscalationLevel::L2).get(), 1);
+    assert_eq!(m.escalations(EscalationLevel::L3).get(), 1);
+    assert_eq!(m.escalations(EscalationLevel::L5).get(), 1);
+}
+
+#[test]
+fn unknown_text_falls_back_and_is_counted() {
+    let (registry, metrics) = setup();
+    let incidents = IncidentRecorder::from_metrics(&metrics);
+    incidents.start("urgent").success("done");
+    let m = &metrics.incidents;
+    assert_eq!(
+        m.incidents(Severity::Info, IncidentStatus::Resolved).get(),
+        1
+    );
+    let text = render(&registry);
+    assert_eq!(
+        get(&text, r#"label_values_folded_total{label="severity"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(
+            &text,
+            r#"label_values_folded_total{label="incident_status"}"#
+        ),
+        1.0
+    );
+}

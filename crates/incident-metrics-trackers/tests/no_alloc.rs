@@ -1,0 +1,95 @@
+//! In steady state (labels that are enums or strings seen before) every
+//! tracker's start and finish allocate nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::setup;
+use incident_metrics_catalog::incident::{IncidentStatus, Severity};
+use incident_metrics_catalog::llm::{LlmErrorType, LlmOperation};
+use incident_metrics_catalog::storage::StorageOperation;
+use incident_metrics_core::Histogram;
+use incident_metrics_trackers::{
+    IncidentTracker, LlmCallTracker, TrackerConfig, Trackers, measure, record_error,
+};
+
+fn assert_no_alloc(what: &str, mut f: impl FnMut()) {
+    f(); // warm up: first sight of each label combination resolves handles
+    f();
+    let info = allocation_counter::measure(|| {
+        for _ in 0..100 {
+            f();
+        }
+    });
+    assert_eq!(info.count_total, 0, "{what} allocated: {info:?}");
+}
+
+#[test]
+fn explicit_recorders_allocate_nothing_per_call() {
+    let (_registry, metrics) = setup();
+    let config = TrackerConfig::default().with_max_models(1);
+    let t = Trackers::new(&metrics, &config).unwrap();
+    let h = Histogram::new("h_seconds", &[0.1, 1.0]).unwrap();
+    // The counter is live: an allocation is seen.
+    let seen = allocation_counter::measure(|| drop(std::hint::black_box(vec![1_u8])));
+    assert_eq!(seen.count_total, 1);
+
+    assert_no_alloc("llm success", || {
+        t.llm.start("openai", "gpt-4o", "chat").success(100, 20);
+    });
+    assert_no_alloc("llm streaming", || {
+        let mut c = t.llm.start("openai", "gpt-4o", LlmOperation::Chat);
+        c.first_token();
+        c.success(100, 20);
+    });
+    assert_no_alloc("llm error and drop", || {
+        t.llm
+            .start("openai", "gpt-4o", "chat")
+            .error(LlmErrorType::Timeout);
+        drop(t.llm.start("openai", "gpt-4o", "chat"));
+    });
+    assert_no_alloc("llm folded model", || {
+        t.llm.start("openai", "not-admitted", "chat").success(1, 1);
+    });
+    assert_no_alloc("incident", || {
+        t.incidents
+            .start(Severity::Critical)
+            .success(IncidentStatus::Resolved);
+        t.incidents.start("high").success("open");
+        t.incidents.start(Severity::Low).error();
+        let mut a = t.incidents.opened(Severity::High);
+        a.set_severity(Severity::Critical);
+        a.resolve();
+        t.incidents.escalated(2_u32);
+        t.incidents.deduplicated();
+    });
+    assert_no_alloc("playbook", || {
+        t.playbooks.start("restart").success();
+        drop(t.playbooks.start("restart"));
+    });
+    assert_no_alloc("notification", || {
+        let n = t.notifications.start("slack");
+        n.retried();
+        n.sent();
+    });
+    assert_no_alloc("storage", || {
+        t.storage.start(StorageOperation::Get, "sqlite").success();
+        t.storage.start("insert", "sqlite").error("conflict");
+    });
+    assert_no_alloc("errors", || t.errors.record("api", "bad_request"));
+    assert_no_alloc("measure", || {
+        measure(&h, || ());
+    });
+}
+
+#[test]
+fn free_function_style_allocates_nothing_per_call() {
+    incident_metrics_catalog::init(Default::default()).unwrap();
+    assert_no_alloc("global llm", || {
+        LlmCallTracker::start("openai", "gpt-4", "completion").success(10, 10);
+    });
+    assert_no_alloc("global incident", || {
+        IncidentTracker::start("critical").success("resolved");
+    });
+    assert_no_alloc("global record_error", || record_error("api", "timeout"));
+}
