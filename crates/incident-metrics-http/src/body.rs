@@ -9,7 +9,7 @@ use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::record::{Record, SizeRecord};
+use crate::record::{CountBytes, Record, SizeRecord};
 
 pin_project! {
     /// The request body handed to the inner service: the original body,
@@ -56,20 +56,8 @@ impl<B: Body> Body for RequestBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
-        let frame = ready!(this.inner.as_mut().poll_frame(cx));
-        match &frame {
-            Some(Ok(f)) => {
-                if let (Some(size), Some(data)) = (this.size.as_mut(), f.data_ref()) {
-                    size.add_bytes(data.remaining());
-                }
-                if this.inner.is_end_stream() {
-                    *this.size = None;
-                }
-            }
-            Some(Err(_)) | None => *this.size = None,
-        }
-        Poll::Ready(frame)
+        let this = self.project();
+        poll_counting(this.inner, this.size, cx)
     }
 
     #[inline]
@@ -149,20 +137,8 @@ impl<B: Body> Body for ResponseBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
-        let frame = ready!(this.inner.as_mut().poll_frame(cx));
-        match &frame {
-            Some(Ok(f)) => {
-                if let (Some(record), Some(data)) = (this.record.as_mut(), f.data_ref()) {
-                    record.add_bytes(data.remaining());
-                }
-                if this.inner.is_end_stream() {
-                    *this.record = None;
-                }
-            }
-            Some(Err(_)) | None => *this.record = None,
-        }
-        Poll::Ready(frame)
+        let this = self.project();
+        poll_counting(this.inner, this.record, cx)
     }
 
     #[inline]
@@ -182,4 +158,31 @@ impl<B> fmt::Debug for ResponseBody<B> {
             .field("recording", &self.record.is_some())
             .finish_non_exhaustive()
     }
+}
+
+/// What `poll_frame` answers for a body `B`.
+type PolledFrame<B> = Poll<Option<Result<Frame<<B as Body>::Data>, <B as Body>::Error>>>;
+
+/// One frame of a counted body: the bytes of a data frame go to `record`,
+/// and `record` is dropped (finishing it) right after the frame that ends
+/// the body, on an error, or at the end of the stream.
+#[inline]
+fn poll_counting<B: Body, R: CountBytes>(
+    mut inner: Pin<&mut B>,
+    record: &mut Option<R>,
+    cx: &mut Context<'_>,
+) -> PolledFrame<B> {
+    let frame = ready!(inner.as_mut().poll_frame(cx));
+    match &frame {
+        Some(Ok(f)) => {
+            if let (Some(record), Some(data)) = (record.as_mut(), f.data_ref()) {
+                record.add_bytes(data.remaining());
+            }
+            if inner.is_end_stream() {
+                *record = None;
+            }
+        }
+        Some(Err(_)) | None => *record = None,
+    }
+    Poll::Ready(frame)
 }

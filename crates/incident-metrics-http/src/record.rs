@@ -13,6 +13,12 @@ use crate::timing::DurationEnd;
 /// One request from its arrival at the layer to the end of its response
 /// body. Holds `http_connections_active` and, until the response head,
 /// `http_requests_in_flight` up.
+/// A recorder that counts the bytes of a body as its frames pass.
+pub(crate) trait CountBytes {
+    /// Adds `n` bytes.
+    fn add_bytes(&mut self, n: usize);
+}
+
 pub(crate) struct Record {
     series: Arc<Series>,
     /// Set when the request is sampled: its durations and sizes are observed.
@@ -60,9 +66,11 @@ impl Record {
     pub(crate) fn with_body(&mut self) {
         self.has_body = true;
     }
+}
 
+impl CountBytes for Record {
     #[inline]
-    pub(crate) fn add_bytes(&mut self, n: usize) {
+    fn add_bytes(&mut self, n: usize) {
         self.response_bytes = self.response_bytes.saturating_add(n as u64);
     }
 }
@@ -110,9 +118,11 @@ impl SizeRecord {
             bytes: 0,
         }
     }
+}
 
+impl CountBytes for SizeRecord {
     #[inline]
-    pub(crate) fn add_bytes(&mut self, n: usize) {
+    fn add_bytes(&mut self, n: usize) {
         self.bytes = self.bytes.saturating_add(n as u64);
     }
 }
