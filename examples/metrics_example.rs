@@ -1,6 +1,6 @@
-//! Records into every metric family of the LLM Incident Manager and prints
-//! the exposition, in Prometheus text (the default) or, with `--openmetrics`,
-//! in OpenMetrics text.
+//! Records into every metric family of the LLM Incident Manager through the
+//! toolkit's public API, the way a service does, and prints the exposition:
+//! Prometheus text by default, OpenMetrics text with `--openmetrics`.
 //!
 //! ```sh
 //! cargo run --example metrics_example
@@ -8,176 +8,85 @@
 //! ```
 #![allow(clippy::print_stdout)] // printing the exposition is the point
 
-use std::time::Instant;
-
-use incident_metrics::base::SharedStr;
-use incident_metrics::catalog::errors::ErrorLabels;
-use incident_metrics::catalog::grpc::{GrpcCode, GrpcMethodLabels, GrpcRequestLabels};
-use incident_metrics::catalog::http::{HttpRequestLabels, HttpRouteLabels, HttpStatus, Method};
-use incident_metrics::catalog::incident::{EscalationLevel, IncidentStatus, Severity};
-use incident_metrics::catalog::llm::{
-    LlmModelLabels, LlmOperation, LlmRequestLabels, LlmTokenLabels, TokenType,
-};
-use incident_metrics::catalog::notification::{
-    ChannelLabels, NotificationLabels, NotificationStatus,
-};
-use incident_metrics::catalog::playbook::{PlaybookLabels, PlaybookNameLabels, PlaybookStatus};
-use incident_metrics::catalog::storage::{BackendLabels, StorageLabels, StorageOperation};
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use axum::routing::{get, post};
+use incident_metrics::catalog::grpc::GrpcCode;
+use incident_metrics::catalog::incident::Severity;
+use incident_metrics::catalog::storage::StorageOperation;
 use incident_metrics::exporter::{Format, render};
+use incident_metrics::grpc::MetricsInterceptor;
+use incident_metrics::http::HttpMetricsLayer;
+use incident_metrics::trackers::{TrackerConfig, Trackers};
 use incident_metrics::{MetricsConfig, MetricsRegistry};
+use tower::ServiceExt;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let format = if std::env::args().any(|a| a == "--openmetrics") {
         Format::OpenMetrics
     } else {
         Format::Prometheus
     };
+
+    // One registry with every family, built once at start-up.
     let config = MetricsConfig::from_env()?.with_global_label("env", "example");
     let registry = MetricsRegistry::new(&config)?;
-    let m = registry.metrics();
+    let metrics = registry.metrics();
+    let trackers = Trackers::new(metrics, &TrackerConfig::default())?;
 
-    // An HTTP request to a templated route: resolve the label set once, keep the handles.
-    let route = HttpRouteLabels {
-        method: Method::Post,
-        path: SharedStr::from_static("/api/v1/incidents"),
-    };
-    let started = Instant::now();
-    m.http.connections_active.inc();
-    m.http.request_size.get_or_create(&route).observe(312.0);
-    m.http
-        .requests
-        .get_or_create(&HttpRequestLabels {
-            method: route.method,
-            path: route.path.clone(),
-            status: HttpStatus::code(201),
-        })
-        .inc();
-    m.http.response_size.get_or_create(&route).observe(845.0);
-    m.http
-        .request_duration
-        .get_or_create(&route)
-        .observe(started.elapsed().as_secs_f64());
-    m.http.connections_active.dec();
-
-    // A gRPC call.
-    let method = GrpcMethodLabels {
-        service: SharedStr::from_static("incident.v1.IncidentService"),
-        method: SharedStr::from_static("GetIncident"),
-    };
-    m.grpc.requests_started.get_or_create(&method).inc();
-    m.grpc.messages_received.get_or_create(&method).inc();
-    m.grpc
-        .requests
-        .get_or_create(&GrpcRequestLabels {
-            service: method.service.clone(),
-            method: method.method.clone(),
-            status: GrpcCode::NotFound,
-        })
-        .inc();
-    m.grpc
-        .request_duration
-        .get_or_create(&method)
-        .observe(0.0021);
-
-    // An incident: created, classified by an LLM, stored, notified, a playbook run.
-    let severity = Severity::Critical;
-    m.incidents.incidents(severity, IncidentStatus::Open).inc();
-    m.incidents.active(severity).inc();
-    m.incidents.processing_duration(severity).observe(0.042);
-    m.incidents.correlated.inc();
-    m.incidents.escalations(EscalationLevel::L1).inc();
-
-    let (provider, model) = (
-        SharedStr::from_static("openai"),
-        SharedStr::from_static("gpt-4o"),
-    );
-    let call = LlmRequestLabels {
-        provider: provider.clone(),
-        model: model.clone(),
-        operation: LlmOperation::Classification,
-    };
-    m.llm.requests.get_or_create(&call).inc();
-    m.llm.request_duration.get_or_create(&call).observe(0.84);
-    for (kind, tokens) in [(TokenType::Input, 412_u64), (TokenType::Output, 37)] {
-        let labels = LlmTokenLabels {
-            provider: provider.clone(),
-            model: model.clone(),
-            r#type: kind,
-        };
-        m.llm.tokens.get_or_create(&labels).inc_by(tokens);
-        #[allow(clippy::cast_precision_loss)] // token counts are far below 2^52
-        m.llm
-            .tokens_per_request
-            .get_or_create(&labels)
-            .observe(tokens as f64);
+    // HTTP: one layer on the router records every request by route template.
+    let app = Router::new()
+        .route("/api/v1/incidents", post(|| async { "created" }))
+        .route("/api/v1/incidents/{id}", get(|| async { "incident" }))
+        .layer(HttpMetricsLayer::from_metrics(metrics));
+    for (method, uri) in [
+        ("POST", "/api/v1/incidents"),
+        ("GET", "/api/v1/incidents/3f9c"),
+        ("GET", "/api/v1/incidents/7a01"),
+        ("GET", "/no/such/route"),
+    ] {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())?;
+        let response = app.clone().oneshot(request).await?;
+        // Reading the body to its end finishes the request's record.
+        axum::body::to_bytes(response.into_body(), usize::MAX).await?;
     }
-    let per_model = LlmModelLabels { provider, model };
-    // 412 input tokens at $2.50/M plus 37 output tokens at $10.00/M.
-    m.llm
-        .cost_usd
-        .get_or_create(&per_model)
-        .inc_by(0.00103 + 0.00037);
-    m.llm
-        .time_to_first_token
-        .get_or_create(&per_model)
-        .observe(0.31);
 
-    let backend = SharedStr::from_static("sqlite");
-    let insert = StorageLabels {
-        operation: StorageOperation::Insert,
-        backend: backend.clone(),
-    };
-    m.storage.operations.get_or_create(&insert).inc();
-    m.storage
-        .operation_duration
-        .get_or_create(&insert)
-        .observe(0.0004);
-    m.storage
-        .size_bytes
-        .get_or_create(&BackendLabels { backend })
-        .set(24_576);
+    // gRPC outside tower: the manual guard (the tower layer does this for tonic).
+    let grpc = MetricsInterceptor::new(&metrics.grpc, &config);
+    grpc.start_request("incident.v1.IncidentService", "CreateIncident")
+        .success();
+    grpc.start_request("incident.v1.IncidentService", "GetIncident")
+        .error(GrpcCode::NotFound);
 
-    let channel = SharedStr::from_static("webhook");
-    m.notifications
-        .notifications
-        .get_or_create(&NotificationLabels {
-            channel: channel.clone(),
-            status: NotificationStatus::Sent,
-        })
-        .inc();
-    m.notifications
-        .delivery_duration
-        .get_or_create(&ChannelLabels {
-            channel: channel.clone(),
-        })
-        .observe(0.12);
-    m.notifications
-        .queue_size
-        .get_or_create(&ChannelLabels { channel })
-        .set(0);
+    // An incident: opened, stored, classified by an LLM, notified, a playbook run.
+    let processing = trackers.incidents.start(Severity::Critical);
+    let open = trackers.incidents.opened(Severity::Critical);
+    trackers.incidents.correlated();
+    trackers.incidents.escalated(1);
 
-    let playbook = SharedStr::from_static("restart-gateway");
-    m.playbooks.active.inc();
-    m.playbooks
-        .executions
-        .get_or_create(&PlaybookLabels {
-            playbook: playbook.clone(),
-            status: PlaybookStatus::Success,
-        })
-        .inc();
-    m.playbooks
-        .execution_duration
-        .get_or_create(&PlaybookNameLabels { playbook })
-        .observe(3.2);
-    m.playbooks.active.dec();
+    let store = trackers.storage.start(StorageOperation::Insert, "sqlite");
+    store.success();
+    trackers.storage.size("sqlite").set(24_576);
 
-    m.errors
-        .errors
-        .get_or_create(&ErrorLabels {
-            component: SharedStr::from_static("notifications"),
-            error_type: SharedStr::from_static("timeout"),
-        })
-        .inc();
+    let mut call = trackers.llm.start("openai", "gpt-4o", "classification");
+    call.first_token();
+    call.success(412, 37); // cost from the price table
+
+    let notification = trackers.notifications.start("webhook");
+    notification.retried();
+    notification.sent();
+    trackers.notifications.queue_size("webhook").set(0);
+
+    trackers.playbooks.start("restart-gateway").success();
+    trackers.errors.record("notifications", "timeout");
+
+    processing.success("open");
+    open.resolve();
 
     print!("{}", render(registry.registry(), format)?);
     Ok(())

@@ -6,8 +6,12 @@
 //! - [`catalog`] (`incident-metrics-catalog`): every metric family, grouped
 //!   in [`Metrics`].
 //! - [`exporter`] (`incident-metrics-exporter`): OpenMetrics and Prometheus
-//!   text, content negotiation, gzip, the `/metrics` handler and a
-//!   standalone server.
+//!   text, content negotiation, gzip, the `/metrics` handler, a standalone
+//!   server, and push (remote-write, Pushgateway).
+//! - `http` (`incident-metrics-http`): the tower layer for HTTP servers.
+//! - `grpc` (`incident-metrics-grpc`): the tower layer for tonic.
+//! - `trackers` (`incident-metrics-trackers`): LLM calls, incidents,
+//!   playbooks, notifications, storage; the runtime collector.
 //!
 //! Two ways to hold the metrics:
 //!
@@ -36,8 +40,12 @@
 //!
 //! # Features
 //!
-//! - `axum` (default): `exporter::metrics_router` and `exporter::metrics_handler`.
+//! - `axum` (default): `exporter::metrics_router` and `exporter::metrics_handler`;
+//!   the HTTP layer reads axum's `MatchedPath`.
 //! - `server` (default): `exporter::MetricsServer`, a standalone `/metrics` server.
+//! - `http`, `grpc`, `trackers` (default): the layers and trackers.
+//! - `tokio`: tokio runtime metrics in the runtime collector.
+//! - `remote-write`, `pushgateway`: push from the exporter.
 //!
 //! # What this crate does not do
 //!
@@ -58,5 +66,14 @@ pub use incident_metrics_catalog as catalog;
 /// The building blocks under the catalog (`incident-metrics-core`): labels,
 /// histograms, buckets, the registry.
 pub use incident_metrics_core as base;
-/// Rendering and serving (`incident-metrics-exporter`).
+/// Rendering, serving and pushing (`incident-metrics-exporter`).
 pub use incident_metrics_exporter as exporter;
+/// The tower layer for tonic servers and clients (`incident-metrics-grpc`).
+#[cfg(feature = "grpc")]
+pub use incident_metrics_grpc as grpc;
+/// The tower layer for HTTP servers (`incident-metrics-http`).
+#[cfg(feature = "http")]
+pub use incident_metrics_http as http;
+/// Domain trackers and the runtime collector (`incident-metrics-trackers`).
+#[cfg(feature = "trackers")]
+pub use incident_metrics_trackers as trackers;
