@@ -1,8 +1,9 @@
 //! A lock-free histogram with fixed buckets.
 //!
 //! prometheus-client's `Histogram` takes a lock on every observation. This one
-//! records with two atomic operations (one bucket increment, one add to the
-//! sum) and no lock, and encodes through prometheus-client's
+//! records with two atomic operations on one cache line (one bucket
+//! increment, one add to that bucket's share of the sum, skipped for 0.0)
+//! and no lock, and encodes through prometheus-client's
 //! `MetricEncoder::encode_histogram`, so it renders exactly like the original
 //! in both text formats.
 
@@ -42,12 +43,55 @@ pub struct Histogram {
     inner: Arc<Inner>,
 }
 
+/// Buckets per cache line: each bucket is a count and its own partial sum
+/// (16 bytes), four to a 64-byte line, the line size of x86-64 and most
+/// arm64 cores.
+const PER_LINE: usize = 4;
+
+/// Four buckets (count, partial sum as `f64` bits) on a cache line of their
+/// own.
+///
+/// An observation writes one line: its bucket's count and, beside it, that
+/// bucket's share of the sum. Two threads recording into one series then
+/// contend for one line instead of two (the sum's compare-exchange no longer
+/// loses to the other thread's bucket add between its load and its
+/// exchange), and because the counts live in whole lines and [`Inner`] is
+/// aligned to a line too, two series never share a line (no false sharing).
+#[repr(align(64))]
+struct Line([AtomicU64; 2 * PER_LINE]);
+
+#[repr(align(64))]
 struct Inner {
     bounds: Arc<[f64]>,
-    /// Non-cumulative counts; the last one is the `+Inf` bucket.
-    counts: Box<[AtomicU64]>,
-    /// The sum of all observations, as `f64` bits.
-    sum: AtomicU64,
+    /// Bucket `i` (`0..=bounds.len()`, the last one `+Inf`) is the pair at
+    /// slot `i % PER_LINE` of line `i / PER_LINE`; the slots after the
+    /// `+Inf` bucket stay zero.
+    lines: Box<[Line]>,
+}
+
+impl Inner {
+    /// The count and the partial sum of bucket `index` (`0..=bounds.len()`).
+    #[inline]
+    fn bucket(&self, index: usize) -> (&AtomicU64, &AtomicU64) {
+        let line = &self.lines[index / PER_LINE].0;
+        let slot = 2 * (index % PER_LINE);
+        (&line[slot], &line[slot + 1])
+    }
+
+    /// The non-cumulative counts, `+Inf` last.
+    fn counts(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..=self.bounds.len()).map(|i| self.bucket(i).0.load(Ordering::Relaxed))
+    }
+
+    /// The sum of the observations: the buckets' partial sums added in
+    /// bucket order, so exact within `f64` precision (the order of the
+    /// additions differs from the order of the observations, as it does
+    /// anyway between racing threads).
+    fn sum(&self) -> f64 {
+        (0..=self.bounds.len())
+            .map(|i| f64::from_bits(self.bucket(i).1.load(Ordering::Relaxed)))
+            .fold(0.0, |sum, part| sum + part)
+    }
 }
 
 impl Histogram {
@@ -64,13 +108,12 @@ impl Histogram {
     }
 
     fn with_valid_bounds(bounds: Arc<[f64]>) -> Self {
-        let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        // Zeroed slots are counts of 0 and partial sums of +0.0.
+        let lines = (0..=bounds.len() / PER_LINE)
+            .map(|_| Line(std::array::from_fn(|_| AtomicU64::new(0))))
+            .collect();
         Self {
-            inner: Arc::new(Inner {
-                bounds,
-                counts,
-                sum: AtomicU64::new(0.0_f64.to_bits()),
-            }),
+            inner: Arc::new(Inner { bounds, lines }),
         }
     }
 
@@ -84,14 +127,18 @@ impl Histogram {
         // The first bucket whose upper bound is at or above the value; the
         // `+Inf` bucket (index `bounds.len()`) when there is none.
         let index = inner.bounds.partition_point(|bound| *bound < value);
-        inner.counts[index].fetch_add(1, Ordering::Relaxed);
-        let mut old = inner.sum.load(Ordering::Relaxed);
+        let (count, sum) = inner.bucket(index);
+        count.fetch_add(1, Ordering::Relaxed);
+        // Adding zero leaves a sum as it is: sums start at +0.0 and,
+        // rounding to nearest, a sum is -0.0 only when every term is, so
+        // `sum + 0.0 == sum` bit for bit and the compare-exchange is skipped.
+        if value == 0.0 {
+            return;
+        }
+        let mut old = sum.load(Ordering::Relaxed);
         loop {
             let new = (f64::from_bits(old) + value).to_bits();
-            match inner
-                .sum
-                .compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed)
-            {
+            match sum.compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(current) => old = current,
             }
@@ -105,25 +152,17 @@ impl Histogram {
 
     /// The number of observations per bucket, not cumulative, `+Inf` last.
     pub fn bucket_counts(&self) -> Vec<u64> {
-        self.inner
-            .counts
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .collect()
+        self.inner.counts().collect()
     }
 
     /// The number of observations.
     pub fn count(&self) -> u64 {
-        self.inner
-            .counts
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .sum()
+        self.inner.counts().sum()
     }
 
     /// The sum of the observations.
     pub fn sum(&self) -> f64 {
-        f64::from_bits(self.inner.sum.load(Ordering::Relaxed))
+        self.inner.sum()
     }
 }
 
@@ -147,9 +186,8 @@ impl EncodeMetric for Histogram {
         // prometheus-client's encoders take per-bucket (not cumulative)
         // counts and accumulate them while writing `_bucket` lines.
         let mut count = 0_u64;
-        let mut buckets = Vec::with_capacity(inner.counts.len());
-        for (i, bucket) in inner.counts.iter().enumerate() {
-            let n = bucket.load(Ordering::Relaxed);
+        let mut buckets = Vec::with_capacity(inner.bounds.len() + 1);
+        for (i, n) in inner.counts().enumerate() {
             count += n;
             let bound = inner.bounds.get(i).copied().unwrap_or(f64::INFINITY);
             buckets.push((bound, n));
@@ -265,6 +303,75 @@ mod tests {
              d_seconds_bucket{le=\"1.0\"} 1\nd_seconds_bucket{le=\"2.0\"} 3\n\
              d_seconds_bucket{le=\"+Inf\"} 4\n# EOF\n"
         );
+    }
+
+    #[test]
+    fn zero_observations_are_counted_and_keep_the_sum_exact() {
+        let h = Histogram::new("h", &[0.0, 1.0]).unwrap_or_else(|e| panic!("{e}"));
+        h.observe(0.0);
+        h.observe(-0.0);
+        assert_eq!(h.bucket_counts(), vec![2, 0, 0]);
+        // Still +0.0, bit for bit, as `0.0 + 0.0 + -0.0` is.
+        assert_eq!(h.sum().to_bits(), 0.0_f64.to_bits());
+        h.observe(-2.5);
+        h.observe(0.0);
+        h.observe(2.5);
+        h.observe(-0.0);
+        assert_eq!(h.sum().to_bits(), 0.0_f64.to_bits());
+        assert_eq!(h.count(), 6);
+        h.observe(0.25);
+        h.observe(0.0);
+        assert_eq!(h.sum(), 0.25);
+    }
+
+    #[test]
+    fn many_buckets_span_several_cache_lines() {
+        // 20 bounds: 21 buckets over six lines of four.
+        let bounds: Vec<f64> = (1..=20).map(f64::from).collect();
+        let h = Histogram::new("h", &bounds).unwrap_or_else(|e| panic!("{e}"));
+        for v in 0..=21 {
+            h.observe(f64::from(v));
+        }
+        let mut expected = vec![1_u64; 21];
+        expected[0] = 2; // 0 and 1 fall in le=1
+        expected[20] = 1; // 21 in +Inf
+        assert_eq!(h.bucket_counts(), expected);
+        assert_eq!(h.count(), 22);
+        assert_eq!(h.sum(), 231.0);
+        // Exactly 4 bounds: 5 buckets, the +Inf one first on the second line.
+        let h = Histogram::new("h", &[1.0, 2.0, 3.0, 4.0]).unwrap_or_else(|e| panic!("{e}"));
+        h.observe(9.0);
+        h.observe(4.0);
+        h.observe(-1.5);
+        assert_eq!(h.bucket_counts(), vec![1, 0, 0, 1, 1]);
+        assert_eq!(h.sum(), 11.5);
+    }
+
+    #[test]
+    fn series_do_not_share_cache_lines() {
+        assert_eq!(std::mem::align_of::<Inner>(), 64);
+        assert_eq!(std::mem::size_of::<Line>(), 64);
+        assert_eq!(std::mem::align_of::<Line>(), 64);
+        let h = Histogram::new("h", &[1.0]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(std::ptr::from_ref(&*h.inner).addr() % 64, 0);
+        assert_eq!(h.inner.lines.as_ptr().addr() % 64, 0);
+    }
+
+    #[test]
+    fn the_sum_spans_buckets_and_keeps_infinities() {
+        let h = Histogram::new("h", &[0.1, 1.0]).unwrap_or_else(|e| panic!("{e}"));
+        for v in [0.05, 0.5, 5.0, 0.25] {
+            h.observe(v);
+        }
+        assert_eq!(h.sum(), 5.8);
+        h.observe(f64::INFINITY);
+        assert_eq!(h.sum(), f64::INFINITY);
+        h.observe(f64::NEG_INFINITY);
+        assert!(
+            h.sum().is_nan(),
+            "inf + -inf is NaN, as a single sum would be"
+        );
+        assert_eq!(h.count(), 6);
     }
 
     #[test]
