@@ -1,0 +1,144 @@
+//! The REST handlers, `/health`, and [`metrics`], the `/metrics` handler.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use incident_metrics::Registry;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiState;
+use crate::domain::{Incident, IncidentError, NewIncident, Status};
+
+/// A REST error: a status and `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<IncidentError> for ApiError {
+    fn from(e: IncidentError) -> Self {
+        let status = match &e {
+            IncidentError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            IncidentError::NotFound(_) => StatusCode::NOT_FOUND,
+            IncidentError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+/// The JSON form of an incident.
+pub fn incident_json(incident: &Incident) -> Value {
+    serde_json::to_value(incident).unwrap_or(Value::Null)
+}
+
+/// `POST /api/v1/incidents`: `201` with a new incident, `200` with the open
+/// duplicate (`"deduplicated": true`), `400` for bad JSON, `422` for bad
+/// fields, `413` over the body limit.
+pub async fn create_incident(
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
+    let request: NewIncident = serde_json::from_slice(&body).map_err(|e| {
+        let status = match e.classify() {
+            serde_json::error::Category::Data => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, format!("invalid JSON body: {e}"))
+    })?;
+    let created = state.manager.create(request).await?;
+    let mut value = incident_json(&created.incident);
+    value["deduplicated"] = Value::Bool(created.deduplicated);
+    let status = if created.deduplicated {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(value)).into_response())
+}
+
+/// `GET /api/v1/incidents/{id}`.
+pub async fn get_incident(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(incident_json(&state.manager.get(&id)?)))
+}
+
+/// The query of `GET /api/v1/incidents`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// `open` or `resolved`.
+    status: Option<String>,
+}
+
+/// `GET /api/v1/incidents?status=open`: `{"incidents": [...]}`.
+pub async fn list_incidents(
+    State(state): State<ApiState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, r.body_text()))?;
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(Status::parse(s).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("status must be open or resolved, not {s:?}"),
+            )
+        })?),
+    };
+    let incidents: Vec<Value> = state
+        .manager
+        .list(status)?
+        .iter()
+        .map(incident_json)
+        .collect();
+    Ok(Json(json!({ "incidents": incidents })))
+}
+
+/// `POST /api/v1/incidents/{id}/resolve`.
+pub async fn resolve_incident(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(incident_json(&state.manager.resolve(&id)?)))
+}
+
+/// `GET /health`.
+pub async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /metrics`: the registry in the format the scraper asks for
+/// (Prometheus text 0.0.4 by default, OpenMetrics 1.0 on request, gzip on
+/// request), rendered by the toolkit's exporter.
+pub async fn metrics(State(registry): State<Arc<Registry>>, headers: HeaderMap) -> Response {
+    incident_metrics::exporter::metrics_handler(State(registry), headers).await
+}
+
+/// Any other path.
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not found")
+}

@@ -1,0 +1,27 @@
+//! The REST API: [`routes::router`] mounts the handlers of [`handlers`],
+//! `/health` and the metrics endpoint.
+
+pub mod handlers;
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use incident_metrics::Registry;
+
+use crate::domain::IncidentManager;
+
+/// The state every handler reads.
+#[derive(Clone, Debug)]
+pub struct ApiState {
+    /// The incidents.
+    pub manager: Arc<IncidentManager>,
+    /// The metrics registry, for `/metrics`.
+    pub registry: Arc<Registry>,
+}
+
+impl FromRef<ApiState> for Arc<Registry> {
+    fn from_ref(state: &ApiState) -> Self {
+        state.registry.clone()
+    }
+}

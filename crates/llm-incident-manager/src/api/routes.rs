@@ -1,0 +1,35 @@
+//! The router: the REST API, `/health` and the metrics endpoint, with the
+//! body limit.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use super::{ApiState, handlers};
+
+/// The REST router. `/metrics` (or the configured endpoint) is mounted here,
+/// answered by [`handlers::metrics`], unless the metrics configuration turns
+/// metrics off (`enabled = false`).
+pub fn router(state: ApiState, body_limit: usize) -> Router {
+    let config = state.registry.config();
+    let endpoint = config.enabled().then(|| config.endpoint().to_owned());
+    let router = Router::new()
+        .route(
+            "/api/v1/incidents",
+            post(handlers::create_incident).get(handlers::list_incidents),
+        )
+        .route("/api/v1/incidents/{id}", get(handlers::get_incident))
+        .route(
+            "/api/v1/incidents/{id}/resolve",
+            post(handlers::resolve_incident),
+        )
+        .route("/health", get(handlers::health));
+    let router = match endpoint {
+        Some(endpoint) => router.route(&endpoint, get(handlers::metrics)),
+        None => router,
+    };
+    router
+        .fallback(handlers::not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}

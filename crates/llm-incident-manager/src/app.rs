@@ -1,0 +1,403 @@
+//! [`App`]: builds every part of the service from a [`Config`] and a
+//! [`MetricsRegistry`], binds both listeners first, then serves until told
+//! to stop; [`RunningApp`] holds the bound addresses and the shutdown
+//! trigger, for `main` and for tests that start the service in process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use incident_metrics::{MetricsRegistry, Registry};
+use incident_metrics_grpc::GrpcMetricsLayer;
+use incident_metrics_http::HttpMetricsLayer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::api::{ApiState, routes};
+use crate::config::Config;
+use crate::domain::{IncidentError, IncidentManager};
+use crate::grpc::{GrpcService, pb};
+use crate::llm::{Analyzer, provider_from_config};
+use crate::notify::Notifier;
+use crate::playbook::PlaybookEngine;
+use crate::storage::{Storage, StorageError};
+use crate::telemetry::Telemetry;
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The database could not be opened.
+    #[error("cannot open storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The stored incidents could not be read.
+    #[error("cannot load incidents: {0}")]
+    Incidents(#[from] IncidentError),
+    /// The trackers could not be set up.
+    #[error("cannot set up metrics: {0}")]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
+    /// Server reflection could not be set up.
+    #[error("grpc reflection: {0}")]
+    Reflection(String),
+    /// A server failed while serving.
+    #[error("{server} server failed: {message}")]
+    Serve {
+        /// `http` or `grpc`.
+        server: &'static str,
+        /// What happened.
+        message: String,
+    },
+}
+
+/// The service before it starts.
+#[derive(Debug)]
+pub struct App {
+    config: Config,
+    metrics: MetricsRegistry,
+    announce: bool,
+}
+
+impl App {
+    /// The service for `config`, recording into `metrics`.
+    pub fn new(config: Config, metrics: MetricsRegistry) -> Self {
+        Self {
+            config,
+            metrics,
+            announce: false,
+        }
+    }
+
+    /// Print `http listening on ADDR` and `grpc listening on ADDR` to stdout
+    /// once both listeners are bound (what the binary does).
+    #[must_use]
+    pub fn announce(mut self, announce: bool) -> Self {
+        self.announce = announce;
+        self
+    }
+
+    /// Builds every part, binds both listeners, and starts serving in the
+    /// background.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError`] when storage cannot open or a listener cannot bind.
+    pub async fn start(self) -> Result<RunningApp, AppError> {
+        let Self {
+            config,
+            metrics,
+            announce,
+        } = self;
+        let telemetry = Telemetry::new(metrics.metrics().clone(), &config.llm)?;
+        let registry = metrics.registry().clone();
+
+        // The tokenizer's vocabulary takes a moment to load: not on a request.
+        let _ = tokio::task::spawn_blocking(crate::llm::warm_up).await;
+
+        let storage = Arc::new(Storage::open(
+            config.storage.path.as_deref(),
+            telemetry.clone(),
+        )?);
+        let notifier = Notifier::start(&config.notifications, telemetry.clone());
+        let playbooks = PlaybookEngine::new(
+            config.playbooks.clone(),
+            storage.clone(),
+            notifier.clone(),
+            telemetry.clone(),
+        );
+        let analyzer = Analyzer::new(
+            provider_from_config(&config.llm),
+            &config.llm,
+            telemetry.clone(),
+        );
+        let manager = Arc::new(IncidentManager::new(
+            storage,
+            analyzer,
+            notifier,
+            playbooks,
+            telemetry,
+            config.incidents.clone(),
+        )?);
+
+        // Bind both listeners before anything serves.
+        let http_listener = TcpListener::bind(config.http_addr)
+            .await
+            .map_err(|source| AppError::Bind {
+                addr: config.http_addr,
+                source,
+            })?;
+        let grpc_listener = TcpListener::bind(config.grpc_addr)
+            .await
+            .map_err(|source| AppError::Bind {
+                addr: config.grpc_addr,
+                source,
+            })?;
+        let http_addr = http_listener
+            .local_addr()
+            .map_err(|source| AppError::Bind {
+                addr: config.http_addr,
+                source,
+            })?;
+        let grpc_addr = grpc_listener
+            .local_addr()
+            .map_err(|source| AppError::Bind {
+                addr: config.grpc_addr,
+                source,
+            })?;
+        if announce {
+            announce_listeners(http_addr, grpc_addr);
+        }
+
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+        // HTTP.
+        let router = routes::router(
+            ApiState {
+                manager: manager.clone(),
+                registry: registry.clone(),
+            },
+            config.body_limit_bytes,
+        )
+        // Outermost: every request is counted under its route template,
+        // `/health` and `/metrics` excluded by the metrics configuration.
+        .layer(HttpMetricsLayer::from_metrics(metrics.metrics()));
+        let mut http_stop = shutdown_rx.clone();
+        let http = tokio::spawn(async move {
+            axum::serve(http_listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = http_stop.wait_for(|s| *s).await;
+                })
+                .await
+                .map_err(|e| AppError::Serve {
+                    server: "http",
+                    message: e.to_string(),
+                })
+        });
+
+        // gRPC: the incident service, health and reflection.
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<pb::incident_service_server::IncidentServiceServer<GrpcService>>()
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| AppError::Reflection(e.to_string()))?;
+        let incident_service = GrpcService::new(manager.clone(), shutdown_rx.clone()).into_server();
+        let grpc_layer = GrpcMetricsLayer::server(&metrics.metrics().grpc, metrics.config());
+        let mut grpc_stop = shutdown_rx.clone();
+        let grpc = tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .layer(grpc_layer)
+                .add_service(health_service)
+                .add_service(reflection)
+                .add_service(incident_service)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), async move {
+                    let _ = grpc_stop.wait_for(|s| *s).await;
+                })
+                .await
+                .map_err(|e| AppError::Serve {
+                    server: "grpc",
+                    message: e.to_string(),
+                })
+        });
+
+        // Escalation.
+        let escalation = config.incidents.escalation.clone();
+        let escalation_task = escalation.enabled.then(|| {
+            tokio::spawn(manager.clone().run_escalation(
+                Duration::from_millis(escalation.check_interval_ms),
+                shutdown_rx.clone(),
+            ))
+        });
+
+        let supervisor = tokio::spawn(supervise(Supervised {
+            http,
+            grpc,
+            escalation: escalation_task,
+            manager: manager.clone(),
+            health,
+            stop: shutdown_rx,
+            trigger: shutdown_tx.clone(),
+            timeout: Duration::from_millis(config.shutdown_timeout_ms),
+        }));
+
+        Ok(RunningApp {
+            http_addr,
+            grpc_addr,
+            shutdown: shutdown_tx,
+            supervisor,
+            manager,
+            registry,
+        })
+    }
+}
+
+// The contract asks for exactly these two lines on stdout.
+#[allow(clippy::print_stdout)]
+fn announce_listeners(http: SocketAddr, grpc: SocketAddr) {
+    use std::io::Write;
+    println!("http listening on {http}");
+    println!("grpc listening on {grpc}");
+    let _ = std::io::stdout().flush();
+}
+
+struct Supervised {
+    http: JoinHandle<Result<(), AppError>>,
+    grpc: JoinHandle<Result<(), AppError>>,
+    escalation: Option<JoinHandle<()>>,
+    manager: Arc<IncidentManager>,
+    health: tonic_health::server::HealthReporter,
+    stop: watch::Receiver<bool>,
+    trigger: watch::Sender<bool>,
+    timeout: Duration,
+}
+
+fn flatten(
+    server: &'static str,
+    joined: Result<Result<(), AppError>, tokio::task::JoinError>,
+) -> Result<(), AppError> {
+    match joined {
+        Ok(result) => result,
+        Err(e) => Err(AppError::Serve {
+            server,
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Waits for the shutdown trigger (or a server failure), then stops in
+/// order: listeners and in-flight requests, escalation, playbooks, then the
+/// notification queues drain.
+async fn supervise(mut s: Supervised) -> Result<(), AppError> {
+    let mut http_done = None;
+    let mut grpc_done = None;
+    tokio::select! {
+        _ = s.stop.wait_for(|v| *v) => {}
+        r = &mut s.http => { http_done = Some(flatten("http", r)); }
+        r = &mut s.grpc => { grpc_done = Some(flatten("grpc", r)); }
+    }
+    s.trigger.send_replace(true);
+    s.health
+        .set_not_serving::<pb::incident_service_server::IncidentServiceServer<GrpcService>>()
+        .await;
+    let deadline = tokio::time::Instant::now() + s.timeout;
+    let mut first_error = None;
+    for (name, handle, done) in [
+        ("http", &mut s.http, http_done),
+        ("grpc", &mut s.grpc, grpc_done),
+    ] {
+        let result = match done {
+            Some(result) => result,
+            None => match tokio::time::timeout_at(deadline, &mut *handle).await {
+                Ok(joined) => flatten(name, joined),
+                Err(_) => {
+                    // In-flight requests outlived the timeout: cut them.
+                    handle.abort();
+                    Ok(())
+                }
+            },
+        };
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
+    }
+    if let Some(escalation) = s.escalation.take() {
+        let _ = tokio::time::timeout_at(deadline, escalation).await;
+    }
+    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+    s.manager.playbooks().shutdown(remaining).await;
+    let remaining = deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .max(Duration::from_millis(100));
+    s.manager.notifier().shutdown(remaining).await;
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The running service.
+#[derive(Debug)]
+pub struct RunningApp {
+    http_addr: SocketAddr,
+    grpc_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    supervisor: JoinHandle<Result<(), AppError>>,
+    manager: Arc<IncidentManager>,
+    registry: Arc<Registry>,
+}
+
+impl RunningApp {
+    /// The bound REST address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The incident manager (for tests).
+    pub fn manager(&self) -> &Arc<IncidentManager> {
+        &self.manager
+    }
+
+    /// The metrics registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// A handle that starts the shutdown (from a signal handler, say).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shutdown.clone())
+    }
+
+    /// Waits until the service has stopped (after a shutdown trigger or a
+    /// server failure), with every queue drained.
+    ///
+    /// # Errors
+    ///
+    /// The first server failure.
+    pub async fn wait(self) -> Result<(), AppError> {
+        match self.supervisor.await {
+            Ok(result) => result,
+            Err(e) => Err(AppError::Serve {
+                server: "supervisor",
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Triggers the shutdown and waits for it.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    pub async fn shutdown(self) -> Result<(), AppError> {
+        self.shutdown.send_replace(true);
+        self.wait().await
+    }
+}
+
+/// Starts the graceful shutdown of a [`RunningApp`].
+#[derive(Clone, Debug)]
+pub struct ShutdownHandle(watch::Sender<bool>);
+
+impl ShutdownHandle {
+    /// Starts the shutdown; calling it again does nothing more.
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+}

@@ -1,0 +1,630 @@
+//! The service's configuration: embedded defaults, an optional TOML file
+//! (`--config FILE`), environment variables for secrets and the metrics
+//! toolkit, and command-line flags, which win over everything.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use incident_metrics::MetricsConfig;
+use serde::Deserialize;
+
+use crate::domain::Severity;
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file named by `--config` could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this service.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A command-line flag is unknown or lacks its value.
+    #[error("{0}")]
+    Flag(String),
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// The metrics configuration was refused by the toolkit.
+    #[error("invalid metrics configuration: {0}")]
+    Metrics(#[from] incident_metrics::Error),
+}
+
+/// The whole configuration of the service.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// The REST API, `/health` and `/metrics` listen here.
+    pub http_addr: SocketAddr,
+    /// The gRPC API listens here.
+    pub grpc_addr: SocketAddr,
+    /// The largest request body the REST API accepts, in bytes.
+    pub body_limit_bytes: usize,
+    /// How long shutdown waits for in-flight requests, playbooks and
+    /// notification queues before cutting them, in milliseconds.
+    pub shutdown_timeout_ms: u64,
+    /// The metrics toolkit's configuration (`[metrics]`).
+    pub metrics: MetricsConfig,
+    /// Storage (`[storage]`).
+    pub storage: StorageConfig,
+    /// Deduplication, correlation and escalation (`[incidents]`).
+    pub incidents: IncidentConfig,
+    /// The LLM provider (`[llm]`).
+    pub llm: LlmConfig,
+    /// Notification channels (`[notifications]`).
+    pub notifications: NotificationConfig,
+    /// Playbooks (`[[playbooks]]`).
+    pub playbooks: Vec<PlaybookConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            body_limit_bytes: 64 * 1024,
+            shutdown_timeout_ms: 10_000,
+            metrics: MetricsConfig::new(),
+            storage: StorageConfig::default(),
+            incidents: IncidentConfig::default(),
+            llm: LlmConfig::default(),
+            notifications: NotificationConfig::default(),
+            playbooks: vec![PlaybookConfig::default_page_on_call()],
+        }
+    }
+}
+
+/// `[storage]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StorageConfig {
+    /// The SQLite database file; in memory (lost at exit) when absent.
+    pub path: Option<PathBuf>,
+}
+
+/// `[incidents]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct IncidentConfig {
+    /// Incidents from the same source created within this many milliseconds
+    /// of each other are correlated.
+    pub correlation_window_ms: u64,
+    /// Escalation of unresolved critical and high incidents.
+    pub escalation: EscalationConfig,
+}
+
+impl Default for IncidentConfig {
+    fn default() -> Self {
+        Self {
+            correlation_window_ms: 5 * 60 * 1000,
+            escalation: EscalationConfig::default(),
+        }
+    }
+}
+
+/// `[incidents.escalation]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct EscalationConfig {
+    /// Whether the background escalation task runs.
+    pub enabled: bool,
+    /// How often the task looks for incidents due, in milliseconds.
+    pub check_interval_ms: u64,
+    /// The age (since creation, in milliseconds) at which an unresolved
+    /// incident reaches level 1, 2, ...: one entry per level, ascending.
+    pub delays_ms: Vec<u64>,
+    /// The severities that escalate.
+    pub severities: Vec<Severity>,
+}
+
+impl Default for EscalationConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            check_interval_ms: 5_000,
+            delays_ms: vec![5 * 60 * 1000, 15 * 60 * 1000, 30 * 60 * 1000],
+            severities: vec![Severity::Critical, Severity::High],
+        }
+    }
+}
+
+/// Which LLM provider analyses incidents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ProviderKind {
+    /// The embedded offline provider (no network).
+    #[default]
+    Offline,
+    /// An OpenAI-compatible HTTP API.
+    Openai,
+}
+
+/// `[llm]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LlmConfig {
+    /// The provider.
+    pub provider: ProviderKind,
+    /// The base URL of an OpenAI-compatible API (`…/v1`); `LLM_BASE_URL`
+    /// overrides it.
+    pub base_url: String,
+    /// The model; `LLM_MODEL` overrides it.
+    pub model: String,
+    /// The API key; `LLM_API_KEY` or `OPENAI_API_KEY` override it.
+    pub api_key: Option<String>,
+    /// Whether the HTTP provider streams answers (measures time to first token).
+    pub stream: bool,
+    /// The timeout of one call, in milliseconds.
+    pub timeout_ms: u64,
+    /// USD per million tokens, by model, over the toolkit's built-in table
+    /// (`incident_metrics_trackers::DEFAULT_PRICES`).
+    pub prices: BTreeMap<String, Price>,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            provider: ProviderKind::Offline,
+            base_url: "https://api.openai.com/v1".to_owned(),
+            model: String::new(),
+            api_key: None,
+            stream: true,
+            timeout_ms: 30_000,
+            prices: BTreeMap::new(),
+        }
+    }
+}
+
+impl LlmConfig {
+    /// The model in use: the configured one, or the provider's default.
+    pub fn model_or_default(&self) -> &str {
+        if !self.model.is_empty() {
+            return &self.model;
+        }
+        match self.provider {
+            ProviderKind::Offline => crate::llm::offline::MODEL,
+            ProviderKind::Openai => "gpt-4o-mini",
+        }
+    }
+}
+
+/// A price, in USD per million tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Per million prompt tokens.
+    pub input_per_million: f64,
+    /// Per million completion tokens.
+    pub output_per_million: f64,
+}
+
+/// `[notifications]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct NotificationConfig {
+    /// The bound of each channel's queue.
+    pub queue_capacity: usize,
+    /// The channels every incident event goes to (`log`, `webhook`).
+    pub channels: Vec<String>,
+    /// The webhook channel, when configured.
+    pub webhook: Option<WebhookConfig>,
+}
+
+impl Default for NotificationConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 1024,
+            channels: vec!["log".to_owned()],
+            webhook: None,
+        }
+    }
+}
+
+/// `[notifications.webhook]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct WebhookConfig {
+    /// Where to POST (plain `http://`).
+    pub url: String,
+    /// Attempts before a notification is marked failed.
+    pub max_attempts: u32,
+    /// The wait before the first retry, doubled after each, in milliseconds.
+    pub initial_backoff_ms: u64,
+    /// The timeout of one attempt, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            max_attempts: 3,
+            initial_backoff_ms: 200,
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+/// `[[playbooks]]`: a named list of steps run for incidents of some severities.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PlaybookConfig {
+    /// The name (a label value of the playbook families).
+    pub name: String,
+    /// The severities whose new incidents run it.
+    pub severities: Vec<Severity>,
+    /// The steps, in order; the first failing step fails the execution.
+    pub steps: Vec<StepConfig>,
+    /// The longest an execution may take, in milliseconds.
+    #[serde(default = "default_playbook_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_playbook_timeout() -> u64 {
+    60_000
+}
+
+impl PlaybookConfig {
+    /// The embedded default: critical and high incidents get an annotation
+    /// and a notification on the `log` channel.
+    pub fn default_page_on_call() -> Self {
+        Self {
+            name: "page-on-call".to_owned(),
+            severities: vec![Severity::Critical, Severity::High],
+            steps: vec![
+                StepConfig::Annotate {
+                    note: "on-call paged by playbook page-on-call".to_owned(),
+                },
+                StepConfig::Notify {
+                    channel: "log".to_owned(),
+                    message: "paging on-call".to_owned(),
+                },
+            ],
+            timeout_ms: default_playbook_timeout(),
+        }
+    }
+}
+
+/// One playbook step.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum StepConfig {
+    /// Send a message on a notification channel.
+    Notify {
+        /// The channel.
+        channel: String,
+        /// The message.
+        message: String,
+    },
+    /// Add a note to the incident.
+    Annotate {
+        /// The note.
+        note: String,
+    },
+    /// Wait.
+    Wait {
+        /// How long, in milliseconds.
+        ms: u64,
+    },
+    /// Call an HTTP endpoint; a status outside 2xx fails the step.
+    Http {
+        /// The URL (plain `http://`).
+        url: String,
+        /// The method, `POST` by default.
+        #[serde(default = "default_http_method")]
+        method: String,
+    },
+}
+
+fn default_http_method() -> String {
+    "POST".to_owned()
+}
+
+/// The command-line flags.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Flags {
+    /// `--http-addr`.
+    pub http_addr: Option<SocketAddr>,
+    /// `--grpc-addr`.
+    pub grpc_addr: Option<SocketAddr>,
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--db`: the SQLite file.
+    pub db: Option<PathBuf>,
+    /// `--help`.
+    pub help: bool,
+    /// `--version`.
+    pub version: bool,
+}
+
+/// The text `--help` prints.
+pub const USAGE: &str = "\
+Usage: llm-incident-manager [--http-addr ADDR] [--grpc-addr ADDR] [--config FILE] [--db FILE]
+
+  --http-addr ADDR  REST API, /health and /metrics (default 127.0.0.1:8080)
+  --grpc-addr ADDR  gRPC API (default 127.0.0.1:50051)
+  --config FILE     optional TOML file; flags win over it
+  --db FILE         SQLite database file (default: in memory)
+  --help            print this help
+  --version         print the version
+";
+
+impl Flags {
+    /// Parses the arguments after the program name. Accepts `--flag value`
+    /// and `--flag=value`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Flag`] for an unknown flag, a missing value or an
+    /// address that does not parse.
+    pub fn parse<I, S>(args: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut flags = Self::default();
+        let mut args = args.into_iter().map(Into::into);
+        while let Some(arg) = args.next() {
+            let (name, inline) = match arg.split_once('=') {
+                Some((n, v)) if n.starts_with("--") => (n.to_owned(), Some(v.to_owned())),
+                _ => (arg.clone(), None),
+            };
+            match name.as_str() {
+                "--help" | "-h" => flags.help = true,
+                "--version" | "-V" => flags.version = true,
+                "--http-addr" | "--grpc-addr" | "--config" | "--db" => {
+                    let value = match inline {
+                        Some(v) => v,
+                        None => args
+                            .next()
+                            .ok_or_else(|| ConfigError::Flag(format!("{name} needs a value")))?,
+                    };
+                    match name.as_str() {
+                        "--http-addr" => flags.http_addr = Some(parse_addr(&name, &value)?),
+                        "--grpc-addr" => flags.grpc_addr = Some(parse_addr(&name, &value)?),
+                        "--config" => flags.config = Some(PathBuf::from(value)),
+                        _ => flags.db = Some(PathBuf::from(value)),
+                    }
+                }
+                other => {
+                    return Err(ConfigError::Flag(format!(
+                        "unknown argument {other:?}; see --help"
+                    )));
+                }
+            }
+        }
+        Ok(flags)
+    }
+}
+
+fn parse_addr(flag: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value
+        .parse()
+        .map_err(|e| ConfigError::Flag(format!("{flag} {value:?}: {e}")))
+}
+
+impl Config {
+    /// Parses and validates a TOML document.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Parse`] or [`ConfigError::Invalid`].
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        Self::parse(text, Path::new("<string>"))
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Loads the configuration: the embedded defaults, then the file of
+    /// `--config`, then the environment (`INCIDENT_METRICS_*` for the metrics
+    /// toolkit, `LLM_API_KEY`/`OPENAI_API_KEY`, `LLM_BASE_URL`, `LLM_MODEL`),
+    /// then the flags.
+    ///
+    /// # Errors
+    ///
+    /// Any [`ConfigError`].
+    pub fn load(flags: &Flags) -> Result<Self, ConfigError> {
+        let mut config = match &flags.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                Self::parse(&text, path)?
+            }
+            None => Self::default(),
+        };
+        config.metrics = config.metrics.with_env()?;
+        config.apply_env(|k| std::env::var(k).ok());
+        config.apply_flags(flags);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies the LLM environment variables read through `var`.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+        if let Some(key) = var("LLM_API_KEY").or_else(|| var("OPENAI_API_KEY")) {
+            self.llm.api_key = Some(key);
+        }
+        if let Some(url) = var("LLM_BASE_URL") {
+            self.llm.base_url = url;
+        }
+        if let Some(model) = var("LLM_MODEL") {
+            self.llm.model = model;
+        }
+    }
+
+    /// Applies the flags, which win over everything else.
+    pub fn apply_flags(&mut self, flags: &Flags) {
+        if let Some(addr) = flags.http_addr {
+            self.http_addr = addr;
+        }
+        if let Some(addr) = flags.grpc_addr {
+            self.grpc_addr = addr;
+        }
+        if let Some(db) = &flags.db {
+            self.storage.path = Some(db.clone());
+        }
+    }
+
+    /// Checks the values that the types alone do not.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the field, or
+    /// [`ConfigError::Metrics`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.metrics.validate()?;
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.body_limit_bytes == 0 {
+            return invalid("body_limit_bytes must be positive");
+        }
+        if self.incidents.escalation.check_interval_ms == 0 {
+            return invalid("incidents.escalation.check_interval_ms must be positive");
+        }
+        if self
+            .incidents
+            .escalation
+            .delays_ms
+            .windows(2)
+            .any(|w| w[0] > w[1])
+        {
+            return invalid("incidents.escalation.delays_ms must be ascending");
+        }
+        if self.notifications.queue_capacity == 0 {
+            return invalid("notifications.queue_capacity must be positive");
+        }
+        for channel in &self.notifications.channels {
+            match channel.as_str() {
+                "log" => {}
+                "webhook" if self.notifications.webhook.is_some() => {}
+                "webhook" => {
+                    return invalid(
+                        "notifications.channels names webhook but [notifications.webhook] is missing",
+                    );
+                }
+                other => {
+                    return Err(ConfigError::Invalid(format!(
+                        "notifications.channels: unknown channel {other:?} (log, webhook)"
+                    )));
+                }
+            }
+        }
+        if let Some(webhook) = &self.notifications.webhook {
+            if !webhook.url.starts_with("http://") {
+                return invalid("notifications.webhook.url must start with http://");
+            }
+            if webhook.max_attempts == 0 {
+                return invalid("notifications.webhook.max_attempts must be at least 1");
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for playbook in &self.playbooks {
+            if playbook.name.is_empty() || !names.insert(playbook.name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "playbook names must be unique and non-empty: {:?}",
+                    playbook.name
+                )));
+            }
+            for step in &playbook.steps {
+                if let StepConfig::Notify { channel, .. } = step {
+                    if channel != "log" && channel != "webhook" {
+                        return Err(ConfigError::Invalid(format!(
+                            "playbook {:?}: unknown channel {channel:?}",
+                            playbook.name
+                        )));
+                    }
+                    if channel == "webhook" && self.notifications.webhook.is_none() {
+                        return Err(ConfigError::Invalid(format!(
+                            "playbook {:?} notifies webhook but [notifications.webhook] is missing",
+                            playbook.name
+                        )));
+                    }
+                }
+            }
+        }
+        if self.llm.provider == ProviderKind::Openai && !self.llm.base_url.starts_with("http://") {
+            return invalid(
+                "llm.base_url must start with http:// (this build has no TLS client; put a TLS-terminating proxy in front)",
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_both_forms() {
+        let flags =
+            Flags::parse(["--http-addr", "127.0.0.1:0", "--grpc-addr=127.0.0.1:0"]).unwrap();
+        assert_eq!(flags.http_addr, Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(flags.grpc_addr, Some("127.0.0.1:0".parse().unwrap()));
+        assert!(Flags::parse(["--nope"]).is_err());
+        assert!(Flags::parse(["--http-addr"]).is_err());
+        assert!(Flags::parse(["--http-addr", "x"]).is_err());
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let config = Config::from_toml_str(include_str!("../config.example.toml")).unwrap();
+        assert_eq!(config.http_addr, Config::default().http_addr);
+        assert_eq!(config.playbooks.len(), 1);
+    }
+
+    #[test]
+    fn defaults_validate_and_toml_overrides() {
+        Config::default().validate().unwrap();
+        let config = Config::from_toml_str(
+            r#"
+            http_addr = "127.0.0.1:0"
+            [metrics]
+            sample_rate = 0.5
+            [incidents.escalation]
+            delays_ms = [10, 20]
+            [[playbooks]]
+            name = "p"
+            severities = ["critical"]
+            steps = [{ type = "wait", ms = 5 }, { type = "annotate", note = "n" }]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.metrics.sample_rate(), 0.5);
+        assert_eq!(config.incidents.escalation.delays_ms, vec![10, 20]);
+        assert_eq!(config.playbooks.len(), 1);
+        assert!(Config::from_toml_str("nope = 1").is_err());
+        assert!(Config::from_toml_str("[notifications]\nchannels = [\"webhook\"]").is_err());
+    }
+}

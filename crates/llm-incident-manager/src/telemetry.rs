@@ -1,0 +1,85 @@
+//! How the service records its metrics: the catalog's handles, and the
+//! toolkit's trackers built over them (LLM calls, incidents, playbooks,
+//! notifications, storage, errors) with the service's price table.
+
+use incident_metrics::catalog::system::BuildInfo;
+use incident_metrics::{Metrics, MetricsConfig, MetricsRegistry};
+use incident_metrics_trackers::{
+    ModelPrice, PriceTable, RuntimeCollector, TrackerConfig, Trackers,
+};
+
+use crate::config::LlmConfig;
+
+/// Why the metrics could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TelemetryError {
+    /// The registry or the families were refused.
+    #[error("metrics: {0}")]
+    Metrics(#[from] incident_metrics::Error),
+    /// The trackers' configuration (a price, say) was refused.
+    #[error("trackers: {0}")]
+    Trackers(#[from] incident_metrics_trackers::Error),
+}
+
+/// The service's registry: every catalog family, `build_info` from `info`,
+/// and the process and tokio runtime collector (call it inside the runtime).
+///
+/// # Errors
+///
+/// Any registration error.
+pub fn metrics_registry(
+    config: &MetricsConfig,
+    info: &BuildInfo,
+) -> Result<MetricsRegistry, TelemetryError> {
+    let collector = match tokio::runtime::Handle::try_current() {
+        Ok(handle) => RuntimeCollector::new().with_tokio(handle),
+        Err(_) => RuntimeCollector::new(),
+    };
+    Ok(MetricsRegistry::with_extra(config, info, |registry| {
+        collector.register(registry);
+        Ok(())
+    })?)
+}
+
+/// The catalog's handles and the trackers over them. Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct Telemetry {
+    metrics: Metrics,
+    trackers: Trackers,
+}
+
+impl Telemetry {
+    /// Trackers over `metrics`, pricing LLM calls from the toolkit's built-in
+    /// table overridden by `llm.prices`.
+    ///
+    /// # Errors
+    ///
+    /// A price that is negative or not finite.
+    pub fn new(metrics: Metrics, llm: &LlmConfig) -> Result<Self, TelemetryError> {
+        let mut prices = PriceTable::builtin();
+        for (model, price) in &llm.prices {
+            prices = prices.with_price(
+                model.clone(),
+                ModelPrice::new(price.input_per_million, price.output_per_million)?,
+            );
+        }
+        let trackers = Trackers::new(&metrics, &TrackerConfig::default().with_prices(prices))?;
+        Ok(Self { metrics, trackers })
+    }
+
+    /// The catalog's handles.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The trackers.
+    pub fn trackers(&self) -> &Trackers {
+        &self.trackers
+    }
+
+    /// Counts an error in `errors_total`.
+    pub(crate) fn error(&self, component: &str, error_type: &str) {
+        self.trackers.errors.record(component, error_type);
+    }
+}

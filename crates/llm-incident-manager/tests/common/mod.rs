@@ -1,0 +1,211 @@
+//! Shared helpers of the end-to-end tests: start the service in process on
+//! 127.0.0.1:0, talk to it over real HTTP, read its metrics, poll with a
+//! bounded deadline.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use incident_metrics::{MetricsConfig, MetricsRegistry};
+use llm_incident_manager::{App, Config, RunningApp};
+use serde_json::Value;
+
+/// A configuration on ephemeral ports with the given TOML merged over the
+/// defaults.
+pub fn config(toml: &str) -> Config {
+    let mut config = Config::from_toml_str(toml).expect("test config");
+    config.http_addr = "127.0.0.1:0".parse().unwrap();
+    config.grpc_addr = "127.0.0.1:0".parse().unwrap();
+    config
+}
+
+/// Starts the service with `config`.
+pub async fn start(config: Config) -> RunningApp {
+    let metrics = MetricsRegistry::new(&config.metrics).expect("metrics");
+    App::new(config, metrics).start().await.expect("start")
+}
+
+/// Starts the service on its defaults (ephemeral ports).
+pub async fn start_default() -> RunningApp {
+    start(config("")).await
+}
+
+/// A new metrics registry on the default configuration.
+pub fn metrics() -> MetricsRegistry {
+    MetricsRegistry::new(&MetricsConfig::new()).unwrap()
+}
+
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+pub fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// One request; the answer's status, headers and body.
+pub async fn request(
+    method: Method,
+    url: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Bytes) {
+    let mut builder = Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    if body.is_some() {
+        builder = builder.header("content-type", "application/json");
+    }
+    let req = builder
+        .body(Full::new(Bytes::from(body.unwrap_or("").to_owned())))
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(30), client().request(req))
+        .await
+        .expect("request timed out")
+        .expect("request failed");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, body)
+}
+
+/// One GET that may fail (a server still starting); the status and body.
+pub async fn try_get(url: &str) -> Option<(StatusCode, Bytes)> {
+    let req = Request::builder()
+        .uri(url)
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    let response = tokio::time::timeout(Duration::from_secs(10), client().request(req))
+        .await
+        .ok()?
+        .ok()?;
+    let status = response.status();
+    let body = response.into_body().collect().await.ok()?.to_bytes();
+    Some((status, body))
+}
+
+pub async fn post_json(url: &str, body: &str) -> (StatusCode, Value) {
+    let (status, _, body) = request(Method::POST, url, Some(body), &[]).await;
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+pub async fn get_json(url: &str) -> (StatusCode, Value) {
+    let (status, _, body) = request(Method::GET, url, None, &[]).await;
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+pub fn base(app: &RunningApp) -> String {
+    format!("http://{}", app.http_addr())
+}
+
+/// Creates an incident over REST; the JSON answer.
+pub async fn create(app: &RunningApp, title: &str, severity: &str, source: &str) -> Value {
+    let body = serde_json::json!({"title": title, "severity": severity, "source": source});
+    let (status, value) = post_json(
+        &format!("{}/api/v1/incidents", base(app)),
+        &body.to_string(),
+    )
+    .await;
+    assert!(status.is_success(), "create answered {status}: {value}");
+    value
+}
+
+/// The default `/metrics` answer.
+pub async fn scrape(addr: SocketAddr) -> String {
+    let (status, _, body) =
+        request(Method::GET, &format!("http://{addr}/metrics"), None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// The value of the series written exactly as `series` (name and labels as
+/// rendered), if present.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(series)?;
+        let value = rest.strip_prefix(' ')?;
+        value.split(' ').next()?.parse().ok()
+    })
+}
+
+/// `sample`, or 0 when the series is absent.
+pub fn value(text: &str, series: &str) -> f64 {
+    sample(text, series).unwrap_or(0.0)
+}
+
+/// Polls `check` every 20 ms until it is true, for at most `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls the metrics until `series` reads `want`, for at most 10 s; returns
+/// the last scrape.
+pub async fn wait_for_sample(addr: SocketAddr, series: &str, want: f64) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let last = scrape(addr).await;
+        if value(&last, series) == want {
+            return last;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("{series} never reached {want}; last scrape:\n{last}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A tiny axum server on 127.0.0.1:0 for stubs; returns its address and a
+/// guard that stops it on drop.
+pub async fn serve_stub(router: axum::Router) -> (SocketAddr, StubGuard) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    (addr, StubGuard(Some(tx), handle))
+}
+
+pub struct StubGuard(
+    Option<tokio::sync::oneshot::Sender<()>>,
+    tokio::task::JoinHandle<()>,
+);
+
+impl Drop for StubGuard {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+        self.1.abort();
+    }
+}

@@ -1,0 +1,179 @@
+//! Graceful shutdown: the built binary prints its two lines, serves, and
+//! exits 0 on SIGINT and SIGTERM; in-flight requests finish first.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::post;
+use common::*;
+use http::StatusCode;
+use serde_json::json;
+
+/// Kills the child on drop if a test fails half-way.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary on ephemeral ports and reads the two `listening on`
+/// lines (bounded by a deadline).
+fn spawn_binary() -> (ChildGuard, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llm-incident-manager"))
+        .args(["--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let guard = ChildGuard(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().take(2) {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("no http line");
+    let second = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("no grpc line");
+    let http = first
+        .strip_prefix("http listening on ")
+        .expect(&first)
+        .to_owned();
+    let grpc = second
+        .strip_prefix("grpc listening on ")
+        .expect(&second)
+        .to_owned();
+    (guard, http, grpc)
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(guard: &mut ChildGuard, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = guard.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the service did not exit in time"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+async fn binary_exits_zero_on(sig: &str) {
+    let (mut guard, http, grpc) = spawn_binary();
+    assert!(grpc.parse::<std::net::SocketAddr>().is_ok());
+    let body = json!({"title": "from the binary", "severity": "critical", "source": "bin"});
+    let (status, _) = post_json(
+        &format!("http://{http}/api/v1/incidents"),
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let text = scrape(http.parse().unwrap()).await;
+    assert_eq!(
+        value(
+            &text,
+            "llm_incident_manager_incidents_total{severity=\"critical\",status=\"open\"}"
+        ),
+        1.0
+    );
+    signal(&guard.0, sig);
+    let status = wait_exit(&mut guard, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0), "exit status {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_exits_zero_on_sigint() {
+    binary_exits_zero_on("-INT").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_exits_zero_on_sigterm() {
+    binary_exits_zero_on("-TERM").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_requests_finish_and_new_connections_are_refused() {
+    // An LLM stub that holds each call until released, so that a create
+    // request is in flight when the shutdown starts.
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let router = {
+        let (entered, release) = (entered.clone(), release.clone());
+        Router::new().route(
+            "/v1/chat/completions",
+            post(move || {
+                let (entered, release) = (entered.clone(), release.clone());
+                async move {
+                    entered.notify_one();
+                    let _permit = release.acquire().await.unwrap();
+                    axum::Json(json!({
+                        "choices": [{"message": {"role": "assistant", "content": "network"}}],
+                        "usage": {"prompt_tokens": 1, "completion_tokens": 1}
+                    }))
+                }
+            }),
+        )
+    };
+    let (stub, _stub_guard) = serve_stub(router).await;
+    let app = start(config(&format!(
+        "[llm]\nprovider = \"openai\"\nbase_url = \"http://{stub}/v1\"\nstream = false\n"
+    )))
+    .await;
+    let url = format!("{}/api/v1/incidents", base(&app));
+    let http_addr = app.http_addr();
+    let in_flight = tokio::spawn(async move {
+        let body = json!({"title": "in flight", "severity": "low", "source": "s"});
+        post_json(&url, &body.to_string()).await
+    });
+    tokio::time::timeout(Duration::from_secs(10), entered.notified())
+        .await
+        .expect("the request never reached the LLM");
+    let handle = app.shutdown_handle();
+    let stopped = tokio::spawn(app.wait());
+    handle.trigger();
+    // New connections are refused once the listener is closed.
+    let refused = eventually(Duration::from_secs(10), || async move {
+        tokio::net::TcpStream::connect(http_addr).await.is_err()
+    })
+    .await;
+    assert!(refused, "the listener still accepts after shutdown");
+    release.add_permits(10);
+    let (status, body) = tokio::time::timeout(Duration::from_secs(10), in_flight)
+        .await
+        .expect("in-flight request cut")
+        .unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["classification"], "network");
+    tokio::time::timeout(Duration::from_secs(15), stopped)
+        .await
+        .expect("shutdown timed out")
+        .unwrap()
+        .unwrap();
+}
