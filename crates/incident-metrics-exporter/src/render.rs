@@ -13,14 +13,12 @@ use crate::{Error, Format, Result};
 /// no `# UNIT`, no exemplars, no `_created` samples and no `# EOF`, which
 /// that format does not know.
 ///
-/// Help texts are escaped as each format requires (backslash and newline in
-/// 0.0.4; backslash, newline and double quote in OpenMetrics).
-/// prometheus-client 0.26 writes OpenMetrics help texts unescaped, so a help
-/// text holding a newline would break the exposition; this function repairs
-/// that for every family registered through [`Registry::register`] and
-/// [`Registry::register_histogram`]. Help texts written by collectors
-/// ([`Registry::register_collector`]) are out of its reach: keep them to one
-/// line without backslashes or double quotes.
+/// prometheus-client 0.26 writes OpenMetrics help texts unescaped, so
+/// [`Registry::register`] refuses help text holding a backslash, a line break
+/// or a double quote, and every registered family renders valid text in both
+/// formats. Help texts written by collectors
+/// ([`Registry::register_collector`]) are not checked: keep them to one line
+/// without backslashes or double quotes.
 ///
 /// # Errors
 ///
