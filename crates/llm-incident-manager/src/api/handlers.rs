@@ -60,7 +60,7 @@ pub async fn create_incident(
     State(state): State<ApiState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
+    let body = body.map_err(body_rejection)?;
     let request: NewIncident = serde_json::from_slice(&body).map_err(|e| {
         let status = match e.classify() {
             serde_json::error::Category::Data => StatusCode::UNPROCESSABLE_ENTITY,
@@ -77,6 +77,23 @@ pub async fn create_incident(
         StatusCode::CREATED
     };
     Ok((status, Json(value)).into_response())
+}
+
+/// A body that could not be read: `408` when the client did not send it
+/// within `limits.body_read_timeout_ms`, else axum's own status (`413` over
+/// the body limit, `400` otherwise).
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body was not received in time (limits.body_read_timeout_ms)",
+            );
+        }
+        cause = e.source();
+    }
+    ApiError::new(rejection.status(), rejection.body_text())
 }
 
 /// `GET /api/v1/incidents/{id}`.
