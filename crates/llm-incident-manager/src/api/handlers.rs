@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -96,11 +96,18 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
     ApiError::new(rejection.status(), rejection.body_text())
 }
 
+/// A path parameter that cannot be read (percent-encoded bytes that are
+/// not UTF-8, say): `400` with axum's message, as `{"error": "..."}`.
+fn path_rejection(rejection: PathRejection) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, rejection.body_text())
+}
+
 /// `GET /api/v1/incidents/{id}`.
 pub async fn get_incident(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Path(id) = id.map_err(path_rejection)?;
     Ok(Json(incident_json(&state.manager.get(&id)?)))
 }
 
@@ -138,8 +145,9 @@ pub async fn list_incidents(
 /// `POST /api/v1/incidents/{id}/resolve`.
 pub async fn resolve_incident(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Path(id) = id.map_err(path_rejection)?;
     Ok(Json(incident_json(&state.manager.resolve(&id)?)))
 }
 
