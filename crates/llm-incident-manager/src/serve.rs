@@ -63,6 +63,9 @@ pub struct Limits {
     pub grpc_max_message_bytes: usize,
 }
 
+/// hyper's own header count limit, which `max_headers` defaults to.
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
+
 /// The smallest `max_header_bytes` accepted: hyper's smallest read buffer.
 pub const MIN_HEADER_BYTES: usize = 8192;
 
@@ -70,7 +73,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             header_read_timeout_ms: 10_000,
-            max_headers: 100,
+            max_headers: HYPER_DEFAULT_MAX_HEADERS,
             max_header_bytes: 32 * 1024,
             body_read_timeout_ms: 10_000,
             grpc_max_message_bytes: 1024 * 1024,
@@ -142,8 +145,12 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout())
-        .max_headers(limits.max_headers.max(1))
         .max_header_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
+    // hyper parses up to 100 headers on the stack; any other count moves the
+    // parse buffer to the heap, so leave its default alone when it is ours.
+    if limits.max_headers != HYPER_DEFAULT_MAX_HEADERS {
+        builder.max_headers(limits.max_headers.max(1));
+    }
     let service =
         TowerToHyperService::new(RequestBodyDeadline::new(router, limits.body_read_timeout()));
     let graceful = GracefulShutdown::new();

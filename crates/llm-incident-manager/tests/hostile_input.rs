@@ -808,3 +808,21 @@ async fn the_default_grpc_limit_is_one_mebibyte() {
     assert_eq!(status, StatusCode::OK);
     app.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_header_count_limit_is_enforced() {
+    let app = start(hostile_config("max_headers = 10")).await;
+    let request = |count: usize| {
+        // `Host` and `Connection` count too.
+        let mut request = b"GET /api/v1/incidents HTTP/1.1\r\nHost: test\r\n".to_vec();
+        for i in 0..count - 2 {
+            request.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+        }
+        request.extend_from_slice(b"Connection: close\r\n\r\n");
+        request
+    };
+    assert_eq!(raw(app.http_addr(), request(10)).await.status(), Some(200));
+    assert_eq!(raw(app.http_addr(), request(11)).await.status(), Some(431));
+    health_ok(&app).await;
+    app.shutdown().await.unwrap();
+}
