@@ -407,7 +407,6 @@ fn valid() -> impl Strategy<Value = Valid> {
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: cases(),
-        failure_persistence: None,
         ..ProptestConfig::default()
     })]
 

@@ -316,7 +316,6 @@ fn leak_labels(labels: Vec<String>) -> &'static [&'static str] {
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: cases(),
-        failure_persistence: None,
         ..ProptestConfig::default()
     })]
 
@@ -415,6 +414,7 @@ fn any_name_help_and_labels_offered_are_refused_with_a_message_or_render_well_fo
     );
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: cases(),
+        // A hand-driven runner has no source file to keep regressions next to.
         failure_persistence: None,
         ..ProptestConfig::default()
     });

@@ -181,7 +181,6 @@ fn wrong_document() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: cases(),
-        failure_persistence: None,
         ..ProptestConfig::default()
     })]
 
