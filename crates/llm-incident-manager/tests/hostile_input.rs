@@ -532,6 +532,10 @@ async fn header_floods_answer_431_and_the_service_keeps_serving() {
         let answer = raw(addr, request).await;
         assert_eq!(answer.status(), Some(431), "{name}: {answer:?}");
         assert!(
+            String::from_utf8_lossy(&answer.bytes).contains("\r\nconnection: close\r\n"),
+            "{name}: {answer:?}"
+        );
+        assert!(
             matches!(
                 answer.error,
                 None | Some(std::io::ErrorKind::ConnectionReset)
