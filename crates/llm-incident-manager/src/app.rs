@@ -171,16 +171,16 @@ impl App {
         // `/health` and `/metrics` excluded by the metrics configuration.
         .layer(HttpMetricsLayer::from_metrics(metrics.metrics()));
         let mut http_stop = shutdown_rx.clone();
+        let limits = config.limits.clone();
         let http = tokio::spawn(async move {
-            axum::serve(http_listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = http_stop.wait_for(|s| *s).await;
-                })
-                .await
-                .map_err(|e| AppError::Serve {
-                    server: "http",
-                    message: e.to_string(),
-                })
+            crate::serve::serve_http(http_listener, router, &limits, async move {
+                let _ = http_stop.wait_for(|s| *s).await;
+            })
+            .await
+            .map_err(|e| AppError::Serve {
+                server: "http",
+                message: e.to_string(),
+            })
         });
 
         // gRPC: the incident service, health and reflection.
@@ -193,7 +193,9 @@ impl App {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .map_err(|e| AppError::Reflection(e.to_string()))?;
-        let incident_service = GrpcService::new(manager.clone(), shutdown_rx.clone()).into_server();
+        let incident_service = GrpcService::new(manager.clone(), shutdown_rx.clone())
+            .into_server()
+            .max_decoding_message_size(config.limits.grpc_max_message_bytes);
         let grpc_layer = GrpcMetricsLayer::server(&metrics.metrics().grpc, metrics.config());
         let mut grpc_stop = shutdown_rx.clone();
         let grpc = tokio::spawn(async move {

@@ -56,6 +56,9 @@ pub struct Config {
     /// How long shutdown waits for in-flight requests, playbooks and
     /// notification queues before cutting them, in milliseconds.
     pub shutdown_timeout_ms: u64,
+    /// Hostile-input limits: timeouts, header limits, gRPC message size
+    /// (`[limits]`).
+    pub limits: crate::serve::Limits,
     /// The metrics toolkit's configuration (`[metrics]`).
     pub metrics: MetricsConfig,
     /// Storage (`[storage]`).
@@ -77,6 +80,7 @@ impl Default for Config {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             body_limit_bytes: 64 * 1024,
             shutdown_timeout_ms: 10_000,
+            limits: crate::serve::Limits::default(),
             metrics: MetricsConfig::new(),
             storage: StorageConfig::default(),
             incidents: IncidentConfig::default(),
@@ -509,6 +513,7 @@ impl Config {
         if self.body_limit_bytes == 0 {
             return invalid("body_limit_bytes must be positive");
         }
+        self.limits.validate().map_err(ConfigError::Invalid)?;
         if self.incidents.escalation.check_interval_ms == 0 {
             return invalid("incidents.escalation.check_interval_ms must be positive");
         }

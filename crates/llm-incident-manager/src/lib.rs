@@ -36,6 +36,7 @@ mod http_client;
 pub mod llm;
 pub mod notify;
 pub mod playbook;
+pub mod serve;
 pub mod storage;
 pub mod telemetry;
 

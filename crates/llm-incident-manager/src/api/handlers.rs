@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -60,7 +60,7 @@ pub async fn create_incident(
     State(state): State<ApiState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
+    let body = body.map_err(body_rejection)?;
     let request: NewIncident = serde_json::from_slice(&body).map_err(|e| {
         let status = match e.classify() {
             serde_json::error::Category::Data => StatusCode::UNPROCESSABLE_ENTITY,
@@ -79,11 +79,35 @@ pub async fn create_incident(
     Ok((status, Json(value)).into_response())
 }
 
+/// A body that could not be read: `408` when the client did not send it
+/// within `limits.body_read_timeout_ms`, else axum's own status (`413` over
+/// the body limit, `400` otherwise).
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body was not received in time (limits.body_read_timeout_ms)",
+            );
+        }
+        cause = e.source();
+    }
+    ApiError::new(rejection.status(), rejection.body_text())
+}
+
+/// A path parameter that cannot be read (percent-encoded bytes that are
+/// not UTF-8, say): `400` with axum's message, as `{"error": "..."}`.
+fn path_rejection(rejection: PathRejection) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, rejection.body_text())
+}
+
 /// `GET /api/v1/incidents/{id}`.
 pub async fn get_incident(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Path(id) = id.map_err(path_rejection)?;
     Ok(Json(incident_json(&state.manager.get(&id)?)))
 }
 
@@ -121,8 +145,9 @@ pub async fn list_incidents(
 /// `POST /api/v1/incidents/{id}/resolve`.
 pub async fn resolve_incident(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Path(id) = id.map_err(path_rejection)?;
     Ok(Json(incident_json(&state.manager.resolve(&id)?)))
 }
 
