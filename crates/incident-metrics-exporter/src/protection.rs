@@ -323,7 +323,8 @@ impl Protection {
     /// use incident_metrics_core::{MetricsConfig, Registry};
     /// use incident_metrics_exporter::Protection;
     ///
-    /// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+    /// # let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+    /// # runtime.block_on(async {
     /// let registry = Arc::new(Registry::new(&MetricsConfig::new())?);
     /// let protection = Protection::new().with_bearer_token("t0ken")?;
     ///
@@ -336,8 +337,8 @@ impl Protection {
     /// let scrape = protection.serve(registry, &headers).await;
     /// assert_eq!(scrape.status(), 200);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// # })
-    /// # }
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub async fn serve(&self, registry: Arc<Registry>, headers: &HeaderMap) -> Response<Bytes> {
         if !self.is_authorized(headers) {
@@ -396,7 +397,7 @@ impl fmt::Debug for Protection {
             None => "none".to_owned(),
             Some(Auth::Bearer { .. }) => "bearer token <redacted>".to_owned(),
             Some(Auth::Basic { username, .. }) => {
-                format!("basic as {username:?}, password <redacted>")
+                format!("basic as {username}, password <redacted>")
             }
         };
         f.debug_struct("Protection")
