@@ -513,7 +513,7 @@ async fn metrics_router_with_applies_the_same_protection() {
         };
         builder.body(axum::body::Body::empty()).unwrap()
     };
-    let call = |request| {
+    let call = |request: Request<axum::body::Body>| {
         let app = app.clone();
         async move {
             let response = app.oneshot(request).await.unwrap();
