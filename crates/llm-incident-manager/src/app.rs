@@ -81,7 +81,8 @@ impl App {
     }
 
     /// Print `http listening on ADDR` and `grpc listening on ADDR` to stdout
-    /// once both listeners are bound (what the binary does).
+    /// once both listeners are bound, then `metrics listening on ADDR` when
+    /// `/metrics` has a listener of its own (what the binary does).
     #[must_use]
     pub fn announce(mut self, announce: bool) -> Self {
         self.announce = announce;
