@@ -23,3 +23,8 @@ pub mod table;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/getting-started.md")]
 pub struct GettingStarted;
+
+/// The code blocks of `docs/security.md`, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/security.md")]
+pub struct Security;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::endpoint::{ServerConfig, is_server_env};
 use crate::name::{http_path_problem, label_name_problem, metric_name_problem};
 use crate::{Error, Result, buckets};
 
@@ -63,6 +64,7 @@ pub struct MetricsConfig {
     global_labels: Vec<(String, String)>,
     buckets: BTreeMap<String, Vec<f64>>,
     push: PushConfig,
+    server: ServerConfig,
 }
 
 impl Default for MetricsConfig {
@@ -79,6 +81,7 @@ impl Default for MetricsConfig {
             global_labels: Vec::new(),
             buckets: BTreeMap::new(),
             push: PushConfig::default(),
+            server: ServerConfig::default(),
         }
     }
 }
@@ -183,6 +186,18 @@ impl MetricsConfig {
         &self.push
     }
 
+    /// Sets how the endpoint is served and protected (the `[server]` table).
+    #[must_use]
+    pub fn with_server(mut self, server: ServerConfig) -> Self {
+        self.server = server;
+        self
+    }
+
+    /// How the endpoint is served and protected (the `[server]` table).
+    pub fn server(&self) -> &ServerConfig {
+        &self.server
+    }
+
     /// Whether recording is on.
     pub fn enabled(&self) -> bool {
         self.enabled
@@ -238,7 +253,7 @@ impl MetricsConfig {
     /// [`Error::InvalidExcludedPath`], [`Error::InvalidLabelName`],
     /// [`Error::DuplicateGlobalLabel`], [`Error::InvalidMetricName`] (a bucket
     /// override for a malformed family name), [`Error::InvalidBuckets`], or
-    /// an error of [`PushConfig::validate`].
+    /// an error of [`PushConfig::validate`] or [`ServerConfig::validate`].
     pub fn validate(&self) -> Result<()> {
         if let Some(reason) = (!self.namespace.is_empty())
             .then(|| metric_name_problem(&self.namespace))
@@ -287,6 +302,7 @@ impl MetricsConfig {
             crate::name::validate_metric_name(family)?;
             buckets::validate(family, bounds)?;
         }
+        self.server.validate()?;
         self.push.validate()
     }
 
@@ -395,6 +411,7 @@ impl MetricsConfig {
     /// | `INCIDENT_METRICS_PUSHGATEWAY_JOB` | the job name of the grouping key |
     /// | `INCIDENT_METRICS_PUSHGATEWAY_GROUPING` | comma-separated `name=value` pairs (replaces the list) |
     /// | `INCIDENT_METRICS_PUSHGATEWAY_TIMEOUT_SECONDS` | seconds one request may take |
+    /// | `INCIDENT_METRICS_SERVER_*`, `_BEARER_TOKEN*`, `_BASIC_AUTH_*` | the endpoint's server and auth ([`ServerConfig`], [`AuthConfig`](crate::AuthConfig)) |
     ///
     /// Any `REMOTE_WRITE_*` (or `PUSHGATEWAY_*`) variable turns the section
     /// on, with the defaults of [`RemoteWriteConfig::new`]
@@ -456,6 +473,7 @@ impl MetricsConfig {
                 }
                 "EXCLUDED_PATHS" => self.excluded_paths = split_list(value).collect(),
                 "GLOBAL_LABELS" => self.global_labels = parse_pairs(value).map_err(invalid)?,
+                _ if is_server_env(name) => self.server.set_env(name, value).map_err(invalid)?,
                 _ if name.starts_with("REMOTE_WRITE_") || name.starts_with("PUSHGATEWAY_") => {
                     self.push.set_env(name, value).map_err(invalid)?;
                 }
@@ -464,9 +482,10 @@ impl MetricsConfig {
                         return Err(invalid(format!(
                             "unknown variable; the known ones are {ENV_PREFIX}ENABLED, NAMESPACE, \
                              ENDPOINT, SAMPLE_RATE, EXCLUDED_PATHS, GLOBAL_LABELS, \
-                             BUCKETS_<FAMILY>, REMOTE_WRITE_{{{}}} and PUSHGATEWAY_{{{}}}",
+                             BUCKETS_<FAMILY>, REMOTE_WRITE_{{{}}}, PUSHGATEWAY_{{{}}} and {}",
                             REMOTE_WRITE_ENV.join(","),
-                            PUSHGATEWAY_ENV.join(",")
+                            PUSHGATEWAY_ENV.join(","),
+                            crate::endpoint::SERVER_ENV.join(", ")
                         )));
                     };
                     let bounds = split_list(value)

@@ -199,6 +199,29 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A setting of the metrics endpoint's server or auth (`server.*`) is
+    /// invalid.
+    #[error("invalid `{field}`: {reason}")]
+    InvalidServer {
+        /// The configuration field, such as `server.max_concurrent_scrapes`.
+        field: &'static str,
+        /// What is wrong with it and what to use instead.
+        reason: String,
+    },
+
+    /// A secret file (`server.auth.bearer_token_file`,
+    /// `server.auth.password_file`) cannot be read.
+    #[error("cannot read `{field}` {}: {source}; check the path and its permissions", path.display())]
+    SecretRead {
+        /// The configuration field.
+        field: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// An environment variable holds a value that cannot be used.
     #[error("invalid environment variable {var}={value:?}: {reason}")]
     InvalidEnv {

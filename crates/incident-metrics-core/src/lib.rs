@@ -7,8 +7,9 @@
 //!
 //! - [`MetricsConfig`]: namespace (default `llm_incident_manager`), metrics
 //!   endpoint, sample rate, excluded paths, global labels, bucket
-//!   overrides and the push settings ([`PushConfig`]: remote-write and
-//!   Pushgateway, as plain data), loaded from code, TOML or environment
+//!   overrides, the push settings ([`PushConfig`]: remote-write and
+//!   Pushgateway, as plain data) and the endpoint's server and auth
+//!   ([`ServerConfig`], [`AuthConfig`]), loaded from code, TOML or environment
 //!   variables and checked by [`MetricsConfig::validate`];
 //! - [`Registry`]: prometheus-client's registry with the namespace and global
 //!   labels applied, registration that returns [`Error`] instead of
@@ -61,6 +62,7 @@
 pub mod buckets;
 mod computed;
 mod config;
+mod endpoint;
 mod error;
 mod global;
 mod histogram;
@@ -75,6 +77,10 @@ pub use config::{
     DEFAULT_ENDPOINT, DEFAULT_EXCLUDED_PATHS, DEFAULT_NAMESPACE, ENV_PREFIX,
     MAX_PUSH_INTERVAL_SECONDS, MAX_PUSH_TIMEOUT_SECONDS, MAX_QUEUE_CAPACITY,
     MIN_PUSH_INTERVAL_SECONDS, MetricsConfig, PushConfig, PushgatewayConfig, RemoteWriteConfig,
+};
+pub use endpoint::{
+    AuthConfig, Credentials, DEFAULT_MAX_CONCURRENT_SCRAPES, DEFAULT_SCRAPE_TIMEOUT_MS,
+    MAX_CONCURRENT_SCRAPES_LIMIT, MAX_SCRAPE_TIMEOUT_MS, Secret, ServerConfig,
 };
 pub use error::{Error, Result};
 pub use global::Global;

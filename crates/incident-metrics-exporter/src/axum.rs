@@ -1,4 +1,5 @@
-//! [`metrics_router`] and [`metrics_handler`]: `/metrics` for axum services.
+//! [`metrics_router`], [`metrics_router_with`] and [`metrics_handler`]:
+//! `/metrics` for axum services.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use incident_metrics_core::Registry;
 
+use crate::Protection;
 use crate::response::render_blocking;
 
 /// A router answering `GET` and `HEAD` on the registry's configured endpoint
@@ -48,6 +50,55 @@ pub fn metrics_router(registry: Arc<Registry>) -> Router {
         .without_v07_checks()
         .route(&path, get(metrics_handler))
         .with_state(registry)
+}
+
+/// [`metrics_router`] behind a [`Protection`]: authentication, a bound on
+/// concurrent scrapes and a scrape timeout, answered `401` and `503` as
+/// [`Protection::serve`] says.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// use axum::Router;
+/// use incident_metrics_core::{MetricsConfig, Registry};
+/// use incident_metrics_exporter::{Protection, metrics_router_with};
+///
+/// let registry = Arc::new(Registry::new(&MetricsConfig::new())?);
+/// let protection = Protection::new()
+///     .with_basic_auth("prometheus", "s3cr3t")?
+///     .with_max_concurrent_scrapes(2)?
+///     .with_scrape_timeout(Duration::from_secs(5))?;
+/// let app: Router = metrics_router_with(registry, protection);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn metrics_router_with(registry: Arc<Registry>, protection: Protection) -> Router {
+    let path = escape_route(registry.config().endpoint());
+    Router::new()
+        .without_v07_checks()
+        .route(&path, get(protected_handler))
+        .with_state(Protected {
+            registry,
+            protection,
+        })
+}
+
+/// The state of [`metrics_router_with`].
+#[derive(Clone)]
+struct Protected {
+    registry: Arc<Registry>,
+    protection: Protection,
+}
+
+async fn protected_handler(State(state): State<Protected>, headers: HeaderMap) -> Response {
+    state
+        .protection
+        .serve(state.registry, &headers)
+        .await
+        .map(Body::from)
+        .into_response()
 }
 
 /// An axum handler answering a scrape with the registry held in the router's

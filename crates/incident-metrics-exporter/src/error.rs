@@ -64,6 +64,15 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The protection of the metrics endpoint (authentication, scrape
+    /// limit, scrape timeout) is invalid, or a secret file cannot be read.
+    #[error("invalid metrics endpoint protection: {source}")]
+    Protection {
+        /// The core crate's error, which names the field.
+        #[source]
+        source: incident_metrics_core::Error,
+    },
+
     /// The push configuration (remote-write or Pushgateway) is invalid.
     #[error("invalid push configuration: {source}")]
     PushConfig {

@@ -10,6 +10,10 @@
 //! - [`metrics_router`] and [`metrics_handler`] serve it from axum, and
 //!   [`MetricsServer`] without axum; both render on tokio's blocking pool so
 //!   that a large scrape never holds up request handling;
+//! - [`Protection`] guards either of them ([`metrics_router_with`],
+//!   [`MetricsServer::with_protection`]): bearer-token or basic auth
+//!   compared in constant time, a bound on concurrent scrapes (`503` at
+//!   once past it) and a scrape timeout (see `docs/security.md`);
 //! - [`RemoteWriteBuilder`] pushes the registry to Prometheus, Mimir,
 //!   Thanos, Cortex or VictoriaMetrics with Prometheus remote-write 1.0, and
 //!   [`Pushgateway`] pushes it to a Prometheus Pushgateway, for fleets past
@@ -66,8 +70,9 @@
 //!
 //! # Features
 //!
-//! - `axum` (default): [`metrics_router`] and [`metrics_handler`] for
-//!   axum 0.8, with tokio for `spawn_blocking`.
+//! - `axum` (default): [`metrics_router`], [`metrics_router_with`] and
+//!   [`metrics_handler`] for axum 0.8, with tokio for `spawn_blocking`, and
+//!   [`Protection`] (with `subtle`, `sha2` and `base64` for the credentials).
 //! - `server` (default): [`MetricsServer`], a standalone HTTP/1.1 server on
 //!   hyper 1, hyper-util and tokio, for services without axum.
 //!
@@ -108,6 +113,8 @@ mod response;
 
 #[cfg(feature = "axum")]
 mod axum;
+#[cfg(any(feature = "axum", feature = "server"))]
+mod protection;
 #[cfg(any(feature = "remote-write", feature = "pushgateway"))]
 mod push;
 #[cfg(feature = "server")]
@@ -121,7 +128,9 @@ pub use render::{gather_metrics, render};
 pub use response::encode_response;
 
 #[cfg(feature = "axum")]
-pub use crate::axum::{metrics_handler, metrics_router};
+pub use crate::axum::{metrics_handler, metrics_router, metrics_router_with};
+#[cfg(any(feature = "axum", feature = "server"))]
+pub use protection::Protection;
 #[cfg(feature = "pushgateway")]
 pub use push::Pushgateway;
 #[cfg(feature = "remote-write")]

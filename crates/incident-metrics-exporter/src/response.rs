@@ -115,23 +115,37 @@ pub(crate) async fn render_blocking(
     registry: std::sync::Arc<Registry>,
     headers: &HeaderMap,
 ) -> Response<Bytes> {
-    let accept = header_list(headers, &http::header::ACCEPT);
-    let accept_encoding = header_list(headers, &http::header::ACCEPT_ENCODING);
-    let job = move || encode_response(&registry, accept.as_deref(), accept_encoding.as_deref());
+    let job = render_job(registry, headers);
     match tokio::task::spawn_blocking(job).await {
         Ok(response) => response,
-        Err(error) => {
-            let reason = if error.is_panic() {
-                "a metric panicked while encoding; check custom `EncodeMetric` and `Collector` implementations"
-            } else {
-                "the runtime is shutting down; retry the scrape"
-            };
-            text_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("failed to render the registry: {reason}\n"),
-            )
-        }
+        Err(error) => join_error_response(&error),
     }
+}
+
+/// The work of one scrape, ready for `spawn_blocking`: the negotiation
+/// headers are read now, the registry rendered when it runs.
+#[cfg(any(feature = "axum", feature = "server"))]
+pub(crate) fn render_job(
+    registry: std::sync::Arc<Registry>,
+    headers: &HeaderMap,
+) -> impl FnOnce() -> Response<Bytes> + Send + 'static {
+    let accept = header_list(headers, &http::header::ACCEPT);
+    let accept_encoding = header_list(headers, &http::header::ACCEPT_ENCODING);
+    move || encode_response(&registry, accept.as_deref(), accept_encoding.as_deref())
+}
+
+/// The `500` answer for a render task that did not return.
+#[cfg(any(feature = "axum", feature = "server"))]
+pub(crate) fn join_error_response(error: &tokio::task::JoinError) -> Response<Bytes> {
+    let reason = if error.is_panic() {
+        "a metric panicked while encoding; check custom `EncodeMetric` and `Collector` implementations"
+    } else {
+        "the runtime is shutting down; retry the scrape"
+    };
+    text_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("failed to render the registry: {reason}\n"),
+    )
 }
 
 #[cfg(all(test, any(feature = "axum", feature = "server")))]

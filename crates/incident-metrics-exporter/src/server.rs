@@ -22,7 +22,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use incident_metrics_core::Registry;
 
 use crate::response::{render_blocking, text_response};
-use crate::{Error, Result};
+use crate::{Error, Protection, Result};
 
 /// How long to pause accepting after an error that is not about one
 /// connection (such as running out of file descriptors), so that the loop
@@ -68,6 +68,7 @@ pub struct MetricsServer {
     listener: TcpListener,
     local_addr: SocketAddr,
     registry: Arc<Registry>,
+    protection: Option<Protection>,
 }
 
 impl MetricsServer {
@@ -90,7 +91,32 @@ impl MetricsServer {
             listener,
             local_addr,
             registry,
+            protection: None,
         })
+    }
+
+    /// Puts scrapes behind `protection`: authentication, a bound on
+    /// concurrent scrapes and a scrape timeout, answered `401` and `503` as
+    /// [`Protection::serve`] says. Without it every scrape is rendered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// use incident_metrics_core::{MetricsConfig, Registry};
+    /// use incident_metrics_exporter::{MetricsServer, Protection};
+    ///
+    /// let registry = Arc::new(Registry::new(&MetricsConfig::new())?);
+    /// let server = MetricsServer::bind("127.0.0.1:0".parse()?, registry)?
+    ///     .with_protection(Protection::new().with_bearer_token("t0ken")?);
+    /// assert!(format!("{server:?}").contains("bearer token <redacted>"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_protection(mut self, protection: Protection) -> Self {
+        self.protection = Some(protection);
+        self
     }
 
     /// The address the socket is bound to, with the port the system chose
@@ -136,6 +162,7 @@ impl MetricsServer {
             listener,
             local_addr,
             registry,
+            protection,
         } = self;
         let listener =
             tokio::net::TcpListener::from_std(listener).map_err(|source| Error::Serve {
@@ -151,9 +178,13 @@ impl MetricsServer {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _peer)) => {
                         let registry = Arc::clone(&registry);
+                        let protection = protection.clone();
                         let service = service_fn(move |request| {
                             let registry = Arc::clone(&registry);
-                            async move { Ok::<_, Infallible>(answer(registry, request).await) }
+                            let protection = protection.clone();
+                            async move {
+                                Ok::<_, Infallible>(answer(registry, protection, request).await)
+                            }
                         });
                         let connection = http1::Builder::new()
                             .timer(TokioTimer::new())
@@ -184,12 +215,17 @@ impl fmt::Debug for MetricsServer {
         f.debug_struct("MetricsServer")
             .field("local_addr", &self.local_addr)
             .field("endpoint", &self.registry.config().endpoint())
+            .field("protection", &self.protection)
             .finish_non_exhaustive()
     }
 }
 
 /// Answers one request.
-async fn answer(registry: Arc<Registry>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn answer(
+    registry: Arc<Registry>,
+    protection: Option<Protection>,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let endpoint = registry.config().endpoint();
     let response = if request.uri().path() != endpoint {
         text_response(
@@ -205,6 +241,8 @@ async fn answer(registry: Arc<Registry>, request: Request<Incoming>) -> Response
             .headers_mut()
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         response
+    } else if let Some(protection) = protection {
+        protection.serve(registry, request.headers()).await
     } else {
         render_blocking(registry, request.headers()).await
     };

@@ -46,6 +46,9 @@ pub enum AppError {
     /// The trackers could not be set up.
     #[error("cannot set up metrics: {0}")]
     Telemetry(#[from] crate::telemetry::TelemetryError),
+    /// The metrics endpoint's protection or listener could not be set up.
+    #[error("metrics endpoint: {0}")]
+    Metrics(#[from] incident_metrics::exporter::Error),
     /// Server reflection could not be set up.
     #[error("grpc reflection: {0}")]
     Reflection(String),
@@ -78,7 +81,8 @@ impl App {
     }
 
     /// Print `http listening on ADDR` and `grpc listening on ADDR` to stdout
-    /// once both listeners are bound (what the binary does).
+    /// once both listeners are bound, then `metrics listening on ADDR` when
+    /// `/metrics` has a listener of its own (what the binary does).
     #[must_use]
     pub fn announce(mut self, announce: bool) -> Self {
         self.announce = announce;
@@ -153,8 +157,12 @@ impl App {
                 addr: config.grpc_addr,
                 source,
             })?;
+        // `[metrics.server]`: the /metrics guard, and its own listener if set.
+        let metrics_endpoint = crate::metrics_endpoint::MetricsEndpoint::bind(&registry)?;
+        let metrics_addr = metrics_endpoint.addr();
         if announce {
             announce_listeners(http_addr, grpc_addr);
+            crate::metrics_endpoint::announce(metrics_addr);
         }
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -164,6 +172,7 @@ impl App {
             ApiState {
                 manager: manager.clone(),
                 registry: registry.clone(),
+                protection: metrics_endpoint.protection(),
             },
             config.body_limit_bytes,
         )
@@ -214,6 +223,8 @@ impl App {
                 })
         });
 
+        let metrics_server = metrics_endpoint.spawn(shutdown_rx.clone());
+
         // Escalation.
         let escalation = config.incidents.escalation.clone();
         let escalation_task = escalation.enabled.then(|| {
@@ -226,6 +237,7 @@ impl App {
         let supervisor = tokio::spawn(supervise(Supervised {
             http,
             grpc,
+            metrics_server,
             escalation: escalation_task,
             manager: manager.clone(),
             health,
@@ -237,6 +249,7 @@ impl App {
         Ok(RunningApp {
             http_addr,
             grpc_addr,
+            metrics_addr,
             shutdown: shutdown_tx,
             supervisor,
             manager,
@@ -257,6 +270,7 @@ fn announce_listeners(http: SocketAddr, grpc: SocketAddr) {
 struct Supervised {
     http: JoinHandle<Result<(), AppError>>,
     grpc: JoinHandle<Result<(), AppError>>,
+    metrics_server: Option<JoinHandle<Result<(), AppError>>>,
     escalation: Option<JoinHandle<()>>,
     manager: Arc<IncidentManager>,
     health: tonic_health::server::HealthReporter,
@@ -314,6 +328,9 @@ async fn supervise(mut s: Supervised) -> Result<(), AppError> {
             first_error.get_or_insert(e);
         }
     }
+    if let Err(e) = crate::metrics_endpoint::join(s.metrics_server.take(), deadline).await {
+        first_error.get_or_insert(e);
+    }
     if let Some(escalation) = s.escalation.take() {
         let _ = tokio::time::timeout_at(deadline, escalation).await;
     }
@@ -334,6 +351,7 @@ async fn supervise(mut s: Supervised) -> Result<(), AppError> {
 pub struct RunningApp {
     http_addr: SocketAddr,
     grpc_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     supervisor: JoinHandle<Result<(), AppError>>,
     manager: Arc<IncidentManager>,
@@ -349,6 +367,12 @@ impl RunningApp {
     /// The bound gRPC address.
     pub fn grpc_addr(&self) -> SocketAddr {
         self.grpc_addr
+    }
+
+    /// The bound address of the metrics listener, when `[metrics.server]
+    /// listen_addr` (or `--metrics-addr`) gives `/metrics` a port of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The incident manager (for tests).

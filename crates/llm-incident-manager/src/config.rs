@@ -358,6 +358,9 @@ pub struct Flags {
     pub config: Option<PathBuf>,
     /// `--db`: the SQLite file.
     pub db: Option<PathBuf>,
+    /// `--metrics-addr`: serve `/metrics` on this address alone
+    /// (`[metrics.server] listen_addr`).
+    pub metrics_addr: Option<SocketAddr>,
     /// `--help`.
     pub help: bool,
     /// `--version`.
@@ -366,10 +369,14 @@ pub struct Flags {
 
 /// The text `--help` prints.
 pub const USAGE: &str = "\
-Usage: llm-incident-manager [--http-addr ADDR] [--grpc-addr ADDR] [--config FILE] [--db FILE]
+Usage: llm-incident-manager [--http-addr ADDR] [--grpc-addr ADDR] [--metrics-addr ADDR]
+                            [--config FILE] [--db FILE]
 
   --http-addr ADDR  REST API, /health and /metrics (default 127.0.0.1:8080)
   --grpc-addr ADDR  gRPC API (default 127.0.0.1:50051)
+  --metrics-addr ADDR
+                    serve /metrics on this address alone, not on the REST port
+                    (default: none, /metrics on the REST port)
   --config FILE     optional TOML file; flags win over it
   --db FILE         SQLite database file (default: in memory)
   --help            print this help
@@ -399,7 +406,7 @@ impl Flags {
             match name.as_str() {
                 "--help" | "-h" => flags.help = true,
                 "--version" | "-V" => flags.version = true,
-                "--http-addr" | "--grpc-addr" | "--config" | "--db" => {
+                "--http-addr" | "--grpc-addr" | "--metrics-addr" | "--config" | "--db" => {
                     let value = match inline {
                         Some(v) => v,
                         None => args
@@ -409,6 +416,9 @@ impl Flags {
                     match name.as_str() {
                         "--http-addr" => flags.http_addr = Some(parse_addr(&name, &value)?),
                         "--grpc-addr" => flags.grpc_addr = Some(parse_addr(&name, &value)?),
+                        "--metrics-addr" => {
+                            flags.metrics_addr = Some(parse_addr(&name, &value)?);
+                        }
                         "--config" => flags.config = Some(PathBuf::from(value)),
                         _ => flags.db = Some(PathBuf::from(value)),
                     }
@@ -498,6 +508,10 @@ impl Config {
         }
         if let Some(db) = &flags.db {
             self.storage.path = Some(db.clone());
+        }
+        if let Some(addr) = flags.metrics_addr {
+            let server = self.metrics.server().clone().with_listen_addr(Some(addr));
+            self.metrics = self.metrics.clone().with_server(server);
         }
     }
 
@@ -600,6 +614,27 @@ mod tests {
         assert!(Flags::parse(["--nope"]).is_err());
         assert!(Flags::parse(["--http-addr"]).is_err());
         assert!(Flags::parse(["--http-addr", "x"]).is_err());
+    }
+
+    #[test]
+    fn metrics_addr_flag_gives_metrics_a_listener() {
+        let flags = Flags::parse(["--metrics-addr", "127.0.0.1:9464"]).unwrap();
+        let mut config = Config::from_toml_str(
+            "[metrics.server]\nmax_concurrent_scrapes = 2\n[metrics.server.auth]\nbearer_token = \"t\"",
+        )
+        .unwrap();
+        assert_eq!(config.metrics.server().listen_addr(), None);
+        config.apply_flags(&flags);
+        let server = config.metrics.server();
+        assert_eq!(
+            server.listen_addr(),
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        // The rest of the table is kept.
+        assert_eq!(server.max_concurrent_scrapes(), 2);
+        assert!(server.auth().is_some());
+        assert!(Flags::parse(["--metrics-addr", "nope"]).is_err());
+        assert!(Flags::parse(["--metrics-addr"]).is_err());
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod domain;
 pub mod grpc;
 mod http_client;
 pub mod llm;
+mod metrics_endpoint;
 pub mod notify;
 pub mod playbook;
 pub mod serve;

@@ -1,5 +1,6 @@
 //! `llm-incident-manager`: starts the service on its embedded defaults, a
-//! TOML file (`--config`) and flags, prints the two `listening on` lines,
+//! TOML file (`--config`) and flags, prints the `listening on` lines (two,
+//! or three with a metrics listener),
 //! and stops cleanly on SIGINT or SIGTERM.
 
 use std::process::ExitCode;

@@ -1,14 +1,11 @@
 //! The REST handlers, `/health`, and [`metrics`], the `/metrics` handler.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use incident_metrics::Registry;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -158,9 +155,16 @@ pub async fn health() -> Json<Value> {
 
 /// `GET /metrics`: the registry in the format the scraper asks for
 /// (Prometheus text 0.0.4 by default, OpenMetrics 1.0 on request, gzip on
-/// request), rendered by the toolkit's exporter.
-pub async fn metrics(State(registry): State<Arc<Registry>>, headers: HeaderMap) -> Response {
-    incident_metrics::exporter::metrics_handler(State(registry), headers).await
+/// request), rendered by the toolkit's exporter behind the state's
+/// [`Protection`](incident_metrics::exporter::Protection) (`401` without
+/// the configured credentials, `503` past the scrape bound or timeout).
+pub async fn metrics(State(state): State<ApiState>, headers: HeaderMap) -> Response {
+    state
+        .protection
+        .serve(state.registry, &headers)
+        .await
+        .map(axum::body::Body::from)
+        .into_response()
 }
 
 /// Any other path.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use incident_metrics::Registry;
+use incident_metrics::exporter::Protection;
 
 use crate::domain::IncidentManager;
 
@@ -18,6 +19,9 @@ pub struct ApiState {
     pub manager: Arc<IncidentManager>,
     /// The metrics registry, for `/metrics`.
     pub registry: Arc<Registry>,
+    /// What guards `/metrics`: auth, the scrape bound and the scrape
+    /// timeout of `[metrics.server]`.
+    pub protection: Protection,
 }
 
 impl FromRef<ApiState> for Arc<Registry> {

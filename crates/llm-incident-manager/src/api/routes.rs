@@ -9,10 +9,12 @@ use super::{ApiState, handlers};
 
 /// The REST router. `/metrics` (or the configured endpoint) is mounted here,
 /// answered by [`handlers::metrics`], unless the metrics configuration turns
-/// metrics off (`enabled = false`).
+/// metrics off (`enabled = false`) or gives them a listener of their own
+/// (`[metrics.server] listen_addr`).
 pub fn router(state: ApiState, body_limit: usize) -> Router {
     let config = state.registry.config();
-    let endpoint = config.enabled().then(|| config.endpoint().to_owned());
+    let endpoint = (config.enabled() && config.server().listen_addr().is_none())
+        .then(|| config.endpoint().to_owned());
     let router = Router::new()
         .route(
             "/api/v1/incidents",

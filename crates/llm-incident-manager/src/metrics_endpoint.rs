@@ -1,0 +1,100 @@
+//! The service's metrics endpoint as `[metrics.server]` configures it: the
+//! [`Protection`] (auth, scrape bound, scrape timeout) that guards
+//! `/metrics` wherever it is served, and, with `listen_addr` (or
+//! `--metrics-addr`), a listener of its own that serves nothing else, in
+//! which case the API port answers `404` for the metrics path.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use incident_metrics::Registry;
+use incident_metrics::exporter::{MetricsServer, Protection};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::app::AppError;
+
+/// The protection and, when configured, the bound metrics listener.
+#[derive(Debug)]
+pub(crate) struct MetricsEndpoint {
+    protection: Protection,
+    server: Option<MetricsServer>,
+}
+
+impl MetricsEndpoint {
+    /// Reads `[metrics.server]` from the registry's configuration (the one
+    /// the API router reads too): builds the protection, reading any secret
+    /// file now, and binds the metrics listener when `listen_addr` is set
+    /// and metrics are enabled.
+    pub(crate) fn bind(registry: &Arc<Registry>) -> Result<Self, AppError> {
+        let config = registry.config();
+        let protection = Protection::from_config(config.server())?;
+        let server = match config.server().listen_addr() {
+            Some(addr) if config.enabled() => Some(
+                MetricsServer::bind(addr, Arc::clone(registry))?
+                    .with_protection(protection.clone()),
+            ),
+            _ => None,
+        };
+        Ok(Self { protection, server })
+    }
+
+    /// The bound address of the metrics listener, if there is one.
+    pub(crate) fn addr(&self) -> Option<SocketAddr> {
+        self.server.as_ref().map(MetricsServer::local_addr)
+    }
+
+    /// The protection, for the API port's `/metrics` route.
+    pub(crate) fn protection(&self) -> Protection {
+        self.protection.clone()
+    }
+
+    /// Serves the metrics listener, if any, until `stop` turns true.
+    pub(crate) fn spawn(
+        self,
+        mut stop: watch::Receiver<bool>,
+    ) -> Option<JoinHandle<Result<(), AppError>>> {
+        let server = self.server?;
+        Some(tokio::spawn(async move {
+            server
+                .serve_with_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+                .map_err(AppError::from)
+        }))
+    }
+}
+
+/// Waits for the metrics listener to stop until `deadline`, then cuts it.
+pub(crate) async fn join(
+    handle: Option<JoinHandle<Result<(), AppError>>>,
+    deadline: tokio::time::Instant,
+) -> Result<(), AppError> {
+    let Some(mut handle) = handle else {
+        return Ok(());
+    };
+    match tokio::time::timeout_at(deadline, &mut handle).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => Err(AppError::Serve {
+            server: "metrics",
+            message: e.to_string(),
+        }),
+        Err(_) => {
+            // Scrapes in flight outlived the shutdown timeout: cut them.
+            handle.abort();
+            Ok(())
+        }
+    }
+}
+
+/// Prints `metrics listening on ADDR`, after the `http` and `grpc` lines.
+// The contract asks for one line per listener on stdout.
+#[allow(clippy::print_stdout)]
+pub(crate) fn announce(addr: Option<SocketAddr>) {
+    use std::io::Write;
+    if let Some(addr) = addr {
+        println!("metrics listening on {addr}");
+        let _ = std::io::stdout().flush();
+    }
+}
