@@ -63,6 +63,8 @@ pub struct MetricsConfig {
     global_labels: Vec<(String, String)>,
     buckets: BTreeMap<String, Vec<f64>>,
     push: PushConfig,
+    pub(crate) cardinality_limit: usize,
+    pub(crate) cardinality_limits: BTreeMap<String, usize>,
 }
 
 impl Default for MetricsConfig {
@@ -79,6 +81,8 @@ impl Default for MetricsConfig {
             global_labels: Vec::new(),
             buckets: BTreeMap::new(),
             push: PushConfig::default(),
+            cardinality_limit: crate::DEFAULT_CARDINALITY_LIMIT,
+            cardinality_limits: BTreeMap::new(),
         }
     }
 }
@@ -287,6 +291,7 @@ impl MetricsConfig {
             crate::name::validate_metric_name(family)?;
             buckets::validate(family, bounds)?;
         }
+        crate::cardinality::validate(self)?;
         self.push.validate()
     }
 
@@ -383,6 +388,8 @@ impl MetricsConfig {
     /// | `INCIDENT_METRICS_EXCLUDED_PATHS` | comma-separated paths (replaces the list) |
     /// | `INCIDENT_METRICS_GLOBAL_LABELS` | comma-separated `name=value` pairs (replaces the list) |
     /// | `INCIDENT_METRICS_BUCKETS_<FAMILY>` | comma-separated bounds for the family `<family>` (lower-cased) |
+    /// | `INCIDENT_METRICS_CARDINALITY_LIMIT` | the most series of any one family (2000) |
+    /// | `INCIDENT_METRICS_CARDINALITY_LIMIT_<FAMILY>` | the most series of the family `<family>` (lower-cased) |
     /// | `INCIDENT_METRICS_REMOTE_WRITE_URL` | the remote-write receiver, such as `http://prometheus:9090/api/v1/write` |
     /// | `INCIDENT_METRICS_REMOTE_WRITE_INTERVAL_SECONDS` | seconds between snapshots |
     /// | `INCIDENT_METRICS_REMOTE_WRITE_TIMEOUT_SECONDS` | seconds one request may take |
@@ -456,6 +463,9 @@ impl MetricsConfig {
                 }
                 "EXCLUDED_PATHS" => self.excluded_paths = split_list(value).collect(),
                 "GLOBAL_LABELS" => self.global_labels = parse_pairs(value).map_err(invalid)?,
+                _ if name.starts_with("CARDINALITY_LIMIT") => {
+                    crate::cardinality::set_env(&mut self, name, value).map_err(invalid)?;
+                }
                 _ if name.starts_with("REMOTE_WRITE_") || name.starts_with("PUSHGATEWAY_") => {
                     self.push.set_env(name, value).map_err(invalid)?;
                 }
@@ -464,7 +474,8 @@ impl MetricsConfig {
                         return Err(invalid(format!(
                             "unknown variable; the known ones are {ENV_PREFIX}ENABLED, NAMESPACE, \
                              ENDPOINT, SAMPLE_RATE, EXCLUDED_PATHS, GLOBAL_LABELS, \
-                             BUCKETS_<FAMILY>, REMOTE_WRITE_{{{}}} and PUSHGATEWAY_{{{}}}",
+                             BUCKETS_<FAMILY>, CARDINALITY_LIMIT, CARDINALITY_LIMIT_<FAMILY>, \
+                             REMOTE_WRITE_{{{}}} and PUSHGATEWAY_{{{}}}",
                             REMOTE_WRITE_ENV.join(","),
                             PUSHGATEWAY_ENV.join(",")
                         )));

@@ -59,6 +59,7 @@
 //! This crate has no optional features.
 
 pub mod buckets;
+mod cardinality;
 mod computed;
 mod config;
 mod error;
@@ -70,6 +71,9 @@ mod registry;
 mod sampler;
 mod shared_str;
 
+pub use cardinality::{
+    BoundedFamily, CARDINALITY_OVERFLOW, DEFAULT_CARDINALITY_LIMIT, OVERFLOW_VALUE,
+};
 pub use computed::ComputedGauge;
 pub use config::{
     DEFAULT_ENDPOINT, DEFAULT_EXCLUDED_PATHS, DEFAULT_NAMESPACE, ENV_PREFIX,
