@@ -241,8 +241,9 @@ impl MetricsConfig {
     /// [`Error::InvalidEndpoint`], [`Error::InvalidSampleRate`],
     /// [`Error::InvalidExcludedPath`], [`Error::InvalidLabelName`],
     /// [`Error::DuplicateGlobalLabel`], [`Error::InvalidMetricName`] (a bucket
-    /// override for a malformed family name), [`Error::InvalidBuckets`], or
-    /// an error of [`PushConfig::validate`].
+    /// override for a malformed family name), [`Error::InvalidBuckets`],
+    /// [`Error::InvalidCardinalityLimit`], or an error of
+    /// [`PushConfig::validate`].
     pub fn validate(&self) -> Result<()> {
         if let Some(reason) = (!self.namespace.is_empty())
             .then(|| metric_name_problem(&self.namespace))

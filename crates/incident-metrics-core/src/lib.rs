@@ -14,6 +14,13 @@
 //!   labels applied, registration that returns [`Error`] instead of
 //!   panicking, duplicate detection, and every family announced even before
 //!   it has a series;
+//! - per-family cardinality limits: a [`BoundedFamily`] holds at most its
+//!   configured number of series (`cardinality_limit`, default
+//!   [`DEFAULT_CARDINALITY_LIMIT`] = 2000, per family in
+//!   `cardinality_limits`, env `INCIDENT_METRICS_CARDINALITY_LIMIT`) and
+//!   folds every later label set into one overflow series whose labels are
+//!   all [`OVERFLOW_VALUE`] (`other`), counted in
+//!   `metrics_cardinality_overflow_total{family}` ([`CARDINALITY_OVERFLOW`]);
 //! - the building blocks of a zero-lookup hot path: bounded label enums
 //!   ([`label_enum!`], [`LabelEnum`]) and dense handle tables ([`ByLabel`]),
 //!   a lock-free [`Histogram`], a [`ComputedGauge`] read at scrape time, and
