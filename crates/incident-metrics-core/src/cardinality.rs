@@ -366,6 +366,9 @@ struct Shared<M> {
     /// Series created for callers' label sets, under the lock that makes
     /// "check, then create" one step.
     created: Mutex<usize>,
+    /// How the overflow series' labels encode, to recognise a caller's
+    /// label set that encodes the same.
+    overflow_text: OnceLock<Option<String>>,
     overflow: OnceLock<M>,
     overflow_total: Counter,
 }
@@ -379,6 +382,11 @@ struct Shared<M> {
 /// - Otherwise it gets the overflow series, whose every label (free strings
 ///   and enums alike) is [`OVERFLOW_VALUE`], created on the first fold; the
 ///   fold is counted in `metrics_cardinality_overflow_total{family}`.
+///
+/// A caller's label set that encodes exactly as the overflow series (every
+/// label `other`, as the trackers' limiters fold values) gets the overflow
+/// series itself: while the family has room, without taking a place or
+/// counting a fold; once it is full, as any new label set.
 ///
 /// So a family never encodes more than `limit + 1` series. Each call with
 /// a label set not yet in the family counts as one fold: callers that keep
@@ -403,7 +411,7 @@ pub struct BoundedFamily<L, M, C = fn() -> M> {
 
 impl<L, M, C> BoundedFamily<L, M, C>
 where
-    L: Clone + Hash + Eq,
+    L: Clone + Hash + Eq + EncodeLabelSet + fmt::Debug + Send + Sync + 'static,
     M: Clone,
     C: MetricConstructor<M>,
 {
@@ -415,6 +423,7 @@ where
                 labels: spec.labels,
                 limit: bound.limit,
                 created: Mutex::new(0),
+                overflow_text: OnceLock::new(),
                 overflow: OnceLock::new(),
                 overflow_total: bound.overflow_total,
             }),
@@ -439,11 +448,15 @@ where
         self.get_or_create(labels)
     }
 
-    /// The series of `labels` if it exists; never creates one.
+    /// The series of `labels` if it exists (the overflow series, once
+    /// created, for a label set that reads as it); never creates one.
     pub fn get(&self, labels: &L) -> Option<M> {
-        self.family
-            .get(&Key::Series(labels.clone()))
-            .map(|m| m.clone())
+        let key = Key::Series(labels.clone());
+        if let Some(metric) = self.family.get(&key) {
+            return Some(metric.clone());
+        }
+        let overflow = self.shared.overflow.get()?;
+        self.is_overflow(&key).then(|| overflow.clone())
     }
 
     #[cold]
@@ -457,11 +470,24 @@ where
             return metric.clone();
         }
         if *created < shared.limit {
+            if self.is_overflow(&key) {
+                // A label set that reads exactly as the overflow series
+                // (every label `other`, as the trackers' limiters produce)
+                // *is* the overflow series: two series with one label set
+                // would make the exposition invalid.
+                drop(created);
+                return self.overflow_series();
+            }
             *created += 1;
             return self.family.get_or_create_owned(&key);
         }
         drop(created);
         shared.overflow_total.inc();
+        self.overflow_series()
+    }
+
+    fn overflow_series(&self) -> M {
+        let shared = &*self.shared;
         shared
             .overflow
             .get_or_init(|| {
@@ -469,6 +495,17 @@ where
                     .get_or_create_owned(&Key::Overflow(shared.labels))
             })
             .clone()
+    }
+
+    /// Whether `key` encodes as the overflow series does. Runs only when a
+    /// series is about to be created: at most `limit` times, plus the
+    /// calls that find the overflow series this way.
+    fn is_overflow(&self, key: &Key<L>) -> bool {
+        let overflow = self
+            .shared
+            .overflow_text
+            .get_or_init(|| encode_labels(&Key::<L>::Overflow(self.shared.labels)));
+        overflow.is_some() && *overflow == encode_labels(key)
     }
 
     /// The family's name as configured and as its overflow counter labels
@@ -501,6 +538,22 @@ where
     pub fn overflowed(&self) -> u64 {
         self.shared.overflow_total.get()
     }
+}
+
+/// The text-format encoding of `labels` (`{a="x",b="y"}`), through
+/// prometheus-client's own encoder; `None` if it cannot be encoded.
+fn encode_labels<L>(labels: &L) -> Option<String>
+where
+    L: Clone + Hash + Eq + EncodeLabelSet + fmt::Debug + Send + Sync + 'static,
+{
+    let family = Family::<L, Counter>::default();
+    family.get_or_create(labels);
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register("x", "x", family);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode_registry(&mut text, &registry).ok()?;
+    let line = text.lines().find(|l| l.starts_with("x_total"))?;
+    Some(line["x_total".len()..line.rfind(' ')?].to_owned())
 }
 
 impl<L, M, C: Clone> Clone for BoundedFamily<L, M, C> {
@@ -743,6 +796,29 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn a_label_set_reading_as_the_overflow_series_is_the_overflow_series() {
+        let mut r = registry(MetricsConfig::new().with_family_cardinality_limit("jobs", 2));
+        let jobs: BoundedFamily<Labels, Counter> = r.register_bounded(&JOBS).unwrap();
+        let other = [("queue", "other".to_owned()), ("kind", "other".to_owned())];
+        // Under the limit: no place taken, no fold counted.
+        jobs.get_or_create(&other).inc();
+        assert_eq!((jobs.len(), jobs.overflowed()), (0, 0));
+        jobs.get_or_create(&labels("a")).inc();
+        jobs.get_or_create(&labels("b")).inc();
+        jobs.get_or_create(&labels("c")).inc(); // folded
+        jobs.get_or_create(&other).inc(); // full: counted as any new set
+        assert_eq!((jobs.len(), jobs.overflowed()), (2, 2));
+        let text = render(&r);
+        let overflow = "ns_jobs_total{queue=\"other\",kind=\"other\"}";
+        assert_eq!(text.matches(overflow).count(), 1, "{text}");
+        assert!(text.contains(&format!("{overflow} 3\n")), "{text}");
+        assert_eq!(jobs.get(&other).map(|c| c.get()), Some(3));
+        // A label set with one label `other` is an ordinary one.
+        let half = [("queue", "other".to_owned()), ("kind", "batch".to_owned())];
+        assert!(jobs.get(&half).is_none());
     }
 
     #[test]
