@@ -15,10 +15,10 @@
 //! once and kept (as the layers and trackers do) records with no lookup,
 //! no lock and no allocation, exactly as a plain prometheus-client handle.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 
 use prometheus_client::encoding::{
     EncodeLabel, EncodeLabelSet, EncodeMetric, LabelSetEncoder, MetricEncoder,
@@ -249,7 +249,7 @@ impl Registry {
     {
         spec.check()?;
         let bound = self.bound(spec)?;
-        let family = BoundedFamily::new(spec, bound, Family::new_with_constructor(constructor));
+        let family = BoundedFamily::new(spec, bound, constructor);
         self.register(spec, family.clone())?;
         Ok(family)
     }
@@ -274,11 +274,7 @@ impl Registry {
         let name = spec.full_name("");
         self.register_histogram(spec, default, move |bounds| {
             let builder = HistogramBuilder::new(&name, bounds)?;
-            Ok(BoundedFamily::new(
-                spec,
-                bound,
-                Family::new_with_constructor(builder),
-            ))
+            Ok(BoundedFamily::new(spec, bound, builder))
         })
     }
 
@@ -340,32 +336,27 @@ impl Registry {
     }
 }
 
-/// The key of a bounded family's series: a caller's label set, or the
-/// overflow series, whose every label is [`OVERFLOW_VALUE`].
+/// The label set of a bounded family's overflow series: every label of
+/// the family's declaration set to [`OVERFLOW_VALUE`].
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
-enum Key<L> {
-    Series(L),
-    Overflow(&'static [&'static str]),
-}
+struct OverflowSet(&'static [&'static str]);
 
-impl<L: EncodeLabelSet> EncodeLabelSet for Key<L> {
+impl EncodeLabelSet for OverflowSet {
     fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> fmt::Result {
-        match self {
-            Self::Series(labels) => labels.encode(encoder),
-            Self::Overflow(names) => names.iter().try_for_each(|name| {
-                EncodeLabel::encode(&(*name, OVERFLOW_VALUE), encoder.encode_label())
-            }),
-        }
+        self.0.iter().try_for_each(|name| {
+            EncodeLabel::encode(&(*name, OVERFLOW_VALUE), encoder.encode_label())
+        })
     }
 }
 
-struct Shared<M> {
+struct Inner<L, M, C> {
     name: String,
     labels: &'static [&'static str],
     limit: usize,
-    /// Series created for callers' label sets, under the lock that makes
-    /// "check, then create" one step.
-    created: Mutex<usize>,
+    constructor: C,
+    /// The callers' series. A read lock finds one; the write lock makes
+    /// "check the count, then create" one step.
+    series: RwLock<HashMap<L, M>>,
     /// How the overflow series' labels encode, to recognise a caller's
     /// label set that encodes the same.
     overflow_text: OnceLock<Option<String>>,
@@ -373,8 +364,9 @@ struct Shared<M> {
     overflow_total: Counter,
 }
 
-/// A prometheus-client [`Family`] that holds at most a configured number of
-/// series: past it, new label sets get the family's one overflow series.
+/// A metric family, in the manner of prometheus-client's
+/// [`Family`], that holds at most a configured number of series: past it,
+/// new label sets get the family's one overflow series.
 ///
 /// - A label set that has a series gets it, whatever the count.
 /// - A new label set gets a new series while the family holds fewer than
@@ -393,9 +385,9 @@ struct Shared<M> {
 /// their handles (the layers and trackers) ask once per label set, so the
 /// counter equals the number of label sets folded.
 ///
-/// Lookups clone the label set and return an owned handle (an `Arc`
-/// clone); keep the handle to record with no lookup at all. Register one
-/// with [`Registry::register_bounded`] or
+/// A lookup of an existing series takes a read lock and returns an owned
+/// handle (an `Arc` clone); keep the handle to record with no lookup at
+/// all. Register one with [`Registry::register_bounded`] or
 /// [`Registry::register_bounded_histogram`]. Cloning is cheap and clones
 /// share their series.
 ///
@@ -405,8 +397,7 @@ struct Shared<M> {
 /// two compose: the limiter keeps each label's values few, the family limit
 /// caps their combinations and every label no limiter guards.
 pub struct BoundedFamily<L, M, C = fn() -> M> {
-    family: Family<Key<L>, M, C>,
-    shared: Arc<Shared<M>>,
+    inner: Arc<Inner<L, M, C>>,
 }
 
 impl<L, M, C> BoundedFamily<L, M, C>
@@ -415,14 +406,14 @@ where
     M: Clone,
     C: MetricConstructor<M>,
 {
-    fn new(spec: &FamilySpec, bound: Bound, family: Family<Key<L>, M, C>) -> Self {
+    fn new(spec: &FamilySpec, bound: Bound, constructor: C) -> Self {
         Self {
-            family,
-            shared: Arc::new(Shared {
+            inner: Arc::new(Inner {
                 name: bound.name,
                 labels: spec.labels,
                 limit: bound.limit,
-                created: Mutex::new(0),
+                constructor,
+                series: RwLock::new(HashMap::new()),
                 overflow_text: OnceLock::new(),
                 overflow: OnceLock::new(),
                 overflow_total: bound.overflow_total,
@@ -430,15 +421,22 @@ where
         }
     }
 
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<L, M>> {
+        // A poisoned lock only means a constructor panicked; the map is whole.
+        self.inner
+            .series
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The series of `labels`: its own while the family has room for it,
     /// else the overflow series.
     #[inline]
     pub fn get_or_create(&self, labels: &L) -> M {
-        let key = Key::Series(labels.clone());
-        if let Some(metric) = self.family.get(&key) {
+        if let Some(metric) = self.read().get(labels) {
             return metric.clone();
         }
-        self.create(key)
+        self.create(labels)
     }
 
     /// The same as [`get_or_create`](Self::get_or_create), under the name
@@ -451,82 +449,72 @@ where
     /// The series of `labels` if it exists (the overflow series, once
     /// created, for a label set that reads as it); never creates one.
     pub fn get(&self, labels: &L) -> Option<M> {
-        let key = Key::Series(labels.clone());
-        if let Some(metric) = self.family.get(&key) {
+        if let Some(metric) = self.read().get(labels) {
             return Some(metric.clone());
         }
-        let overflow = self.shared.overflow.get()?;
-        self.is_overflow(&key).then(|| overflow.clone())
+        let overflow = self.inner.overflow.get()?;
+        self.is_overflow(labels).then(|| overflow.clone())
     }
 
     #[cold]
-    fn create(&self, key: Key<L>) -> M {
-        let shared = &*self.shared;
-        let mut created = shared
-            .created
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(metric) = self.family.get(&key) {
+    fn create(&self, labels: &L) -> M {
+        let inner = &*self.inner;
+        let mut series = inner.series.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(metric) = series.get(labels) {
             return metric.clone();
         }
-        if *created < shared.limit {
-            if self.is_overflow(&key) {
+        if series.len() < inner.limit {
+            if self.is_overflow(labels) {
                 // A label set that reads exactly as the overflow series
                 // (every label `other`, as the trackers' limiters produce)
                 // *is* the overflow series: two series with one label set
                 // would make the exposition invalid.
-                drop(created);
+                drop(series);
                 return self.overflow_series();
             }
-            *created += 1;
-            return self.family.get_or_create_owned(&key);
+            let metric = inner.constructor.new_metric();
+            series.insert(labels.clone(), metric.clone());
+            return metric;
         }
-        drop(created);
-        shared.overflow_total.inc();
+        drop(series);
+        inner.overflow_total.inc();
         self.overflow_series()
     }
 
     fn overflow_series(&self) -> M {
-        let shared = &*self.shared;
-        shared
+        let inner = &*self.inner;
+        inner
             .overflow
-            .get_or_init(|| {
-                self.family
-                    .get_or_create_owned(&Key::Overflow(shared.labels))
-            })
+            .get_or_init(|| inner.constructor.new_metric())
             .clone()
     }
 
-    /// Whether `key` encodes as the overflow series does. Runs only when a
-    /// series is about to be created: at most `limit` times, plus the
+    /// Whether `labels` encodes as the overflow series does. Runs only when
+    /// a series is about to be created: at most `limit` times, plus the
     /// calls that find the overflow series this way.
-    fn is_overflow(&self, key: &Key<L>) -> bool {
+    fn is_overflow(&self, labels: &L) -> bool {
         let overflow = self
-            .shared
+            .inner
             .overflow_text
-            .get_or_init(|| encode_labels(&Key::<L>::Overflow(self.shared.labels)));
-        overflow.is_some() && *overflow == encode_labels(key)
+            .get_or_init(|| encode_labels(&OverflowSet(self.inner.labels)));
+        overflow.is_some() && *overflow == encode_labels(labels)
     }
 
     /// The family's name as configured and as its overflow counter labels
     /// it (`llm_requests`, `http_request_duration_seconds`).
     pub fn name(&self) -> &str {
-        &self.shared.name
+        &self.inner.name
     }
 
     /// The most series the family holds besides its overflow series.
     pub fn limit(&self) -> usize {
-        self.shared.limit
+        self.inner.limit
     }
 
     /// The series created for callers' label sets so far (the overflow
     /// series not included).
     pub fn len(&self) -> usize {
-        *self
-            .shared
-            .created
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.read().len()
     }
 
     /// Whether no series was created yet.
@@ -536,7 +524,7 @@ where
 
     /// The number of label sets folded into the overflow series so far.
     pub fn overflowed(&self) -> u64 {
-        self.shared.overflow_total.get()
+        self.inner.overflow_total.get()
     }
 }
 
@@ -547,7 +535,7 @@ where
     L: Clone + Hash + Eq + EncodeLabelSet + fmt::Debug + Send + Sync + 'static,
 {
     let family = Family::<L, Counter>::default();
-    family.get_or_create(labels);
+    let _series = family.get_or_create_owned(labels);
     let mut registry = prometheus_client::registry::Registry::default();
     registry.register("x", "x", family);
     let mut text = String::new();
@@ -556,11 +544,10 @@ where
     Some(line["x_total".len()..line.rfind(' ')?].to_owned())
 }
 
-impl<L, M, C: Clone> Clone for BoundedFamily<L, M, C> {
+impl<L, M, C> Clone for BoundedFamily<L, M, C> {
     fn clone(&self) -> Self {
         Self {
-            family: self.family.clone(),
-            shared: Arc::clone(&self.shared),
+            inner: Arc::clone(&self.inner),
         }
     }
 }
@@ -568,9 +555,9 @@ impl<L, M, C: Clone> Clone for BoundedFamily<L, M, C> {
 impl<L, M, C> fmt::Debug for BoundedFamily<L, M, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BoundedFamily")
-            .field("name", &self.shared.name)
-            .field("limit", &self.shared.limit)
-            .field("overflowed", &self.shared.overflow_total.get())
+            .field("name", &self.inner.name)
+            .field("limit", &self.inner.limit)
+            .field("overflowed", &self.inner.overflow_total.get())
             .finish_non_exhaustive()
     }
 }
@@ -581,12 +568,23 @@ impl<L, M: TypedMetric, C> TypedMetric for BoundedFamily<L, M, C> {
 
 impl<L, M, C> EncodeMetric for BoundedFamily<L, M, C>
 where
-    L: Clone + Hash + Eq + EncodeLabelSet,
+    L: EncodeLabelSet,
     M: EncodeMetric + TypedMetric,
-    C: MetricConstructor<M>,
 {
-    fn encode(&self, encoder: MetricEncoder<'_>) -> fmt::Result {
-        self.family.encode(encoder)
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
+        let series = self
+            .inner
+            .series
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (labels, metric) in series.iter() {
+            metric.encode(encoder.encode_family(labels)?)?;
+        }
+        if let Some(metric) = self.inner.overflow.get() {
+            let labels = OverflowSet(self.inner.labels);
+            metric.encode(encoder.encode_family(&labels)?)?;
+        }
+        Ok(())
     }
 
     fn metric_type(&self) -> MetricType {
