@@ -137,15 +137,25 @@ pub(crate) fn set_env(
     name: &str,
     value: &str,
 ) -> std::result::Result<(), String> {
+    let family = match name.strip_prefix("CARDINALITY_LIMIT") {
+        Some("") => None,
+        Some(rest) => match rest.strip_prefix('_') {
+            Some(family) if !family.is_empty() => Some(family.to_ascii_lowercase()),
+            _ => {
+                return Err(
+                    "unknown variable; use CARDINALITY_LIMIT or CARDINALITY_LIMIT_<FAMILY>".into(),
+                );
+            }
+        },
+        None => return Err("not a cardinality limit variable".into()),
+    };
     let limit = value
         .trim()
         .parse::<usize>()
         .map_err(|e| format!("not a whole number ({e}); give a number of series such as 2000"))?;
-    match name.strip_prefix("CARDINALITY_LIMIT_") {
+    match family {
         Some(family) => {
-            config
-                .cardinality_limits
-                .insert(family.to_ascii_lowercase(), limit);
+            config.cardinality_limits.insert(family, limit);
         }
         None => config.cardinality_limit = limit,
     }
@@ -692,6 +702,11 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("not a whole number"), "{e}");
+
+        let e = MetricsConfig::new()
+            .with_env_vars([("INCIDENT_METRICS_CARDINALITY_LIMITS", "5")])
+            .unwrap_err();
+        assert!(e.to_string().contains("CARDINALITY_LIMIT_<FAMILY>"), "{e}");
 
         let e = MetricsConfig::from_toml_str("cardinality_limit = -1\n").unwrap_err();
         assert!(matches!(e, Error::ConfigParse { .. }), "{e}");
