@@ -259,8 +259,12 @@ impl Registry {
     {
         spec.check()?;
         let bound = self.bound(spec)?;
+        let name = bound.name.clone();
         let family = BoundedFamily::new(spec, bound, constructor);
-        self.register(spec, family.clone())?;
+        if let Err(e) = self.register(spec, family.clone()) {
+            self.unbound(&name);
+            return Err(e);
+        }
         Ok(family)
     }
 
@@ -281,11 +285,25 @@ impl Registry {
     {
         spec.check()?;
         let bound = self.bound(spec)?;
-        let name = spec.full_name("");
-        self.register_histogram(spec, default, move |bounds| {
+        let name = bound.name.clone();
+        let registered = self.register_histogram(spec, default, |bounds| {
             let builder = HistogramBuilder::new(&name, bounds)?;
             Ok(BoundedFamily::new(spec, bound, builder))
-        })
+        });
+        if registered.is_err() {
+            self.unbound(&name);
+        }
+        registered
+    }
+
+    /// Undoes [`bound`](Self::bound) for a family whose registration failed.
+    fn unbound(&mut self, name: &str) {
+        self.cardinality.bounded.remove(name);
+        if let Some(overflow) = &self.cardinality.overflow {
+            overflow.remove(&OverflowLabels {
+                family: SharedStr::from(name),
+            });
+        }
     }
 
     /// Checks that every entry of `cardinality_limits` names a family
@@ -848,6 +866,32 @@ mod tests {
                 .contains("`cardinality_limits.jbos` names no registered family"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_failed_registration_leaves_no_overflow_series() {
+        let mut r = registry(MetricsConfig::new());
+        r.register(&JOBS, Counter::<u64>::default()).unwrap();
+        // The sample name is taken by a plain family.
+        let e = r.register_bounded::<Labels, Counter>(&JOBS).unwrap_err();
+        assert!(matches!(e, Error::DuplicateMetric { .. }), "{e}");
+        let bad = FamilySpec {
+            name: "wait",
+            ..WAIT
+        };
+        let e = r
+            .register_histogram(&bad, &[1.0], |b| crate::Histogram::new("wait_seconds", b))
+            .map(|_| ())
+            .and_then(|()| {
+                r.register_bounded_histogram::<[(&'static str, String); 1]>(&WAIT, &[1.0])
+                    .map(|_| ())
+            })
+            .unwrap_err();
+        assert!(matches!(e, Error::DuplicateMetric { .. }), "{e}");
+        let text = render(&r);
+        assert!(!text.contains("family=\"jobs\""), "{text}");
+        assert!(!text.contains("family=\"wait_seconds\""), "{text}");
+        assert!(r.check_cardinality_limits().is_ok());
     }
 
     #[test]
