@@ -102,9 +102,10 @@ fn main() {
         "counter",
         "ours",
         per_series(|| {
-            let mut registry = Registry::new(&MetricsConfig::new()).unwrap();
-            let family = CounterFamily::<HttpRequestLabels>::default();
-            registry.register(&REQUESTS, family.clone()).unwrap();
+            let config = MetricsConfig::new().with_cardinality_limit(N);
+            let mut registry = Registry::new(&config).unwrap();
+            let family: CounterFamily<HttpRequestLabels> =
+                registry.register_bounded(&REQUESTS).unwrap();
             for i in 0..N {
                 family.get_or_create(&labels(i)).inc();
             }
@@ -159,11 +160,11 @@ fn main() {
         "histogram",
         "ours",
         per_series(|| {
-            let mut registry = Registry::new(&MetricsConfig::new()).unwrap();
-            let family = HistogramFamily::<HttpRequestLabels>::new_with_constructor(
-                HistogramBuilder::new("http_request_duration_seconds", BOUNDS).unwrap(),
-            );
-            registry.register(&DURATION, family.clone()).unwrap();
+            let config = MetricsConfig::new().with_cardinality_limit(N);
+            let mut registry = Registry::new(&config).unwrap();
+            let family: HistogramFamily<HttpRequestLabels> = registry
+                .register_bounded_histogram(&DURATION, BOUNDS)
+                .unwrap();
             for i in 0..N {
                 family.get_or_create(&labels(i)).observe(0.042);
             }

@@ -41,9 +41,11 @@ fn path(i: usize) -> String {
 }
 
 fn ours(n: usize) -> Registry {
-    let mut registry = Registry::new(&MetricsConfig::new().with_namespace("")).unwrap();
-    let family = CounterFamily::<HttpRequestLabels>::default();
-    registry.register(&REQUESTS, family.clone()).unwrap();
+    let config = MetricsConfig::new()
+        .with_namespace("")
+        .with_cardinality_limit(n.max(1));
+    let mut registry = Registry::new(&config).unwrap();
+    let family: CounterFamily<HttpRequestLabels> = registry.register_bounded(&REQUESTS).unwrap();
     for i in 0..n {
         family
             .get_or_create(&HttpRequestLabels {

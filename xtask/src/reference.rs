@@ -7,7 +7,9 @@ use std::fmt::{self, Write as _};
 
 use incident_metrics_catalog::{FAMILIES, Metrics};
 use incident_metrics_core::prometheus_client::encoding::text::encode;
-use incident_metrics_core::{DEFAULT_NAMESPACE, FamilySpec, MetricsConfig, Registry};
+use incident_metrics_core::{
+    DEFAULT_CARDINALITY_LIMIT, DEFAULT_NAMESPACE, FamilySpec, MetricsConfig, Registry,
+};
 use incident_metrics_exporter::REMOTE_WRITE_FAMILIES;
 use incident_metrics_trackers::{OVERFLOW_VALUE, RuntimeCollector, TrackerConfig};
 
@@ -342,7 +344,11 @@ pub fn metrics_reference() -> Result<String, Error> {
          below, or limited free strings: a `CardinalityLimiter` keeps the first values up to \
          its cap (the `TrackerConfig` defaults are shown) and folds later ones into \
          `{OVERFLOW_VALUE}`, counting each fold in \
-         `{DEFAULT_NAMESPACE}_label_values_folded_total{{label}}`.\n"
+         `{DEFAULT_NAMESPACE}_label_values_folded_total{{label}}`. Every labelled family \
+         also holds at most its cardinality limit of series (`cardinality_limit`, default \
+         {DEFAULT_CARDINALITY_LIMIT}, per family in `cardinality_limits`): past it, new label \
+         sets are folded into one series whose every label is `{OVERFLOW_VALUE}`, counting \
+         each fold in `{DEFAULT_NAMESPACE}_metrics_cardinality_overflow_total{{family}}`.\n"
     )?;
     writeln!(out, "## Summary\n")?;
     write_summary(&mut out, FAMILIES.iter().copied())?;

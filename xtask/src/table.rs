@@ -239,6 +239,10 @@ pub const FAMILY_DOCS: &[FamilyDoc] = &[
         recorded_by: "`incident-metrics-catalog`: `SystemMetrics`, computed at scrape time",
     },
     FamilyDoc {
+        name: "metrics_cardinality_overflow",
+        recorded_by: "`incident-metrics-core`: `BoundedFamily`, on each new label set folded into a family's overflow series (one series per bounded family, from the start, at zero)",
+    },
+    FamilyDoc {
         name: "label_values_folded",
         recorded_by: "`incident-metrics-trackers`: `CardinalityLimiter` (and the incident recorder for unknown severity/status text)",
     },
@@ -446,6 +450,13 @@ pub const LABEL_DOCS: &[LabelDoc] = &[
         scope: "build_info",
         domain: Domain::Described(
             "when the binary was built, RFC 3339 UTC (`SOURCE_DATE_EPOCH` when set); one series per process",
+        ),
+    },
+    LabelDoc {
+        label: "family",
+        scope: "metrics_cardinality_overflow",
+        domain: Domain::Described(
+            "a bounded family, set by code: its name without the namespace and without `_total`, unit included (`llm_requests`, `http_request_duration_seconds`), as keyed in `cardinality_limits`",
         ),
     },
     LabelDoc {

@@ -18,6 +18,15 @@
 //! [`SharedStr`](incident_metrics_core::SharedStr); the layers and trackers
 //! that record into them resolve each distinct value to a handle once.
 //!
+//! Every labelled family is a core
+//! [`BoundedFamily`](incident_metrics_core::BoundedFamily): it holds at most
+//! its configured number of series (`cardinality_limit`, default 2000, with
+//! per-family overrides in `cardinality_limits`); past that, new label sets
+//! are folded into one series whose every label is `other`, and counted in
+//! `metrics_cardinality_overflow_total{family}`. Lookups
+//! (`get_or_create`) return owned handles; keep them to record with no
+//! lookup.
+//!
 //! This crate knows no protocol: conversions from `http::Method` or tonic
 //! codes live in the layer crates. It records nothing by itself.
 //!
@@ -79,8 +88,12 @@ pub use playbook::PlaybookMetrics;
 pub use storage::StorageMetrics;
 pub use system::SystemMetrics;
 
-/// Every family of the catalog, in registration order.
+/// Every family of the catalog, in registration order. The first,
+/// `metrics_cardinality_overflow_total{family}`, is core's
+/// [`CARDINALITY_OVERFLOW`](incident_metrics_core::CARDINALITY_OVERFLOW),
+/// registered with the first bounded family.
 pub const FAMILIES: &[&incident_metrics_core::FamilySpec] = &[
+    &incident_metrics_core::CARDINALITY_OVERFLOW,
     &http::REQUESTS,
     &http::REQUEST_DURATION,
     &http::REQUEST_SIZE,

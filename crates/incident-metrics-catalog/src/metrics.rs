@@ -128,7 +128,10 @@ impl MetricsRegistry {
     ///
     /// # Errors
     ///
-    /// As [`new`](Self::new), and any error of `extra`.
+    /// As [`new`](Self::new), any error of `extra`, and
+    /// [`Error::UnknownCardinalityFamily`](incident_metrics_core::Error::UnknownCardinalityFamily)
+    /// when an entry of `cardinality_limits` names no bounded family, the
+    /// caller's included.
     pub fn with_extra(
         config: &MetricsConfig,
         info: &BuildInfo,
@@ -137,6 +140,7 @@ impl MetricsRegistry {
         let mut registry = Registry::new(config)?;
         let metrics = Metrics::register_with_build_info(&mut registry, info)?;
         extra(&mut registry)?;
+        registry.check_cardinality_limits()?;
         Ok(Self {
             registry: Arc::new(registry),
             metrics,

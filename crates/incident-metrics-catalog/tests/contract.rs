@@ -269,3 +269,91 @@ fn bucket_overrides_reach_the_families() {
     let bad = MetricsConfig::new().with_buckets("llm_request_duration_seconds", vec![2.0, 1.0]);
     assert!(MetricsRegistry::new(&bad).is_err());
 }
+
+#[test]
+fn every_labelled_family_is_bounded_and_starts_its_overflow_count_at_zero() {
+    let metrics = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
+    let text = render_prometheus(metrics.registry());
+    let mut bounded = 0;
+    for spec in FAMILIES.iter().filter(|s| !s.labels.is_empty()) {
+        if spec.name == "metrics_cardinality_overflow" {
+            continue;
+        }
+        let line = format!(
+            "{PREFIX}metrics_cardinality_overflow_total{{family=\"{}\"}} 0\n",
+            spec.full_name("")
+        );
+        assert!(text.contains(&line), "no {line:?} in:\n{text}");
+        bounded += 1;
+    }
+    assert_eq!(
+        text.matches(&format!("{PREFIX}metrics_cardinality_overflow_total{{"))
+            .count(),
+        bounded
+    );
+}
+
+#[test]
+fn family_limits_fold_new_label_sets_into_one_overflow_series() {
+    use incident_metrics_catalog::llm::{LlmOperation, LlmRequestLabels};
+    let config = MetricsConfig::new()
+        .with_cardinality_limit(1000)
+        .with_family_cardinality_limit("llm_requests", 3);
+    let metrics = MetricsRegistry::new(&config).unwrap();
+    let llm = &metrics.metrics().llm;
+    assert_eq!(llm.requests.limit(), 3);
+    assert_eq!(llm.tokens.limit(), 1000);
+    for i in 0..10 {
+        let labels = LlmRequestLabels {
+            provider: "p".into(),
+            model: format!("m{i}").into(),
+            operation: LlmOperation::Chat,
+        };
+        llm.requests.get_or_create(&labels).inc();
+        llm.request_duration.get_or_create(&labels).observe(1.0);
+    }
+    let text = render_prometheus(metrics.registry());
+    let series = text
+        .lines()
+        .filter(|l| l.starts_with(&format!("{PREFIX}llm_requests_total{{")))
+        .count();
+    assert_eq!(series, 4, "{text}");
+    assert!(text.contains(&format!(
+        "{PREFIX}llm_requests_total{{provider=\"other\",model=\"other\",operation=\"other\"}} 7\n"
+    )));
+    assert!(text.contains(&format!(
+        "{PREFIX}metrics_cardinality_overflow_total{{family=\"llm_requests\"}} 7\n"
+    )));
+    assert!(text.contains(&format!(
+        "{PREFIX}metrics_cardinality_overflow_total{{family=\"llm_request_duration_seconds\"}} 0\n"
+    )));
+}
+
+#[test]
+fn an_override_naming_no_family_is_refused_once_registration_is_over() {
+    let config = MetricsConfig::new().with_family_cardinality_limit("llm_request", 3);
+    let err = MetricsRegistry::new(&config).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`cardinality_limits.llm_request` names no registered family"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("llm_requests"), "{err}");
+    // A family the caller registers in `extra` may be named.
+    let config = MetricsConfig::new().with_family_cardinality_limit("jobs", 3);
+    let info = incident_metrics_catalog::system::BuildInfo::from_build();
+    MetricsRegistry::with_extra(&config, &info, |r| {
+        const JOBS: incident_metrics_core::FamilySpec = incident_metrics_core::FamilySpec {
+            name: "jobs",
+            help: "Jobs",
+            kind: incident_metrics_core::MetricKind::Counter,
+            unit: None,
+            labels: &["queue"],
+        };
+        let jobs: incident_metrics_catalog::CounterFamily<Vec<(String, String)>> =
+            r.register_bounded(&JOBS)?;
+        assert_eq!(jobs.limit(), 3);
+        Ok(())
+    })
+    .unwrap();
+}

@@ -65,6 +65,8 @@ pub struct MetricsConfig {
     buckets: BTreeMap<String, Vec<f64>>,
     push: PushConfig,
     server: ServerConfig,
+    pub(crate) cardinality_limit: usize,
+    pub(crate) cardinality_limits: BTreeMap<String, usize>,
 }
 
 impl Default for MetricsConfig {
@@ -82,6 +84,8 @@ impl Default for MetricsConfig {
             buckets: BTreeMap::new(),
             push: PushConfig::default(),
             server: ServerConfig::default(),
+            cardinality_limit: crate::DEFAULT_CARDINALITY_LIMIT,
+            cardinality_limits: BTreeMap::new(),
         }
     }
 }
@@ -252,8 +256,9 @@ impl MetricsConfig {
     /// [`Error::InvalidEndpoint`], [`Error::InvalidSampleRate`],
     /// [`Error::InvalidExcludedPath`], [`Error::InvalidLabelName`],
     /// [`Error::DuplicateGlobalLabel`], [`Error::InvalidMetricName`] (a bucket
-    /// override for a malformed family name), [`Error::InvalidBuckets`], or
-    /// an error of [`PushConfig::validate`] or [`ServerConfig::validate`].
+    /// override for a malformed family name), [`Error::InvalidBuckets`],
+    /// [`Error::InvalidCardinalityLimit`], or an error of
+    /// [`PushConfig::validate`] or [`ServerConfig::validate`].
     pub fn validate(&self) -> Result<()> {
         if let Some(reason) = (!self.namespace.is_empty())
             .then(|| metric_name_problem(&self.namespace))
@@ -303,6 +308,7 @@ impl MetricsConfig {
             buckets::validate(family, bounds)?;
         }
         self.server.validate()?;
+        crate::cardinality::validate(self)?;
         self.push.validate()
     }
 
@@ -399,6 +405,8 @@ impl MetricsConfig {
     /// | `INCIDENT_METRICS_EXCLUDED_PATHS` | comma-separated paths (replaces the list) |
     /// | `INCIDENT_METRICS_GLOBAL_LABELS` | comma-separated `name=value` pairs (replaces the list) |
     /// | `INCIDENT_METRICS_BUCKETS_<FAMILY>` | comma-separated bounds for the family `<family>` (lower-cased) |
+    /// | `INCIDENT_METRICS_CARDINALITY_LIMIT` | the most series of any one family (2000) |
+    /// | `INCIDENT_METRICS_CARDINALITY_LIMIT_<FAMILY>` | the most series of the family `<family>` (lower-cased) |
     /// | `INCIDENT_METRICS_REMOTE_WRITE_URL` | the remote-write receiver, such as `http://prometheus:9090/api/v1/write` |
     /// | `INCIDENT_METRICS_REMOTE_WRITE_INTERVAL_SECONDS` | seconds between snapshots |
     /// | `INCIDENT_METRICS_REMOTE_WRITE_TIMEOUT_SECONDS` | seconds one request may take |
@@ -474,6 +482,9 @@ impl MetricsConfig {
                 "EXCLUDED_PATHS" => self.excluded_paths = split_list(value).collect(),
                 "GLOBAL_LABELS" => self.global_labels = parse_pairs(value).map_err(invalid)?,
                 _ if is_server_env(name) => self.server.set_env(name, value).map_err(invalid)?,
+                _ if name.starts_with("CARDINALITY_LIMIT") => {
+                    crate::cardinality::set_env(&mut self, name, value).map_err(invalid)?;
+                }
                 _ if name.starts_with("REMOTE_WRITE_") || name.starts_with("PUSHGATEWAY_") => {
                     self.push.set_env(name, value).map_err(invalid)?;
                 }
@@ -482,7 +493,8 @@ impl MetricsConfig {
                         return Err(invalid(format!(
                             "unknown variable; the known ones are {ENV_PREFIX}ENABLED, NAMESPACE, \
                              ENDPOINT, SAMPLE_RATE, EXCLUDED_PATHS, GLOBAL_LABELS, \
-                             BUCKETS_<FAMILY>, REMOTE_WRITE_{{{}}}, PUSHGATEWAY_{{{}}} and {}",
+                             BUCKETS_<FAMILY>, CARDINALITY_LIMIT, CARDINALITY_LIMIT_<FAMILY>, \
+                             REMOTE_WRITE_{{{}}}, PUSHGATEWAY_{{{}}} and {}",
                             REMOTE_WRITE_ENV.join(","),
                             PUSHGATEWAY_ENV.join(","),
                             crate::endpoint::SERVER_ENV.join(", ")

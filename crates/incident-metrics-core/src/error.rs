@@ -222,6 +222,34 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A cardinality limit (`cardinality_limit` or an entry of
+    /// `cardinality_limits`) is zero.
+    #[error(
+        "invalid `{field}` {value}: a family must be allowed at least 1 series; \
+         use a whole number such as the default {default}",
+        default = crate::DEFAULT_CARDINALITY_LIMIT
+    )]
+    InvalidCardinalityLimit {
+        /// The configuration field, such as `cardinality_limits.llm_requests`.
+        field: String,
+        /// The rejected value.
+        value: usize,
+    },
+
+    /// An entry of `cardinality_limits` names no family registered with a
+    /// limit.
+    #[error(
+        "`cardinality_limits.{family}` names no registered family: use the family's name \
+         without the namespace and without `_total`, unit included (such as `llm_requests` \
+         or `http_request_duration_seconds`), or remove the entry; the registered ones are {known}"
+    )]
+    UnknownCardinalityFamily {
+        /// The name given.
+        family: String,
+        /// The names that would have been accepted, comma-separated.
+        known: String,
+    },
+
     /// An environment variable holds a value that cannot be used.
     #[error("invalid environment variable {var}={value:?}: {reason}")]
     InvalidEnv {

@@ -15,6 +15,13 @@
 //!   labels applied, registration that returns [`Error`] instead of
 //!   panicking, duplicate detection, and every family announced even before
 //!   it has a series;
+//! - per-family cardinality limits: a [`BoundedFamily`] holds at most its
+//!   configured number of series (`cardinality_limit`, default
+//!   [`DEFAULT_CARDINALITY_LIMIT`] = 2000, per family in
+//!   `cardinality_limits`, env `INCIDENT_METRICS_CARDINALITY_LIMIT`) and
+//!   folds every later label set into one overflow series whose labels are
+//!   all [`OVERFLOW_VALUE`] (`other`), counted in
+//!   `metrics_cardinality_overflow_total{family}` ([`CARDINALITY_OVERFLOW`]);
 //! - the building blocks of a zero-lookup hot path: bounded label enums
 //!   ([`label_enum!`], [`LabelEnum`]) and dense handle tables ([`ByLabel`]),
 //!   a lock-free [`Histogram`], a [`ComputedGauge`] read at scrape time, and
@@ -60,6 +67,7 @@
 //! This crate has no optional features.
 
 pub mod buckets;
+mod cardinality;
 mod computed;
 mod config;
 mod endpoint;
@@ -72,6 +80,9 @@ mod registry;
 mod sampler;
 mod shared_str;
 
+pub use cardinality::{
+    BoundedFamily, CARDINALITY_OVERFLOW, DEFAULT_CARDINALITY_LIMIT, OVERFLOW_VALUE,
+};
 pub use computed::ComputedGauge;
 pub use config::{
     DEFAULT_ENDPOINT, DEFAULT_EXCLUDED_PATHS, DEFAULT_NAMESPACE, ENV_PREFIX,

@@ -152,7 +152,7 @@ impl FamilySpec {
         }
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if let Some(reason) = metric_name_problem(self.name) {
             return Err(Error::InvalidMetricName {
                 name: self.name.to_owned(),
@@ -266,6 +266,7 @@ pub struct Registry {
     config: Arc<MetricsConfig>,
     sample_names: HashSet<String>,
     families: Vec<RegisteredFamily>,
+    pub(crate) cardinality: crate::cardinality::RegistryState,
 }
 
 impl Registry {
@@ -294,6 +295,7 @@ impl Registry {
             config: Arc::new(config.clone()),
             sample_names: HashSet::new(),
             families: Vec::new(),
+            cardinality: crate::cardinality::RegistryState::default(),
         })
     }
 

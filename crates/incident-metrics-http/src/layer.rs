@@ -80,6 +80,14 @@ impl HttpMetricsLayer {
     /// Names the route of requests that carry no axum `MatchedPath` (stacks
     /// without axum, or the feature off). Without a classifier, or when it
     /// returns `None`, a request counts as unmatched.
+    ///
+    /// The templates it returns should be few. If they are not (a
+    /// classifier returning raw paths), the route families' cardinality
+    /// limit (`cardinality_limit`, per family in `cardinality_limits`)
+    /// bounds them: past it, new templates are recorded under `path="other"`
+    /// in the families' overflow series and counted in
+    /// `metrics_cardinality_overflow_total{family}`, and the layer's route
+    /// cache grows no further.
     #[must_use]
     pub fn with_path_classifier(self, classifier: impl PathClassifier) -> Self {
         self.rebuild(|s| s.classifier = Some(Arc::new(classifier)))

@@ -9,13 +9,20 @@
 //! mix, one atomic load per probe and a `memcmp` of the template (which
 //! guards against an address reused by a dropped router). A miss takes a
 //! mutex and a `HashMap` keyed by the text, once per new address.
+//!
+//! The map holds at most as many templates as the route families may hold
+//! series (their cardinality limit, the largest of the four): past it, a
+//! new template (from a path classifier that returns raw paths, say) gets
+//! a route built for that one request and dropped after it, whose series
+//! are the families' overflow series. So the cache stays bounded, and each
+//! such request is counted in `metrics_cardinality_overflow_total{family}`.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use incident_metrics_catalog::HttpMetrics;
-use incident_metrics_catalog::http::{HttpRouteLabels, Method};
+use incident_metrics_catalog::http::{self, HttpRouteLabels, Method};
 use incident_metrics_core::{LabelEnum, MetricsConfig, SharedStr};
 
 use crate::series::Series;
@@ -83,11 +90,24 @@ pub(crate) struct Routes {
     unmatched: Route,
     slots: Box<[OnceLock<Slot>]>,
     by_template: Mutex<HashMap<SharedStr, Arc<Route>>>,
+    /// The most templates `by_template` holds.
+    max_routes: usize,
 }
 
 impl Routes {
     pub(crate) fn new(source: SeriesSource, config: MetricsConfig, unmatched: SharedStr) -> Self {
+        let max_routes = [
+            &http::REQUESTS,
+            &http::REQUEST_DURATION,
+            &http::REQUEST_SIZE,
+            &http::RESPONSE_SIZE,
+        ]
+        .iter()
+        .map(|spec| config.cardinality_limit_for(&spec.full_name("")))
+        .max()
+        .unwrap_or_else(|| config.cardinality_limit());
         Self {
+            max_routes,
             source,
             config,
             // Unmatched requests are filtered by their raw path instead.
@@ -111,21 +131,27 @@ impl Routes {
                 }
                 Some(_) => {}
                 None => {
-                    let route = self.resolve(template);
-                    // A racing request may fill the slot first; either way
-                    // the slot then holds a valid entry, ours or another.
-                    let _ = slot.set(Slot {
-                        addr,
-                        len,
-                        route: Arc::clone(&route),
-                    });
+                    let (route, cached) = self.resolve(template);
+                    if cached {
+                        // A racing request may fill the slot first; either
+                        // way the slot then holds a valid entry, ours or
+                        // another.
+                        let _ = slot.set(Slot {
+                            addr,
+                            len,
+                            route: Arc::clone(&route),
+                        });
+                    }
                     return route.series(method, &self.source).cloned();
                 }
             }
         }
         // Table region full (many distinct addresses, e.g. routers rebuilt
         // again and again): correct but slower.
-        self.resolve(template).series(method, &self.source).cloned()
+        self.resolve(template)
+            .0
+            .series(method, &self.source)
+            .cloned()
     }
 
     /// The series of a request that matched no route (`None` when its raw
@@ -138,7 +164,9 @@ impl Routes {
         self.unmatched.series(method, &self.source).cloned()
     }
 
-    fn resolve(&self, template: &str) -> Arc<Route> {
+    /// The route of `template`, and whether it is cached (`false` past
+    /// `max_routes`: a route for this request only).
+    fn resolve(&self, template: &str) -> (Arc<Route>, bool) {
         // A poisoned map only means another thread panicked while inserting;
         // the map itself is still whole.
         let mut map = self
@@ -146,15 +174,27 @@ impl Routes {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(route) = map.get(template) {
-            return Arc::clone(route);
+            return (Arc::clone(route), true);
         }
         let template = SharedStr::from(template);
         let route = Arc::new(Route::new(
             template.clone(),
             self.config.is_excluded(&template),
         ));
+        if map.len() >= self.max_routes {
+            return (route, false);
+        }
         map.insert(template, Arc::clone(&route));
-        route
+        (route, true)
+    }
+
+    /// The number of templates cached.
+    #[cfg(test)]
+    fn cached(&self) -> usize {
+        self.by_template
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -233,6 +273,34 @@ mod tests {
                 assert!(Arc::ptr_eq(&s, &first));
             }
         }
+    }
+
+    #[test]
+    fn the_cache_stops_at_the_family_limit_and_new_templates_fold() {
+        let config = MetricsConfig::new()
+            .with_cardinality_limit(3)
+            .with_family_cardinality_limit("http_request_size_bytes", 5);
+        let r = routes(&config);
+        assert_eq!(r.max_routes, 5);
+        let texts: Vec<String> = (0..20).map(|i| format!("/raw/{i}")).collect();
+        for t in &texts {
+            r.series(t, Method::Get).unwrap().request_size.observe(1.0);
+        }
+        assert_eq!(r.cached(), 5);
+        let size = &r.source.metrics.request_size;
+        assert_eq!((size.len(), size.overflowed()), (5, 15));
+        let duration = &r.source.metrics.request_duration;
+        assert_eq!((duration.len(), duration.overflowed()), (3, 17));
+        // A cached template still finds its own series.
+        let again = r.series(&texts[0], Method::Get).unwrap();
+        again.request_size.observe(1.0);
+        let first = HttpRouteLabels {
+            method: Method::Get,
+            path: "/raw/0".into(),
+        };
+        assert_eq!(size.get(&first).map(|h| h.count()), Some(2));
+        // An excluded template stays excluded past the limit.
+        assert!(r.series("/health", Method::Get).is_none());
     }
 
     #[test]

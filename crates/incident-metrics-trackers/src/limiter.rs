@@ -10,12 +10,20 @@ use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 use crate::hash;
 use crate::table::SlotTable;
 
-/// The value that every value past a label's limit is folded into.
-pub const OVERFLOW_VALUE: &str = "other";
+/// The value that every value past a label's limit is folded into: core's
+/// [`OVERFLOW_VALUE`](incident_metrics_core::OVERFLOW_VALUE), the value
+/// every label of a family's overflow series takes as well.
+pub use incident_metrics_core::OVERFLOW_VALUE;
 
 /// Admits the first `max_values` distinct values of one label and folds
 /// every later one into [`OVERFLOW_VALUE`], counting each folded
 /// observation in `label_values_folded_total{label}`.
+///
+/// This limits the distinct *values of one label*, before a label set is
+/// formed. Each family also has a limit on its *series*
+/// ([`BoundedFamily`](incident_metrics_core::BoundedFamily), configured by
+/// `cardinality_limit`): it caps the combinations of limited values, and
+/// counts what it folds in `metrics_cardinality_overflow_total{family}`.
 ///
 /// A value seen before is found without a lock or an allocation; a new
 /// value is copied once, when it is admitted. [`OVERFLOW_VALUE`] itself is
