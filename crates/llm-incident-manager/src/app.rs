@@ -214,7 +214,15 @@ impl App {
         let grpc_routes = grpc_routes.routes();
         let mut grpc_stop = shutdown_rx.clone();
         let grpc = tokio::spawn(async move {
-            let incoming = TcpListenerStream::new(grpc_listener);
+            // TCP_NODELAY on every accepted connection, as tonic's own
+            // listener does: without it small HTTP/2 frames wait on Nagle
+            // and delayed ACKs (about 40 ms per call).
+            let incoming =
+                futures_util::StreamExt::map(TcpListenerStream::new(grpc_listener), |conn| {
+                    conn.inspect(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    })
+                });
             let stop = async move {
                 let _ = grpc_stop.wait_for(|s| *s).await;
             };
