@@ -18,7 +18,9 @@
 //! resolves (10%). After a warm-up of both services, the phases alternate
 //! (on, off, off, on, on, off, ...) `--rounds` times so that machine noise
 //! hits both modes; the report gives each mode's median throughput and the
-//! ratio on/off.
+//! ratio on/off, and each mode's median CPU time of the service's runtime
+//! threads per request (`/proc/self/task/*/schedstat`), a figure that other
+//! load on the machine disturbs much less than throughput.
 //!
 //! Checks (the exit status is 1 when one fails):
 //! - the service's `http_requests_total{method,path,status}`,
@@ -74,6 +76,8 @@ const SCRAPE_P99_BOUND: Duration = Duration::from_secs(1);
 const P99_FACTOR: f64 = 3.0;
 /// Absolute slack on top of [`P99_FACTOR`], for the noise of small values.
 const P99_SLACK: Duration = Duration::from_millis(10);
+/// The name of the service's runtime threads (at most 15 bytes: `comm`).
+const SERVER_THREADS: &str = "loadgen-server";
 /// How long one request may take before it counts as a failure.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the exact-count check waits for the last recordings to land.
@@ -121,9 +125,10 @@ throughput, latency and the cost of metrics.
 usage: loadgen [--duration SECS] [--concurrency N] [--rounds N]
                [--warmup SECS] [--json PATH] [--quick]
 
-  --duration SECS    length of each measured phase (default 5)
+  --duration SECS    length of each measured phase (default 3; the two
+                     scrape-under-load phases last twice as long)
   --concurrency N    concurrent clients, half REST half gRPC (default 8, at least 2)
-  --rounds N         on/off pairs of phases (default 3)
+  --rounds N         on/off pairs of phases (default 5)
   --warmup SECS      warm-up of each service before measuring (default 2)
   --json PATH        also write the results as JSON to PATH
   --quick            a tiny run for tests (0.3 s phases, 1 round, 4 clients)
@@ -143,9 +148,9 @@ struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            duration: Duration::from_secs(5),
+            duration: Duration::from_secs(3),
             concurrency: 8,
-            rounds: 3,
+            rounds: 5,
             warmup: Duration::from_secs(2),
             json: None,
             quick: false,
@@ -375,9 +380,19 @@ struct PhaseResult {
     counts: Counts,
     scrapes: Option<Histogram<u64>>,
     scrape_failures: u64,
+    /// On-CPU time of the service's runtime threads during the phase.
+    server_cpu_ns: Option<u64>,
 }
 
 impl PhaseResult {
+    /// The service's CPU time per request, in nanoseconds.
+    fn cpu_per_request(&self) -> Option<f64> {
+        let n = self.http.len() + self.grpc.len();
+        self.server_cpu_ns
+            .filter(|_| n > 0)
+            .map(|ns| ns as f64 / n as f64)
+    }
+
     fn rps(&self) -> f64 {
         let n = self.http.len() + self.grpc.len();
         n as f64 / self.elapsed.as_secs_f64().max(1e-9)
@@ -809,6 +824,7 @@ async fn run_phase(
         counts: Counts::default(),
         scrapes: None,
         scrape_failures: 0,
+        server_cpu_ns: None,
     };
     let mut back = Clients {
         http: Vec::new(),
@@ -1096,6 +1112,32 @@ fn rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// The on-CPU time of the service's runtime threads (named
+/// `loadgen-server`), from `/proc/self/task/*/schedstat`, in nanoseconds.
+fn server_cpu_ns() -> Option<u64> {
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let path = entry.path();
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue;
+        };
+        if comm.trim_end() != SERVER_THREADS {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(path.join("schedstat")) else {
+            continue;
+        };
+        if let Some(ns) = stat
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            total = Some(total.unwrap_or(0) + ns);
+        }
+    }
+    total
+}
+
 /// The size of the targets' SQLite stores (page count × page size).
 fn store_bytes(targets: &[&Target]) -> u64 {
     targets
@@ -1151,6 +1193,7 @@ fn fmt_us(v: u64) -> String {
 /// Everything measured for one mode.
 struct Mode {
     rps: Vec<f64>,
+    cpu_per_request: Vec<f64>,
     http: Histogram<u64>,
     grpc: Histogram<u64>,
     seconds: f64,
@@ -1160,6 +1203,7 @@ impl Mode {
     fn new() -> Result<Self, LoadgenError> {
         Ok(Self {
             rps: Vec::new(),
+            cpu_per_request: Vec::new(),
             http: new_hist()?,
             grpc: new_hist()?,
             seconds: 0.0,
@@ -1168,6 +1212,7 @@ impl Mode {
 
     fn add(&mut self, phase: &PhaseResult) -> Result<(), LoadgenError> {
         self.rps.push(phase.rps());
+        self.cpu_per_request.extend(phase.cpu_per_request());
         self.http
             .add(&phase.http)
             .map_err(|e| LoadgenError::Histogram(e.to_string()))?;
@@ -1182,6 +1227,8 @@ impl Mode {
         json!({
             "rps_median": median(&self.rps),
             "rps_phases": self.rps,
+            "server_cpu_ns_per_request_median": median(&self.cpu_per_request),
+            "server_cpu_ns_per_request_phases": self.cpu_per_request,
             "http": latency_json(&self.http, self.seconds),
             "grpc": latency_json(&self.grpc, self.seconds),
         })
@@ -1194,6 +1241,15 @@ impl Mode {
             self.rps
                 .iter()
                 .map(|r| format!("{r:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!(
+            "  service CPU per request: median {:.1} µs   phases {}",
+            median(&self.cpu_per_request) / 1000.0,
+            self.cpu_per_request
+                .iter()
+                .map(|c| format!("{:.1}", c / 1000.0))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -1221,7 +1277,7 @@ fn run(options: &Options) -> Result<bool, LoadgenError> {
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cores)
-        .thread_name("loadgen-server")
+        .thread_name(SERVER_THREADS)
         .enable_all()
         .build()
         .map_err(LoadgenError::Runtime)?;
@@ -1266,8 +1322,12 @@ fn run(options: &Options) -> Result<bool, LoadgenError> {
                 LoadgenError::Histogram("the clients of a target are in use".to_owned())
             })?;
             let url = scrape.then(|| format!("http://{}/metrics", target.http));
-            let (result, clients) =
+            let cpu_before = server_cpu_ns();
+            let (mut result, clients) =
                 client_rt.block_on(run_phase(target, clients, duration, url))?;
+            result.server_cpu_ns = cpu_before
+                .zip(server_cpu_ns())
+                .map(|(b, a)| a.saturating_sub(b));
             *slot = Some(clients);
             if target.metrics_on {
                 on_counts.merge(&result.counts);
@@ -1303,8 +1363,8 @@ fn run(options: &Options) -> Result<bool, LoadgenError> {
 
     // Scrape under load: the same load on the metrics-on service without,
     // then with, a concurrent 10/s scrape loop.
-    let quiet = phase(&on, options.duration, false)?;
-    let scraped = phase(&on, options.duration, true)?;
+    let quiet = phase(&on, options.duration * 2, false)?;
+    let scraped = phase(&on, options.duration * 2, true)?;
 
     let mut checks = Vec::new();
     let counts_after = client_rt.block_on(check_counts(&on, &on_counts))?;
@@ -1430,6 +1490,14 @@ fn run(options: &Options) -> Result<bool, LoadgenError> {
         "throughput ratio on/off = {ratio:.4}: metrics cost {overhead:.2}% of throughput (target: under 3%: {})",
         if overhead < 3.0 { "met" } else { "not met" }
     );
+    let cpu_on = median(&mode_on.cpu_per_request);
+    let cpu_off = median(&mode_off.cpu_per_request);
+    let cpu_overhead = (cpu_on / cpu_off.max(1e-9) - 1.0) * 100.0;
+    println!(
+        "service CPU per request on/off = {:.1} µs / {:.1} µs: metrics cost {cpu_overhead:.2}% of the service's CPU (less sensitive to other load on the machine)",
+        cpu_on / 1000.0,
+        cpu_off / 1000.0
+    );
     println!("== scrape under load ==");
     for (name, result) in [("without scrapes", &quiet), ("with 10/s scrapes", &scraped)] {
         println!(
@@ -1472,6 +1540,7 @@ fn run(options: &Options) -> Result<bool, LoadgenError> {
             "metrics_off": mode_off.json(),
             "throughput_ratio": ratio,
             "overhead_percent": overhead,
+            "cpu_overhead_percent": cpu_overhead,
             "scrape_under_load": {
                 "without": {
                     "rps": quiet.rps(),
