@@ -128,13 +128,9 @@ impl Storage {
     /// The database's size in bytes (page count × page size).
     pub fn size_bytes(&self) -> Result<i64, StorageError> {
         let conn = self.conn.lock().map_err(|_| StorageError::Poisoned)?;
-        // One statement, prepared once (not parsed again after every write).
-        let size = conn
-            .prepare_cached(
-                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
-            )?
-            .query_row([], |r| r.get(0))?;
-        Ok(size)
+        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(pages * size)
     }
 
     fn refresh_size(&self) {
