@@ -824,9 +824,13 @@ fn service_under_load(
          repeating fingerprints, gets, lists of open incidents, resolves), {} rounds \
          of one {} s phase per mode after a {} s warm-up, the order alternating so \
          that machine noise hits both. Throughput is the median of each mode's \
-         phases; the overhead of metrics is 1 minus the ratio on/off. Latencies are \
-         the client's (hdrhistogram), request sent to answer read in full. Load \
-         average at the start: {}.",
+         phases; the overhead of metrics is 1 minus the ratio on/off. The service's \
+         CPU time per request (its runtime threads' `schedstat`) is a second view \
+         that other load on the machine disturbs much less. Latencies are the \
+         client's (hdrhistogram), request sent to answer read in full. Flags: \
+         `--duration`, `--concurrency`, `--rounds`, `--warmup`, `--json`, `--quick`; \
+         the service's README describes the run and its checks. Load average at \
+         the start: {}.",
         opts["concurrency"],
         opts["rounds"],
         f(&opts["duration_s"]),
@@ -836,9 +840,9 @@ fn service_under_load(
     writeln!(o)?;
     writeln!(
         o,
-        "| metrics | median req/s | phases (req/s) | REST p50 | REST p99 | REST p99.9 | gRPC p50 | gRPC p99 | gRPC p99.9 |"
+        "| metrics | median req/s | phases (req/s) | service CPU per request | REST p50 | REST p99 | REST p99.9 | gRPC p50 | gRPC p99 | gRPC p99.9 |"
     )?;
-    writeln!(o, "|---|---:|---|---:|---:|---:|---:|---:|---:|")?;
+    writeln!(o, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")?;
     for (name, key) in [("on", "metrics_on"), ("off", "metrics_off")] {
         let m = &j[key];
         let phases = m["rps_phases"]
@@ -852,8 +856,11 @@ fn service_under_load(
             .unwrap_or_default();
         writeln!(
             o,
-            "| {name} | {:.0} | {phases} | {} | {} | {} | {} | {} | {} |",
+            "| {name} | {:.0} | {phases} | {} | {} | {} | {} | {} | {} | {} |",
             f(&m["rps_median"]),
+            us_field(&serde_json::json!(
+                f(&m["server_cpu_ns_per_request_median"]) / 1e3
+            )),
             us_field(&m["http"]["p50_us"]),
             us_field(&m["http"]["p99_us"]),
             us_field(&m["http"]["p999_us"]),
@@ -865,10 +872,12 @@ fn service_under_load(
     writeln!(o)?;
     let ratio = f(&j["throughput_ratio"]);
     let overhead = f(&j["overhead_percent"]);
+    let cpu_overhead = f(&j["cpu_overhead_percent"]);
     writeln!(
         o,
         "Throughput ratio on/off: **{ratio:.4}**, so metrics cost **{overhead:.2}%** of \
-         throughput. A ratio above 1 means the difference is below this run's noise."
+         throughput. A ratio above 1 means the difference is below this run's noise. \
+         The service's CPU per request: metrics add **{cpu_overhead:.2}%**."
     )?;
     writeln!(o)?;
     let s = &j["scrape_under_load"];
@@ -925,7 +934,7 @@ fn service_under_load(
     writeln!(o)?;
     let checks_ok = j["ok"].as_bool() == Some(true);
     let measured = format!(
-        "{:.2}% (on/off ratio {ratio:.4}: {:.0} vs {:.0} req/s, medians of {} phases of {} s each){}",
+        "{:.2}% (on/off ratio {ratio:.4}: {:.0} vs {:.0} req/s, medians of {} phases of {} s each; service CPU per request {cpu_overhead:+.2}%){}",
         overhead,
         f(&j["metrics_on"]["rps_median"]),
         f(&j["metrics_off"]["rps_median"]),
