@@ -1288,6 +1288,7 @@ fn run(options: &Options) -> Result<bool, LoadgenError> {
         .build()
         .map_err(LoadgenError::Runtime)?;
 
+    let load_start = load_average();
     println!("== loadgen ==");
     println!(
         "phases of {:.1} s, {} rounds of on/off, {} clients (half REST, half gRPC), warm-up {:.1} s, {cores} cores, load average {}",
@@ -1295,7 +1296,7 @@ fn run(options: &Options) -> Result<bool, LoadgenError> {
         options.rounds,
         options.concurrency,
         options.warmup.as_secs_f64(),
-        load_average()
+        load_start
     );
 
     let on = server_rt.block_on(start_target(true))?;
@@ -1535,7 +1536,8 @@ fn run(options: &Options) -> Result<bool, LoadgenError> {
                 "quick": options.quick,
                 "cores": cores,
             },
-            "load_average": load_average(),
+            "load_average": load_start,
+            "load_average_end": load_average(),
             "metrics_on": mode_on.json(),
             "metrics_off": mode_off.json(),
             "throughput_ratio": ratio,
