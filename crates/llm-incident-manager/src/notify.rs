@@ -81,7 +81,12 @@ impl Notifier {
         }
         for (name, delivery) in kinds {
             let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
-            let queue = telemetry.trackers().notifications.queue_size(name);
+            // The queue's length lives in its gauge: a detached one (never
+            // exported) when recording is off.
+            let queue = telemetry
+                .recording()
+                .map(|t| t.notifications.queue_size(name))
+                .unwrap_or_default();
             queue.set(0);
             workers.push(tokio::spawn(worker(
                 name,
@@ -121,11 +126,9 @@ impl Notifier {
             Err(_) => None,
         };
         let Some(tx) = tx else {
-            self.telemetry
-                .trackers()
-                .notifications
-                .start(name)
-                .dropped();
+            if let Some(t) = self.telemetry.recording() {
+                t.notifications.start(name).dropped();
+            }
             return Err(NotifyError::Closed);
         };
         // Count it in the queue before the worker can take it out.
@@ -134,11 +137,9 @@ impl Notifier {
             Ok(()) => Ok(()),
             Err(e) => {
                 ch.queue.dec();
-                self.telemetry
-                    .trackers()
-                    .notifications
-                    .start(name)
-                    .dropped();
+                if let Some(t) = self.telemetry.recording() {
+                    t.notifications.start(name).dropped();
+                }
                 self.telemetry.error("notification", "queue_full");
                 Err(match e {
                     mpsc::error::TrySendError::Full(_) => {
@@ -205,7 +206,7 @@ async fn worker(
 ) {
     while let Some(notification) = rx.recv().await {
         queue.dec();
-        let tracker = telemetry.trackers().notifications.start(name);
+        let tracker = telemetry.recording().map(|t| t.notifications.start(name));
         let status = match &delivery {
             Delivery::Log => {
                 match serde_json::to_string(&notification) {
@@ -216,13 +217,17 @@ async fn worker(
             }
             Delivery::Webhook(webhook) => {
                 let (config, client) = &**webhook;
-                deliver_webhook(config, client, &notification, &tracker).await
+                deliver_webhook(config, client, &notification, tracker.as_ref()).await
             }
         };
         if status == NotificationStatus::Sent {
-            tracker.sent();
+            if let Some(tracker) = tracker {
+                tracker.sent();
+            }
         } else {
-            tracker.failed();
+            if let Some(tracker) = tracker {
+                tracker.failed();
+            }
             telemetry.error("notification", "delivery_failed");
         }
     }
@@ -232,7 +237,7 @@ async fn deliver_webhook(
     config: &WebhookConfig,
     client: &HttpClient,
     notification: &Notification,
-    tracker: &NotificationTracker<'_>,
+    tracker: Option<&NotificationTracker<'_>>,
 ) -> NotificationStatus {
     let body = match serde_json::to_vec(notification) {
         Ok(b) => Bytes::from(b),
@@ -247,7 +252,9 @@ async fn deliver_webhook(
         if attempt == attempts {
             break;
         }
-        tracker.retried();
+        if let Some(tracker) = tracker {
+            tracker.retried();
+        }
         tokio::time::sleep(backoff).await;
         backoff = backoff.saturating_mul(2);
     }

@@ -98,7 +98,10 @@ impl PlaybookEngine {
         let Some(playbook) = self.playbooks.get(index) else {
             return;
         };
-        let tracker = self.telemetry.trackers().playbooks.start(&playbook.name);
+        let tracker = self
+            .telemetry
+            .recording()
+            .map(|t| t.playbooks.start(&playbook.name));
         let timeout = Duration::from_millis(playbook.timeout_ms.max(1));
         let status = match tokio::time::timeout(timeout, self.steps(playbook, incident)).await {
             Ok(Ok(())) => PlaybookStatus::Success,
@@ -115,7 +118,9 @@ impl PlaybookEngine {
         if status != PlaybookStatus::Success {
             self.telemetry.error("playbook", status.as_str());
         }
-        tracker.finish(status);
+        if let Some(tracker) = tracker {
+            tracker.finish(status);
+        }
     }
 
     async fn steps(&self, playbook: &PlaybookConfig, incident: &Incident) -> Result<(), StepError> {

@@ -169,6 +169,9 @@ where
                 }
             },
         };
+        // Small answers go out at once, not after Nagle's delay (as the
+        // gRPC listener does too).
+        let _ = stream.set_nodelay(true);
         let connection = builder.serve_connection(TokioIo::new(stream), service.clone());
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -85,7 +85,11 @@ impl Storage {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let storage = Self {
             conn: Mutex::new(conn),
-            size_gauge: telemetry.trackers().storage.size(BACKEND),
+            // Detached (never exported) when recording is off.
+            size_gauge: telemetry
+                .recording()
+                .map(|t| t.storage.size(BACKEND))
+                .unwrap_or_default(),
             telemetry,
         };
         {
@@ -109,7 +113,10 @@ impl Storage {
         op: StorageOp,
         f: impl FnOnce() -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
-        let tracker = self.telemetry.trackers().storage.start(op, BACKEND);
+        let Some(trackers) = self.telemetry.recording() else {
+            return f();
+        };
+        let tracker = trackers.storage.start(op, BACKEND);
         let result = f();
         match &result {
             Ok(_) => tracker.success(),
@@ -127,6 +134,9 @@ impl Storage {
     }
 
     fn refresh_size(&self) {
+        if !self.telemetry.enabled() {
+            return;
+        }
         if let Ok(size) = self.size_bytes() {
             self.size_gauge.set(size);
         }

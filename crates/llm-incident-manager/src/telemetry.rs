@@ -43,10 +43,15 @@ pub fn metrics_registry(
 }
 
 /// The catalog's handles and the trackers over them. Cloning is cheap.
+///
+/// Built from a metrics configuration with `enabled = false`, it records
+/// nothing: [`recording`](Self::recording) answers `None` and every
+/// recording site of the service skips its work.
 #[derive(Clone, Debug)]
 pub struct Telemetry {
     metrics: Metrics,
     trackers: Trackers,
+    enabled: bool,
 }
 
 impl Telemetry {
@@ -65,7 +70,30 @@ impl Telemetry {
             );
         }
         let trackers = Trackers::new(&metrics, &TrackerConfig::default().with_prices(prices))?;
-        Ok(Self { metrics, trackers })
+        Ok(Self {
+            metrics,
+            trackers,
+            enabled: true,
+        })
+    }
+
+    /// Turns recording on or off (on by default); the service passes its
+    /// `[metrics] enabled`.
+    #[must_use]
+    pub fn with_enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
+    /// Whether this telemetry records.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The trackers when recording is on, `None` when it is off: the one
+    /// check at every recording site.
+    pub fn recording(&self) -> Option<&Trackers> {
+        self.enabled.then_some(&self.trackers)
     }
 
     /// The catalog's handles.
@@ -73,13 +101,16 @@ impl Telemetry {
         &self.metrics
     }
 
-    /// The trackers.
+    /// The trackers, whether or not recording is on (recording sites use
+    /// [`recording`](Self::recording)).
     pub fn trackers(&self) -> &Trackers {
         &self.trackers
     }
 
     /// Counts an error in `errors_total`.
     pub(crate) fn error(&self, component: &str, error_type: &str) {
-        self.trackers.errors.record(component, error_type);
+        if let Some(trackers) = self.recording() {
+            trackers.errors.record(component, error_type);
+        }
     }
 }

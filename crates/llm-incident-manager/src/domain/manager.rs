@@ -95,14 +95,17 @@ impl IncidentManager {
         config: IncidentConfig,
     ) -> Result<Self, IncidentError> {
         // One `incidents_active` guard per open incident, rebuilt from the store.
-        let active = storage
-            .list(Some(Status::Open))?
-            .into_iter()
-            .map(|i| {
-                let guard = telemetry.trackers().incidents.opened(i.severity.metric());
-                (i.id, guard)
-            })
-            .collect();
+        let active = match telemetry.recording() {
+            Some(trackers) => storage
+                .list(Some(Status::Open))?
+                .into_iter()
+                .map(|i| {
+                    let guard = trackers.incidents.opened(i.severity.metric());
+                    (i.id, guard)
+                })
+                .collect(),
+            None => HashMap::new(),
+        };
         let (events, _) = broadcast::channel(1024);
         Ok(Self {
             storage,
@@ -159,9 +162,8 @@ impl IncidentManager {
         // Dropped on an error below, the tracker records the outcome `failed`.
         let tracker = self
             .telemetry
-            .trackers()
-            .incidents
-            .start(valid.severity.metric());
+            .recording()
+            .map(|t| t.incidents.start(valid.severity.metric()));
         let now = now_ms();
         let incident = Incident {
             id: new_id(),
@@ -187,21 +189,21 @@ impl IncidentManager {
             .create_or_dedup(incident)
             .map_err(|e| self.storage_failed(e))?;
         if deduplicated {
-            self.telemetry.trackers().incidents.deduplicated();
-            tracker.success(IncidentStatus::Deduplicated);
+            if let (Some(trackers), Some(tracker)) = (self.telemetry.recording(), tracker) {
+                trackers.incidents.deduplicated();
+                tracker.success(IncidentStatus::Deduplicated);
+            }
             self.emit(EventKind::Deduplicated, &incident);
             return Ok(Created {
                 incident,
                 deduplicated: true,
             });
         }
-        let guard = self
-            .telemetry
-            .trackers()
-            .incidents
-            .opened(incident.severity.metric());
-        if let Ok(mut active) = self.active.lock() {
-            active.insert(incident.id.clone(), guard);
+        if let Some(trackers) = self.telemetry.recording() {
+            let guard = trackers.incidents.opened(incident.severity.metric());
+            if let Ok(mut active) = self.active.lock() {
+                active.insert(incident.id.clone(), guard);
+            }
         }
 
         // Correlation: link to the other incidents of the same source in the window.
@@ -235,7 +237,9 @@ impl IncidentManager {
             })? {
                 incident = updated;
             }
-            self.telemetry.trackers().incidents.correlated();
+            if let Some(trackers) = self.telemetry.recording() {
+                trackers.incidents.correlated();
+            }
         }
 
         // Analysis by the LLM provider: failures leave the fields empty.
@@ -257,7 +261,9 @@ impl IncidentManager {
         self.notifier
             .broadcast(&notification("created", &incident, "incident created"));
         self.playbooks.trigger(&incident);
-        tracker.success(IncidentStatus::Open);
+        if let Some(tracker) = tracker {
+            tracker.success(IncidentStatus::Open);
+        }
         self.emit(EventKind::Created, &incident);
         Ok(Created {
             incident,
@@ -307,9 +313,8 @@ impl IncidentManager {
         if changed {
             let tracker = self
                 .telemetry
-                .trackers()
-                .incidents
-                .start(incident.severity.metric());
+                .recording()
+                .map(|t| t.incidents.start(incident.severity.metric()));
             let guard = self
                 .active
                 .lock()
@@ -318,7 +323,9 @@ impl IncidentManager {
             if let Some(guard) = guard {
                 guard.resolve();
             }
-            tracker.success(IncidentStatus::Resolved);
+            if let Some(tracker) = tracker {
+                tracker.success(IncidentStatus::Resolved);
+            }
             self.notifier
                 .broadcast(&notification("resolved", &incident, "incident resolved"));
             self.emit(EventKind::Resolved, &incident);
@@ -357,7 +364,9 @@ impl IncidentManager {
             })?;
             if let Some((incident, true)) = updated {
                 for level in from + 1..=due {
-                    self.telemetry.trackers().incidents.escalated(level);
+                    if let Some(trackers) = self.telemetry.recording() {
+                        trackers.incidents.escalated(level);
+                    }
                     taken += 1;
                 }
                 self.notifier.broadcast(&notification(

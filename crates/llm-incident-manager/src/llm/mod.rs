@@ -197,24 +197,33 @@ impl Analyzer {
     ///
     /// The provider's error, or [`LlmError::Timeout`].
     pub async fn call(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
-        let mut tracker = self.telemetry.trackers().llm.start(
-            self.provider.name(),
-            self.provider.model(),
-            request.task.operation(),
-        );
+        let mut tracker = self.telemetry.recording().map(|t| {
+            t.llm.start(
+                self.provider.name(),
+                self.provider.model(),
+                request.task.operation(),
+            )
+        });
         let result = {
-            let mut first_token = || tracker.first_token();
+            let mut first_token = || {
+                if let Some(tracker) = tracker.as_mut() {
+                    tracker.first_token();
+                }
+            };
             let call = self.provider.complete(request, &mut first_token);
             match tokio::time::timeout(self.timeout, call).await {
                 Ok(result) => result,
                 Err(_) => Err(LlmError::Timeout),
             }
         };
-        match &result {
-            Ok(r) => tracker.success(r.input_tokens, r.output_tokens),
-            Err(e) => {
+        match (&result, tracker) {
+            (Ok(r), Some(tracker)) => tracker.success(r.input_tokens, r.output_tokens),
+            (Ok(_), None) => {}
+            (Err(e), tracker) => {
                 let kind = e.error_type();
-                tracker.error(kind);
+                if let Some(tracker) = tracker {
+                    tracker.error(kind);
+                }
                 self.telemetry.error("llm", kind.as_str());
             }
         }

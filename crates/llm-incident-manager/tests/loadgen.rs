@@ -1,0 +1,236 @@
+//! The load generator (`src/bin/loadgen.rs`) in its quick mode, and the
+//! service's metrics-off mode (`[metrics] enabled = false`) that it
+//! measures against.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use http::{Method, StatusCode};
+use incident_metrics::base::prometheus_client::encoding::text::encode;
+use llm_incident_manager::RunningApp;
+use llm_incident_manager::grpc::pb;
+use pb::incident_service_client::IncidentServiceClient;
+use serde_json::Value;
+
+/// Runs `loadgen` with `args`, killed after `limit`.
+fn run_loadgen(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() >= deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "loadgen still running after {limit:?}; stdout:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn quick_run_passes_its_checks_and_prints_every_section() {
+    let dir = std::env::temp_dir().join(format!("loadgen-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json_path = dir.join("results.json");
+    let out = run_loadgen(
+        &["--quick", "--json", json_path.to_str().unwrap()],
+        Duration::from_secs(120),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "loadgen failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    for section in [
+        "== loadgen ==",
+        "== throughput and latency ==",
+        "metrics on ",
+        "metrics off ",
+        "== metrics overhead ==",
+        "throughput ratio on/off = ",
+        "== scrape under load ==",
+        "scrape latency (OpenMetrics, gzip): p50 ",
+        "== checks ==",
+        "ok   service counters equal the client's counts; gauges back to 0",
+        "ok   no client request failed on the metrics-off service",
+        "ok   metrics-off service serves no /metrics: /metrics answered 404",
+        "ok   resident memory within bound",
+        "ok   scrape p99 under load within bound",
+        "ok   request p99 with a 10/s scrape loop within bound",
+        "loadgen: all checks passed",
+    ] {
+        assert!(stdout.contains(section), "no {section:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(json["ok"], Value::Bool(true));
+    assert_eq!(json["options"]["quick"], Value::Bool(true));
+    assert_eq!(json["options"]["rounds"], 1);
+    assert_eq!(json["options"]["concurrency"], 4);
+    let checks = json["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 6);
+    assert!(checks.iter().all(|c| c["ok"] == Value::Bool(true)));
+    for mode in ["metrics_on", "metrics_off"] {
+        for proto in ["http", "grpc"] {
+            let requests = json[mode][proto]["requests"].as_u64().unwrap();
+            assert!(requests > 0, "{mode} {proto}: no requests");
+        }
+        assert_eq!(json[mode]["rps_phases"].as_array().unwrap().len(), 1);
+    }
+    let ratio = json["throughput_ratio"].as_f64().unwrap();
+    let on = json["metrics_on"]["rps_median"].as_f64().unwrap();
+    let off = json["metrics_off"]["rps_median"].as_f64().unwrap();
+    assert!((ratio - on / off).abs() < 1e-9);
+    assert!(json["scrape_under_load"]["scrapes"].as_u64().unwrap() > 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_flags_exit_2_with_what_to_change() {
+    let out = run_loadgen(&["--concurrency", "1"], Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--concurrency wants a whole number from 2 to 1024, not \"1\""),
+        "{stderr}"
+    );
+    let out = run_loadgen(&["--nope"], Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2));
+    let out = run_loadgen(&["--help"], Duration::from_secs(30));
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--duration SECS"));
+}
+
+/// The families that the REST and gRPC traffic below records into when
+/// metrics are on.
+const RECORDED: [&str; 9] = [
+    "_http_requests_total",
+    "_http_request_duration_seconds_count",
+    "_grpc_requests_total",
+    "_incidents_total",
+    "_incidents_active",
+    "_incidents_deduplicated_total",
+    "_storage_operations_total",
+    "_storage_size_bytes",
+    "_llm_requests_total",
+];
+
+/// Every sample of the registry whose name ends with `suffix`: (line, value).
+fn samples(text: &str, suffix: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let name_end = l.find(['{', ' '])?;
+            if !l[..name_end].ends_with(suffix) {
+                return None;
+            }
+            let value = l.rsplit(' ').next()?.parse().ok()?;
+            Some((l.to_owned(), value))
+        })
+        .collect()
+}
+
+/// Drives `app` over REST and gRPC (creates, a duplicate, get, list,
+/// resolve), checks `/metrics`' status, and returns the registry rendered.
+async fn traffic(app: &RunningApp, metrics_status: StatusCode) -> String {
+    let body = r#"{"title":"disk full","severity":"low","source":"t","fingerprint":"f"}"#;
+    let url = format!("{}/api/v1/incidents", base(app));
+    let (status, created) = post_json(&url, body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, dup) = post_json(&url, body).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(dup["deduplicated"], Value::Bool(true));
+    let id = created["id"].as_str().unwrap();
+    let (status, _) = get_json(&format!("{url}/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = get_json(&format!("{url}?status=open")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", app.grpc_addr()))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .unwrap();
+    let mut client = IncidentServiceClient::new(channel);
+    let incident = client
+        .create_incident(pb::CreateIncidentRequest {
+            title: "cpu hot".to_owned(),
+            description: String::new(),
+            severity: pb::Severity::Medium.into(),
+            source: "g".to_owned(),
+            fingerprint: "g".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .incident
+        .unwrap();
+    client
+        .resolve_incident(pb::ResolveIncidentRequest { id: incident.id })
+        .await
+        .unwrap();
+
+    let (status, _, _) = request(Method::GET, &format!("{}/metrics", base(app)), None, &[]).await;
+    assert_eq!(status, metrics_status);
+
+    let mut text = String::new();
+    encode(&mut text, app.registry().as_prometheus()).unwrap();
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_off_serves_no_metrics_and_records_nothing() {
+    let app = start(config("[metrics]\nenabled = false")).await;
+    let text = traffic(&app, StatusCode::NOT_FOUND).await;
+    for family in RECORDED {
+        for (line, value) in samples(&text, family) {
+            assert_eq!(value, 0.0, "metrics off, yet recorded: {line}");
+        }
+    }
+    // No request series was even created: the layers are not installed.
+    // (The trackers' closed label sets are created at start, at 0.)
+    for family in ["_http_requests_total", "_grpc_requests_total"] {
+        assert_eq!(samples(&text, family), Vec::new(), "{family}");
+    }
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_on_records_the_same_traffic() {
+    // The control of the test above: the same traffic records into every
+    // family it checks.
+    let app = start(config("")).await;
+    let text = traffic(&app, StatusCode::OK).await;
+    for family in RECORDED {
+        let found = samples(&text, family);
+        assert!(
+            found.iter().any(|(_, v)| *v > 0.0),
+            "metrics on, nothing recorded in {family}: {found:?}"
+        );
+    }
+    assert_eq!(
+        samples(&text, "_incidents_deduplicated_total"),
+        vec![(
+            "llm_incident_manager_incidents_deduplicated_total 1".to_owned(),
+            1.0
+        )]
+    );
+    app.shutdown().await.unwrap();
+}
