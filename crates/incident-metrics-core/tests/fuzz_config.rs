@@ -12,32 +12,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use incident_metrics_core::{MetricsConfig, Registry};
+use incident_metrics_testing::{proptest_cases as cases, toml_string};
 use proptest::prelude::*;
-
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(512)
-}
-
-/// A TOML basic string holding exactly `s`.
-fn toml_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => write!(out, "\\u{:04X}", u32::from(c)).unwrap(),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
 
 /// A TOML float that reads back bit for bit (finite values).
 fn toml_float(v: f64) -> String {

@@ -192,6 +192,37 @@ fn run_with_stdin(command: &mut Command, input: &str) -> std::process::Output {
     output
 }
 
+/// How many cases each proptest property runs: `PROPTEST_CASES` when it
+/// holds a number, else 512 (enough to mean something, a second or two per
+/// property in a debug build).
+pub fn proptest_cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(512)
+}
+
+/// A TOML basic string (`"..."`) that reads back as exactly `s`: quotes and
+/// backslashes escaped, control characters as `\uXXXX`.
+///
+/// ```
+/// assert_eq!(incident_metrics_testing::toml_string("a\"b\n"), r#""a\"b\u000A""#);
+/// ```
+pub fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,32 +8,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::fmt::Write as _;
-
+use incident_metrics_testing::{proptest_cases as cases, toml_string};
 use llm_incident_manager::serve::Limits;
 use llm_incident_manager::{Config, Flags};
 use proptest::prelude::*;
-
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(512)
-}
-
-fn toml_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => write!(out, "\\u{:04X}", u32::from(c)).unwrap(),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
 
 fn check(outcome: Result<Config, llm_incident_manager::ConfigError>) -> bool {
     match outcome {
