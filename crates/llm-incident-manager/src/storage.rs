@@ -96,7 +96,10 @@ impl Storage {
             let conn = storage.lock()?;
             storage.record(StorageOp::Other, || Ok(conn.execute_batch(SCHEMA)?))?;
         }
-        storage.refresh_size();
+        {
+            let conn = storage.lock()?;
+            storage.refresh_size(&conn);
+        }
         Ok(storage)
     }
 
@@ -128,16 +131,17 @@ impl Storage {
     /// The database's size in bytes (page count × page size).
     pub fn size_bytes(&self) -> Result<i64, StorageError> {
         let conn = self.conn.lock().map_err(|_| StorageError::Poisoned)?;
-        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        Ok(pages * size)
+        size_of(&conn)
     }
 
-    fn refresh_size(&self) {
+    /// Sets `storage_size_bytes` from `conn`, whose lock the caller already
+    /// holds: taking the lock a second time per write doubled the waits on
+    /// it under load (the load generator's profile showed them).
+    fn refresh_size(&self, conn: &Connection) {
         if !self.telemetry.enabled() {
             return;
         }
-        if let Ok(size) = self.size_bytes() {
+        if let Ok(size) = size_of(conn) {
             self.size_gauge.set(size);
         }
     }
@@ -150,8 +154,7 @@ impl Storage {
     pub fn insert(&self, incident: &Incident) -> Result<(), StorageError> {
         let conn = self.lock()?;
         self.record(StorageOp::Insert, || q_insert(&conn, incident))?;
-        drop(conn);
-        self.refresh_size();
+        self.refresh_size(&conn);
         Ok(())
     }
 
@@ -187,8 +190,7 @@ impl Storage {
                 (incident, false)
             }
         };
-        drop(conn);
-        self.refresh_size();
+        self.refresh_size(&conn);
         Ok(result)
     }
 
@@ -212,10 +214,7 @@ impl Storage {
         let changed = change(&mut incident);
         if changed {
             self.record(StorageOp::Update, || q_update(&conn, &incident))?;
-        }
-        drop(conn);
-        if changed {
-            self.refresh_size();
+            self.refresh_size(&conn);
         }
         Ok(Some((incident, changed)))
     }
@@ -331,4 +330,11 @@ fn decode(data: &str, dedup_key: String) -> Result<Incident, StorageError> {
     let mut incident: Incident = serde_json::from_str(data)?;
     incident.dedup_key = dedup_key;
     Ok(incident)
+}
+
+/// The database's size in bytes (page count × page size).
+fn size_of(conn: &Connection) -> Result<i64, StorageError> {
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    Ok(pages * size)
 }
