@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use incident_metrics_core::{MetricsConfig, Registry};
-use incident_metrics_testing::{proptest_cases as cases, toml_string};
+use incident_metrics_testing::{proptest_cases as cases, toml_document, toml_string};
 use proptest::prelude::*;
 
 /// A TOML float that reads back bit for bit (finite values).
@@ -158,17 +158,7 @@ fn wrong_document() -> impl Strategy<Value = String> {
         ),
         0..4,
     )
-    .prop_map(|sections| {
-        let mut doc = String::new();
-        for (table, lines) in sections {
-            doc.push_str(&table);
-            doc.push('\n');
-            for (k, v) in lines {
-                doc.push_str(&format!("{k} = {v}\n"));
-            }
-        }
-        doc
-    })
+    .prop_map(toml_document)
 }
 
 /// `INCIDENT_METRICS_*` names, real and not.

@@ -223,6 +223,33 @@ pub fn toml_string(s: &str) -> String {
     out
 }
 
+/// A TOML document from `(table header, [(key, value)])` sections, each
+/// header (`""` for none) on its own line followed by its `key = value`
+/// lines, values written as given: how the config fuzz suites assemble
+/// documents that parse but are wrong in their keys, types and values.
+///
+/// ```
+/// let doc = incident_metrics_testing::toml_document(vec![
+///     (String::new(), vec![("a".into(), "1".into())]),
+///     ("[t]".into(), vec![("b".into(), "\"x\"".into())]),
+/// ]);
+/// assert_eq!(doc, "\na = 1\n[t]\nb = \"x\"\n");
+/// ```
+pub fn toml_document(sections: Vec<(String, Vec<(String, String)>)>) -> String {
+    let mut doc = String::new();
+    for (table, lines) in sections {
+        doc.push_str(&table);
+        doc.push('\n');
+        for (key, value) in lines {
+            doc.push_str(&key);
+            doc.push_str(" = ");
+            doc.push_str(&value);
+            doc.push('\n');
+        }
+    }
+    doc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use incident_metrics_testing::{proptest_cases as cases, toml_string};
+use incident_metrics_testing::{proptest_cases as cases, toml_document, toml_string};
 use llm_incident_manager::serve::Limits;
 use llm_incident_manager::{Config, Flags};
 use proptest::prelude::*;
@@ -143,17 +143,7 @@ fn wrong_document() -> impl Strategy<Value = String> {
         ),
         0..5,
     )
-    .prop_map(|sections| {
-        let mut doc = String::new();
-        for (table, lines) in sections {
-            doc.push_str(&table);
-            doc.push('\n');
-            for (k, v) in lines {
-                doc.push_str(&format!("{k} = {v}\n"));
-            }
-        }
-        doc
-    })
+    .prop_map(toml_document)
 }
 
 proptest! {
