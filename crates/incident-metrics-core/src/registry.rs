@@ -267,6 +267,8 @@ pub struct Registry {
     sample_names: HashSet<String>,
     families: Vec<RegisteredFamily>,
     pub(crate) cardinality: crate::cardinality::RegistryState,
+    /// Bytes of the last exposition rendered from this registry.
+    exposition_len: std::sync::atomic::AtomicUsize,
 }
 
 impl Registry {
@@ -296,7 +298,36 @@ impl Registry {
             sample_names: HashSet::new(),
             families: Vec::new(),
             cardinality: crate::cardinality::RegistryState::default(),
+            exposition_len: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// How many bytes to reserve for the next exposition of this registry:
+    /// the last one noted with [`note_exposition_len`](Self::note_exposition_len)
+    /// plus an eighth, or 0 before any. Exporters size their output buffer
+    /// with it, so a large scrape does not grow its text by doubling.
+    ///
+    /// ```
+    /// use incident_metrics_core::{MetricsConfig, Registry};
+    ///
+    /// let registry = Registry::new(&MetricsConfig::new())?;
+    /// assert_eq!(registry.exposition_capacity_hint(), 0);
+    /// registry.note_exposition_len(8000);
+    /// assert_eq!(registry.exposition_capacity_hint(), 9000);
+    /// # Ok::<(), incident_metrics_core::Error>(())
+    /// ```
+    pub fn exposition_capacity_hint(&self) -> usize {
+        let last = self
+            .exposition_len
+            .load(std::sync::atomic::Ordering::Relaxed);
+        last.saturating_add(last / 8)
+    }
+
+    /// Notes the length of an exposition just rendered from this registry,
+    /// for [`exposition_capacity_hint`](Self::exposition_capacity_hint).
+    pub fn note_exposition_len(&self, len: usize) {
+        self.exposition_len
+            .store(len, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The configuration the registry was built from.
