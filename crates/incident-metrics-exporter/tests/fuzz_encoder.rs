@@ -13,6 +13,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::sync::atomic::AtomicU64;
@@ -24,6 +26,7 @@ use incident_metrics_core::prometheus_client::metrics::histogram::Histogram;
 use incident_metrics_core::{FamilySpec, MetricKind, MetricsConfig, Registry};
 use incident_metrics_exporter::{Format, encode_response, render};
 use proptest::prelude::*;
+use support::read_label_value;
 
 type Labels = Vec<(String, String)>;
 
@@ -134,20 +137,7 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
             if chars.next().map(|(_, c)| c) != Some('"') {
                 return Err(format!("no opening quote for label {key:?}"));
             }
-            let mut value = String::new();
-            loop {
-                match chars.next().map(|(_, c)| c) {
-                    Some('"') => break,
-                    Some('\\') => match chars.next().map(|(_, c)| c) {
-                        Some('\\') => value.push('\\'),
-                        Some('"') => value.push('"'),
-                        Some('n') => value.push('\n'),
-                        other => return Err(format!("bad escape \\{other:?}")),
-                    },
-                    Some(c) => value.push(c),
-                    None => return Err("unterminated label value".to_owned()),
-                }
-            }
+            let value = read_label_value(&mut chars)?;
             if labels.iter().any(|(k, _)| *k == key) {
                 return Err(format!("label {key:?} repeated"));
             }

@@ -95,21 +95,7 @@ fn parse_line(line: &str) -> Result<Sample, String> {
             if chars.next().map(|(_, c)| c) != Some('"') {
                 return Err(format!("no opening quote for label {key:?}"));
             }
-            let mut value = String::new();
-            loop {
-                match chars.next().map(|(_, c)| c) {
-                    Some('"') => break,
-                    Some('\\') => match chars.next().map(|(_, c)| c) {
-                        Some('\\') => value.push('\\'),
-                        Some('"') => value.push('"'),
-                        Some('n') => value.push('\n'),
-                        other => return Err(format!("bad escape {other:?}")),
-                    },
-                    Some('\n') => return Err("raw newline in a label value".to_owned()),
-                    Some(c) => value.push(c),
-                    None => return Err("unterminated label value".to_owned()),
-                }
-            }
+            let value = read_label_value(&mut chars)?;
             labels.push((key, value));
         }
     }
@@ -134,4 +120,25 @@ pub fn sample<'a>(samples: &'a [Sample], name: &str) -> &'a Sample {
         .unwrap_or_else(|| panic!("no sample {name} in {samples:#?}"));
     assert!(found.next().is_none(), "more than one sample {name}");
     first
+}
+
+/// Reads a label value after its opening quote, through its closing quote,
+/// unescaping `\\`, `\"` and `\n`; refuses any other escape, a raw newline
+/// and a missing closing quote.
+pub fn read_label_value(chars: &mut impl Iterator<Item = (usize, char)>) -> Result<String, String> {
+    let mut value = String::new();
+    loop {
+        match chars.next().map(|(_, c)| c) {
+            Some('"') => return Ok(value),
+            Some('\\') => match chars.next().map(|(_, c)| c) {
+                Some('\\') => value.push('\\'),
+                Some('"') => value.push('"'),
+                Some('n') => value.push('\n'),
+                other => return Err(format!("bad escape {other:?}")),
+            },
+            Some('\n') => return Err("raw newline in a label value".to_owned()),
+            Some(c) => value.push(c),
+            None => return Err("unterminated label value".to_owned()),
+        }
+    }
 }
