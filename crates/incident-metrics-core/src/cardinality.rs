@@ -15,7 +15,9 @@
 //! once and kept (as the layers and trackers do) records with no lookup,
 //! no lock and no allocation, exactly as a plain prometheus-client handle.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use indexmap::IndexMap;
 use std::fmt;
 use std::hash::Hash;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard};
@@ -382,9 +384,14 @@ struct Inner<L, M, C> {
     labels: &'static [&'static str],
     limit: usize,
     constructor: C,
-    /// The callers' series. A read lock finds one; the write lock makes
-    /// "check the count, then create" one step.
-    series: RwLock<HashMap<L, M>>,
+    /// The callers' series, in the order they were created. A read lock
+    /// finds one; the write lock makes "check the count, then create" one
+    /// step. Creation order (not hash order) is what a scrape walks: the
+    /// series' handles were allocated in that order, so the walk reads
+    /// memory front to back instead of at random, which keeps a large
+    /// family's scrape linear in its size; and the exposition lists the
+    /// series in a stable order.
+    series: RwLock<IndexMap<L, M>>,
     /// How the overflow series' labels encode, to recognise a caller's
     /// label set that encodes the same.
     overflow_text: OnceLock<Option<String>>,
@@ -441,7 +448,7 @@ where
                 labels: spec.labels,
                 limit: bound.limit,
                 constructor,
-                series: RwLock::new(HashMap::new()),
+                series: RwLock::new(IndexMap::new()),
                 overflow_text: OnceLock::new(),
                 overflow: OnceLock::new(),
                 overflow_total: bound.overflow_total,
@@ -449,7 +456,7 @@ where
         }
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, HashMap<L, M>> {
+    fn read(&self) -> RwLockReadGuard<'_, IndexMap<L, M>> {
         // A poisoned lock only means a constructor panicked; the map is whole.
         self.inner
             .series
@@ -782,6 +789,25 @@ mod tests {
             text.contains("ns_metrics_cardinality_overflow_total{family=\"jobs\"} 2\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn series_are_listed_in_the_order_they_were_created() {
+        let mut r = registry(MetricsConfig::new());
+        let jobs: BoundedFamily<Labels, Counter> = r.register_bounded(&JOBS).unwrap();
+        // Names whose hash order is unlikely to be their creation order.
+        let queues: Vec<String> = (0..64).map(|i| format!("q{}", (i * 37) % 64)).collect();
+        for q in &queues {
+            jobs.get_or_create(&labels(q)).inc();
+        }
+        let listed: Vec<String> = render(&r)
+            .lines()
+            .filter_map(|l| l.strip_prefix("ns_jobs_total{queue=\""))
+            .map(|l| l[..l.find('"').unwrap()].to_owned())
+            .collect();
+        assert_eq!(listed, queues);
+        // And again: the order is stable from one scrape to the next.
+        assert_eq!(render(&r), render(&r));
     }
 
     #[test]
