@@ -270,11 +270,21 @@ impl App {
             ))
         });
 
+        // `storage_size_bytes`, read again at most a second after a write
+        // (not inside every write: see `SIZE_REFRESH_INTERVAL`).
+        let size_refresh = metrics_on.then(|| {
+            tokio::spawn(
+                Arc::clone(manager.storage())
+                    .run_size_refresh(crate::storage::SIZE_REFRESH_INTERVAL, shutdown_rx.clone()),
+            )
+        });
+
         let supervisor = tokio::spawn(supervise(Supervised {
             http,
             grpc,
             metrics_server,
             escalation: escalation_task,
+            size_refresh,
             manager: manager.clone(),
             health,
             stop: shutdown_rx,
@@ -308,6 +318,7 @@ struct Supervised {
     grpc: JoinHandle<Result<(), AppError>>,
     metrics_server: Option<JoinHandle<Result<(), AppError>>>,
     escalation: Option<JoinHandle<()>>,
+    size_refresh: Option<JoinHandle<()>>,
     manager: Arc<IncidentManager>,
     health: tonic_health::server::HealthReporter,
     stop: watch::Receiver<bool>,
@@ -367,8 +378,11 @@ async fn supervise(mut s: Supervised) -> Result<(), AppError> {
     if let Err(e) = crate::metrics_endpoint::join(s.metrics_server.take(), deadline).await {
         first_error.get_or_insert(e);
     }
-    if let Some(escalation) = s.escalation.take() {
-        let _ = tokio::time::timeout_at(deadline, escalation).await;
+    for task in [s.escalation.take(), s.size_refresh.take()]
+        .into_iter()
+        .flatten()
+    {
+        let _ = tokio::time::timeout_at(deadline, task).await;
     }
     let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
     s.manager.playbooks().shutdown(remaining).await;
