@@ -93,10 +93,15 @@ fn quick_run_passes_its_checks_and_prints_every_section() {
         }
         assert_eq!(json[mode]["rps_phases"].as_array().unwrap().len(), 1);
     }
+    // One round: the median of the rounds' ratios is that round's ratio,
+    // which is also the ratio of the medians.
     let ratio = json["throughput_ratio"].as_f64().unwrap();
     let on = json["metrics_on"]["rps_median"].as_f64().unwrap();
     let off = json["metrics_off"]["rps_median"].as_f64().unwrap();
     assert!((ratio - on / off).abs() < 1e-9);
+    assert!((json["throughput_ratio_of_medians"].as_f64().unwrap() - on / off).abs() < 1e-9);
+    let overhead = json["overhead_percent"].as_f64().unwrap();
+    assert!((overhead - (1.0 - ratio) * 100.0).abs() < 1e-9);
     assert!(json["scrape_under_load"]["scrapes"].as_u64().unwrap() > 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
