@@ -36,6 +36,7 @@ mod http_client;
 pub mod llm;
 mod metrics_endpoint;
 pub mod notify;
+mod periodic;
 pub mod playbook;
 pub mod serve;
 pub mod storage;

@@ -189,20 +189,14 @@ impl Storage {
     pub async fn run_size_refresh(
         self: Arc<Self>,
         interval: Duration,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {
-                    if self.refresh_size().is_err() {
-                        self.telemetry.error("storage", "size");
-                    }
-                }
-                _ = stop.wait_for(|s| *s) => break,
+        crate::periodic::every(interval, stop, || {
+            if self.refresh_size().is_err() {
+                self.telemetry.error("storage", "size");
             }
-        }
+        })
+        .await;
     }
 
     /// Stores a new incident.

@@ -382,23 +382,13 @@ impl IncidentManager {
 
     /// Runs [`escalate_due`](Self::escalate_due) every `interval` until
     /// `stop` turns true.
-    pub async fn run_escalation(
-        self: Arc<Self>,
-        interval: Duration,
-        mut stop: watch::Receiver<bool>,
-    ) {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {
-                    if self.escalate_due(now_ms()).is_err() {
-                        self.telemetry.error("escalation", "storage");
-                    }
-                }
-                _ = stop.wait_for(|s| *s) => break,
+    pub async fn run_escalation(self: Arc<Self>, interval: Duration, stop: watch::Receiver<bool>) {
+        crate::periodic::every(interval, stop, || {
+            if self.escalate_due(now_ms()).is_err() {
+                self.telemetry.error("escalation", "storage");
             }
-        }
+        })
+        .await;
     }
 }
 
