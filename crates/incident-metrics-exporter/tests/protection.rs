@@ -547,8 +547,7 @@ async fn metrics_router_with_applies_the_same_protection() {
 
 #[tokio::test]
 async fn from_config_reads_the_token_file() {
-    let dir = std::env::temp_dir().join(format!("im-protection-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = incident_metrics_testing::scratch_dir("protection");
     let file = dir.join("token");
     std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
     let config = ServerConfig::new()

@@ -1,6 +1,8 @@
 //! Test support for the incident-metrics workspace: the outside programs the
 //! tests use to judge our output (promtool, Python's OpenMetrics parser),
-//! found or reported in one place.
+//! found or reported in one place, and the small helpers the tests that
+//! start those programs share (a free port, a scratch directory, a
+//! percent-encoded query).
 //!
 //! A test that needs a program calls [`program`]. When the program is
 //! missing, the test fails under CI (`CI=true`), with the command that
@@ -23,6 +25,52 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0,
+/// read, released), for a program that takes its port on the command line.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// A fresh, empty directory under the system's temporary directory, named
+/// after `what`, this process and a per-process counter (so that tests
+/// running in parallel never share one). The caller removes it.
+pub fn scratch_dir(what: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "incident-metrics-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    dir
+}
+
+/// `value` percent-encoded for a URL's query string: every byte but the
+/// unreserved ones of RFC 3986 (`A-Z a-z 0-9 - . _ ~`) as `%XX`.
+///
+/// ```
+/// assert_eq!(
+///     incident_metrics_testing::percent_encode("rate(x[5m]) > 0"),
+///     "rate%28x%5B5m%5D%29%20%3E%200"
+/// );
+/// ```
+pub fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
 
 /// Whether the tests run under CI, where a missing program is a failure.
 pub fn under_ci() -> bool {

@@ -7,19 +7,9 @@ mod common;
 
 use common::*;
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!("lim-{name}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incidents_survive_a_restart_with_a_file_database() {
-    let dir = temp_dir("persist");
+    let dir = incident_metrics_testing::scratch_dir("lim-persist");
     let db = dir.join("incidents.db");
     let toml = format!("[storage]\npath = {:?}", db.to_str().unwrap());
 

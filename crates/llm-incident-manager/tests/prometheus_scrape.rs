@@ -34,25 +34,7 @@ impl Drop for Prometheus {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn encode(query: &str) -> String {
-    query
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+use incident_metrics_testing::{free_port, percent_encode as encode};
 
 async fn query(prometheus: &str, q: &str) -> Vec<Value> {
     let url = format!("http://{prometheus}/api/v1/query?query={}", encode(q));
@@ -82,11 +64,7 @@ async fn prometheus_scrapes_and_the_spec_queries_return_data() {
     ))
     .await;
 
-    let dir = std::env::temp_dir().join(format!(
-        "lim-prometheus-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
+    let dir = incident_metrics_testing::scratch_dir("lim-prometheus");
     std::fs::create_dir_all(dir.join("data")).unwrap();
     let config_file = dir.join("prometheus.yml");
     std::fs::write(

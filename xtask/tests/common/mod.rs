@@ -11,7 +11,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 use xtask::kit::{self, workspace_root};
@@ -74,15 +73,9 @@ pub struct Scratch(pub PathBuf);
 
 impl Scratch {
     pub fn new(what: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "xtask-{what}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
+        Self(incident_metrics_testing::scratch_dir(&format!(
+            "xtask-{what}"
+        )))
     }
 
     pub fn path(&self) -> &Path {

@@ -36,27 +36,7 @@ use xtask::kit::{self, workspace_root};
 /// The job name of the kit's Prometheus configuration.
 pub const JOB: &str = "llm-incident-manager";
 
-/// A free TCP port on 127.0.0.1 (bound, read, released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Percent-encodes a query-string value.
-pub fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+pub use incident_metrics_testing::{free_port, percent_encode as encode};
 
 /// One HTTP/1.0 request (so that no server answers chunked); the status and
 /// body, or `None` when the server cannot be reached.
@@ -434,14 +414,7 @@ impl Drop for Scraper {
 
 /// A fresh scratch directory for a scraper (removed by the scraper's drop).
 pub fn scratch(what: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "xtask-{what}-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    incident_metrics_testing::scratch_dir(&format!("xtask-{what}"))
 }
 
 /// The kit's `prometheus.yml`, pointed at `target`, scraping and evaluating

@@ -13,7 +13,6 @@
 )]
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,24 +26,11 @@ use hyper_util::rt::TokioExecutor;
 /// How long a program may take to become ready.
 pub const READY_DEADLINE: Duration = Duration::from_secs(60);
 
-/// A port that was free a moment ago: bound on 127.0.0.1:0, read, released.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
+pub use incident_metrics_testing::free_port;
 
 /// A fresh temporary directory, removed by [`Program`]'s drop.
 fn temp_dir(name: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "incident-metrics-push-{name}-{}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    incident_metrics_testing::scratch_dir(&format!("push-{name}"))
 }
 
 /// A receiver program running on `127.0.0.1:port`, killed (and its
@@ -275,19 +261,6 @@ pub async fn get(url: &str) -> (u16, String) {
     (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
-/// Percent-encodes a query parameter.
-fn encode_param(value: &str) -> String {
-    let mut out = String::new();
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// One series of an instant query's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueriedSeries {
@@ -298,7 +271,10 @@ pub struct QueriedSeries {
 /// Runs the instant query `promql` against the Prometheus-compatible API at
 /// `base` (`/api/v1/query`).
 pub async fn query(base: &str, promql: &str) -> Vec<QueriedSeries> {
-    let url = format!("{base}/api/v1/query?query={}", encode_param(promql));
+    let url = format!(
+        "{base}/api/v1/query?query={}",
+        incident_metrics_testing::percent_encode(promql)
+    );
     let (status, body) = get(&url).await;
     assert_eq!(status, 200, "{url}: {body}");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
