@@ -108,6 +108,12 @@ pub struct IncidentConfig {
     /// Incidents from the same source created within this many milliseconds
     /// of each other are correlated.
     pub correlation_window_ms: u64,
+    /// The most incidents a new incident is linked to: the most recent of
+    /// its source within the window. Bounds the work of a create and the
+    /// length of every `correlated_ids` (about twice this) during an
+    /// incident storm from one source, which would otherwise grow with the
+    /// square of the storm. 0 turns correlation off. Default 20.
+    pub max_correlated: usize,
     /// Escalation of unresolved critical and high incidents.
     pub escalation: EscalationConfig,
 }
@@ -116,6 +122,7 @@ impl Default for IncidentConfig {
     fn default() -> Self {
         Self {
             correlation_window_ms: 5 * 60 * 1000,
+            max_correlated: 20,
             escalation: EscalationConfig::default(),
         }
     }

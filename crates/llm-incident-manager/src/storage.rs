@@ -303,7 +303,8 @@ impl Storage {
         })
     }
 
-    /// Incidents from `source` created at or after `since_ms`.
+    /// The `limit` most recent incidents from `source` created at or after
+    /// `since_ms`, oldest first.
     ///
     /// # Errors
     ///
@@ -312,16 +313,20 @@ impl Storage {
         &self,
         source: &str,
         since_ms: i64,
+        limit: usize,
     ) -> Result<Vec<Incident>, StorageError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let conn = self.lock()?;
-        self.record(StorageOp::Query, || {
+        let mut recent = self.record(StorageOp::Query, || {
             query(
                 &conn,
                 "SELECT data, dedup_key FROM incidents WHERE source = ?1 AND created_at_ms >= ?2
-                 ORDER BY created_at_ms, rowid",
-                params![source, since_ms],
+                 ORDER BY created_at_ms DESC, rowid DESC LIMIT ?3",
+                params![source, since_ms, limit],
             )
-        })
+        })?;
+        recent.reverse();
+        Ok(recent)
     }
 }
 

@@ -90,6 +90,7 @@ fn toml_key() -> impl Strategy<Value = String> {
             Just("sample_rate"),
             Just("path"),
             Just("correlation_window_ms"),
+            Just("max_correlated"),
             Just("enabled"),
             Just("check_interval_ms"),
             Just("delays_ms"),

@@ -283,6 +283,48 @@ async fn incidents_from_one_source_within_the_window_are_correlated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_incident_links_only_to_the_most_recent_of_its_source() {
+    let app = start(config(
+        "[incidents]\ncorrelation_window_ms = 60000\nmax_correlated = 2",
+    ))
+    .await;
+    let mut ids = Vec::new();
+    for n in 1..=4 {
+        let i = create(&app, &format!("storm {n}"), "high", "storm-source").await;
+        ids.push(i["id"].as_str().unwrap().to_owned());
+    }
+    let links = |id: &str| {
+        let url = format!("{}/api/v1/incidents/{id}", base(&app));
+        async move { get_json(&url).await.1["correlated_ids"].clone() }
+    };
+    // The fourth links to the second and third, not to the first.
+    assert_eq!(links(&ids[3]).await, json!([ids[1], ids[2]]));
+    assert_eq!(links(&ids[2]).await, json!([ids[0], ids[1], ids[3]]));
+    assert_eq!(links(&ids[0]).await, json!([ids[1], ids[2]]));
+    let text = scrape(app.http_addr()).await;
+    assert_eq!(
+        value(&text, "llm_incident_manager_incidents_correlated_total"),
+        3.0
+    );
+    app.shutdown().await.unwrap();
+
+    // 0: no correlation at all.
+    let app = start(config(
+        "[incidents]\ncorrelation_window_ms = 60000\nmax_correlated = 0",
+    ))
+    .await;
+    create(&app, "one", "high", "storm-source").await;
+    let two = create(&app, "two", "high", "storm-source").await;
+    assert_eq!(two["correlated_ids"], json!([]));
+    let text = scrape(app.http_addr()).await;
+    assert_eq!(
+        value(&text, "llm_incident_manager_incidents_correlated_total"),
+        0.0
+    );
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unresolved_critical_and_high_incidents_escalate_by_level() {
     // The policy applied at chosen instants (the background task is off).
     let app = start(config(

@@ -206,16 +206,25 @@ impl IncidentManager {
             }
         }
 
-        // Correlation: link to the other incidents of the same source in the window.
+        // Correlation: link to the most recent other incidents of the same
+        // source in the window, at most `max_correlated` of them.
         let window = i64::try_from(self.config.correlation_window_ms).unwrap_or(i64::MAX);
         let since = now.saturating_sub(window);
-        let others: Vec<String> = self
-            .storage
-            .recent_from_source(&incident.source, since)?
-            .into_iter()
-            .filter(|o| o.id != incident.id)
-            .map(|o| o.id)
-            .collect();
+        let max = self.config.max_correlated;
+        let others: Vec<String> = if max == 0 {
+            Vec::new()
+        } else {
+            // One more than wanted: the new incident is among them.
+            let others: Vec<String> = self
+                .storage
+                .recent_from_source(&incident.source, since, max.saturating_add(1))?
+                .into_iter()
+                .filter(|o| o.id != incident.id)
+                .map(|o| o.id)
+                .collect();
+            let older = others.len().saturating_sub(max);
+            others.into_iter().skip(older).collect()
+        };
         if !others.is_empty() {
             for other in &others {
                 let new_id = incident.id.clone();
