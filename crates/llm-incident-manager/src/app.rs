@@ -202,18 +202,23 @@ impl App {
         });
 
         // gRPC: the incident service, health and reflection.
+        // Every gRPC service decodes at most `grpc_max_message_bytes` per
+        // message (tonic's default is 4 MiB).
+        let max_message = config.limits.grpc_max_message_bytes;
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_serving::<pb::incident_service_server::IncidentServiceServer<GrpcService>>()
             .await;
+        let health_service = health_service.max_decoding_message_size(max_message);
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
-            .map_err(|e| AppError::Reflection(e.to_string()))?;
+            .map_err(|e| AppError::Reflection(e.to_string()))?
+            .max_decoding_message_size(max_message);
         let incident_service = GrpcService::new(manager.clone(), shutdown_rx.clone())
             .into_server()
-            .max_decoding_message_size(config.limits.grpc_max_message_bytes);
+            .max_decoding_message_size(max_message);
         // The metrics layer is not installed at all when metrics are off.
         let grpc_layer =
             metrics_on.then(|| GrpcMetricsLayer::server(&metrics.metrics().grpc, metrics.config()));

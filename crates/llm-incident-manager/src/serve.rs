@@ -57,7 +57,8 @@ pub struct Limits {
     /// of the head, in milliseconds; a slower body answers `408`. Default
     /// 10 000.
     pub body_read_timeout_ms: u64,
-    /// The largest gRPC request message the incident service decodes, in
+    /// The largest gRPC request message any gRPC service (incidents, health,
+    /// reflection) decodes, in
     /// bytes; a larger one fails with `OUT_OF_RANGE`. Default 1 MiB
     /// (tonic's own default is 4 MiB).
     pub grpc_max_message_bytes: usize,

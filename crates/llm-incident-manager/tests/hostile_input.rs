@@ -814,6 +814,40 @@ async fn the_default_grpc_limit_is_one_mebibyte() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_obey_the_same_grpc_limit() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let app = start(hostile_config("grpc_max_message_bytes = 65536")).await;
+    let channel = Channel::from_shared(format!("http://{}", app.grpc_addr()))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let refused = health
+        .check(HealthCheckRequest {
+            service: "s".repeat(65 * 1024),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::OutOfRange, "{refused:?}");
+    // A real check on the same channel is still answered.
+    let serving = health
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        serving.status,
+        i32::from(tonic_health::pb::health_check_response::ServingStatus::Serving)
+    );
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_configured_header_count_limit_is_enforced() {
     let app = start(hostile_config("max_headers = 10")).await;
     let request = |count: usize| {
