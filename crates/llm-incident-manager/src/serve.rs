@@ -58,9 +58,8 @@ pub struct Limits {
     /// 10 000.
     pub body_read_timeout_ms: u64,
     /// The largest gRPC request message any gRPC service (incidents, health,
-    /// reflection) decodes, in
-    /// bytes; a larger one fails with `OUT_OF_RANGE`. Default 1 MiB
-    /// (tonic's own default is 4 MiB).
+    /// reflection) decodes, in bytes; a larger one fails with
+    /// `OUT_OF_RANGE`. Default 1 MiB (tonic's own default is 4 MiB).
     pub grpc_max_message_bytes: usize,
 }
 
