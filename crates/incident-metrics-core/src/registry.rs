@@ -111,7 +111,8 @@ impl MetricKind {
 pub struct FamilySpec {
     /// The name without namespace, unit or `_total`.
     pub name: &'static str,
-    /// One sentence without a final period (the encoders add it).
+    /// One sentence without a final period (the encoders add it), and
+    /// without backslashes, double quotes or control characters.
     pub help: &'static str,
     /// The metric type.
     pub kind: MetricKind,
@@ -185,11 +186,16 @@ impl FamilySpec {
                 reason: "give one sentence saying what is measured",
             });
         }
-        if self.help.contains(['\\', '\n', '"']) {
+        if self
+            .help
+            .contains(|c: char| matches!(c, '\\' | '"') || c.is_control())
+        {
             return Err(Error::InvalidHelp {
                 name: self.name.to_owned(),
-                reason: "leave backslashes, line breaks and double quotes out: \
-                         prometheus-client writes OpenMetrics help text unescaped",
+                reason: "leave backslashes, double quotes and control characters (line \
+                         breaks, carriage returns, tabs) out: prometheus-client writes \
+                         OpenMetrics help text unescaped, and a parser may end the line \
+                         at a carriage return",
             });
         }
         if self.help.ends_with('.') {
@@ -523,7 +529,15 @@ mod tests {
         );
         assert!(err(FamilySpec { help: "", ..C }, c()).contains("help"));
         assert!(err(FamilySpec { help: "Ends.", ..C }, c()).contains("period"));
-        for help in ["Two\nlines", "A \"quote\"", "C:\\dir"] {
+        for help in [
+            "Two\nlines",
+            "A \"quote\"",
+            "C:\\dir",
+            "Carriage\rreturn",
+            "A\ttab",
+            "Nul\0",
+            "Next line\u{85}",
+        ] {
             assert!(
                 err(FamilySpec { help, ..C }, c()).contains("unescaped"),
                 "{help:?}"
