@@ -17,7 +17,9 @@
 //! - a hard deadline of [`Limits::body_read_timeout_ms`] on reading a request
 //!   body, counted from the end of the head: a client that trickles or stalls
 //!   its body gets `408` with `{"error": "..."}` from the handler that reads
-//!   it.
+//!   it;
+//! - at most [`Limits::max_connections`] connections at once: at the limit
+//!   the listener stops accepting until one closes.
 //!
 //! Graceful shutdown works as with `axum::serve(..).with_graceful_shutdown`:
 //! once the shutdown future completes, the listener closes, idle
@@ -33,6 +35,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower_http::timeout::RequestBodyDeadline;
 
 /// Hostile-input limits of both servers (`[limits]`).
@@ -61,10 +64,20 @@ pub struct Limits {
     /// reflection) decodes, in bytes; a larger one fails with
     /// `OUT_OF_RANGE`. Default 1 MiB (tonic's own default is 4 MiB).
     pub grpc_max_message_bytes: usize,
+    /// The most HTTP connections served at once. At the limit the listener
+    /// stops accepting (new clients wait in the kernel's backlog) until a
+    /// connection closes, as Go's `netutil.LimitListener` does: many idle
+    /// or slowloris connections cannot take every file descriptor. Default
+    /// 1000, under the common soft limit of 1024 open files.
+    pub max_connections: usize,
 }
 
 /// hyper's own header count limit, which `max_headers` defaults to.
 const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
+
+/// The largest `max_connections` accepted: Linux's default hard limit of
+/// open files per process (`fs.nr_open`).
+pub const MAX_CONNECTIONS: usize = 1 << 20;
 
 /// The smallest `max_header_bytes` accepted: hyper's smallest read buffer.
 pub const MIN_HEADER_BYTES: usize = 8192;
@@ -77,6 +90,7 @@ impl Default for Limits {
             max_header_bytes: 32 * 1024,
             body_read_timeout_ms: 10_000,
             grpc_max_message_bytes: 1024 * 1024,
+            max_connections: 1000,
         }
     }
 }
@@ -116,6 +130,12 @@ impl Limits {
         if self.grpc_max_message_bytes == 0 {
             return Err("limits.grpc_max_message_bytes must be positive".to_owned());
         }
+        if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {
+            return Err(format!(
+                "limits.max_connections must be from 1 to {MAX_CONNECTIONS}, not {}",
+                self.max_connections
+            ));
+        }
         Ok(())
     }
 }
@@ -154,8 +174,20 @@ where
     let service =
         TowerToHyperService::new(RequestBodyDeadline::new(router, limits.body_read_timeout()));
     let graceful = GracefulShutdown::new();
+    let connections = std::sync::Arc::new(Semaphore::new(
+        limits.max_connections.clamp(1, MAX_CONNECTIONS),
+    ));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        // A slot first: at the limit, nothing is accepted until a
+        // connection ends (the semaphore is never closed).
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = std::sync::Arc::clone(&connections).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
         let stream = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -177,6 +209,7 @@ where
         tokio::spawn(async move {
             // A client that misbehaves ends only its own connection.
             let _ = connection.await;
+            drop(slot);
         });
     }
     drop(listener);

@@ -86,6 +86,7 @@ fn toml_key() -> impl Strategy<Value = String> {
             Just("max_header_bytes"),
             Just("body_read_timeout_ms"),
             Just("grpc_max_message_bytes"),
+            Just("max_connections"),
             Just("endpoint"),
             Just("sample_rate"),
             Just("path"),

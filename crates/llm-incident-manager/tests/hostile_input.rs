@@ -864,3 +864,83 @@ async fn a_configured_header_count_limit_is_enforced() {
     health_ok(&app).await;
     app.shutdown().await.unwrap();
 }
+
+/// Reads one keep-alive response (head and `Content-Length` body) from
+/// `stream`, for at most `within`; `None` when nothing at all arrived.
+async fn read_response(stream: &mut TcpStream, within: Duration) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(at) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&bytes[..at]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if bytes.len() >= at + 4 + length {
+                return Some(String::from_utf8_lossy(&bytes).into_owned());
+            }
+        }
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => bytes.extend_from_slice(&buf[..n]),
+            Ok(_) => panic!("closed early: {:?}", String::from_utf8_lossy(&bytes)),
+            Err(_) if bytes.is_empty() => return None,
+            Err(_) => panic!("half an answer: {:?}", String::from_utf8_lossy(&bytes)),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_connections_a_new_client_waits_until_a_connection_closes() {
+    // A long header timeout: the held connections must not time out here.
+    let app = start(config(
+        "[limits]\nmax_connections = 2\nheader_read_timeout_ms = 30000",
+    ))
+    .await;
+    let addr = app.http_addr();
+    let get = b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n";
+
+    // Two keep-alive connections, answered once each and kept open.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(get).await.unwrap();
+        let answer = read_response(&mut stream, Duration::from_secs(10)).await;
+        assert!(answer.unwrap().starts_with("HTTP/1.1 200"));
+        held.push(stream);
+    }
+
+    // A third: the kernel completes its handshake, the service does not
+    // take it while both slots are held.
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    third.write_all(get).await.unwrap();
+    assert_eq!(
+        read_response(&mut third, Duration::from_millis(500)).await,
+        None,
+        "served past max_connections"
+    );
+
+    // One held connection closes: the third is taken and answered.
+    drop(held.remove(0));
+    let answer = read_response(&mut third, Duration::from_secs(10)).await;
+    assert!(answer.unwrap().starts_with("HTTP/1.1 200"));
+    // The other held connection still works.
+    held[0].write_all(get).await.unwrap();
+    let answer = read_response(&mut held[0], Duration::from_secs(10)).await;
+    assert!(answer.unwrap().starts_with("HTTP/1.1 200"));
+    app.shutdown().await.unwrap();
+}
+
+#[test]
+fn max_connections_out_of_range_is_refused_with_the_key() {
+    for bad in ["0", "1048577"] {
+        let e = llm_incident_manager::Config::from_toml_str(&format!(
+            "[limits]\nmax_connections = {bad}\n"
+        ))
+        .and_then(|c| c.validate().map(|()| c))
+        .unwrap_err();
+        assert!(e.to_string().contains("limits.max_connections"), "{e}");
+    }
+}
