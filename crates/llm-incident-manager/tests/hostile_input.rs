@@ -731,14 +731,17 @@ async fn a_stalled_body_answers_408_after_the_body_timeout() {
     app.shutdown().await.unwrap();
 }
 
-async fn grpc_connect(app: &RunningApp) -> IncidentServiceClient<Channel> {
-    let channel = Channel::from_shared(format!("http://{}", app.grpc_addr()))
+async fn grpc_channel(app: &RunningApp) -> Channel {
+    Channel::from_shared(format!("http://{}", app.grpc_addr()))
         .unwrap()
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await
-        .unwrap();
-    IncidentServiceClient::new(channel)
+        .unwrap()
+}
+
+async fn grpc_connect(app: &RunningApp) -> IncidentServiceClient<Channel> {
+    IncidentServiceClient::new(grpc_channel(app).await)
 }
 
 fn grpc_incident(title: &str, description: String) -> pb::CreateIncidentRequest {
@@ -818,13 +821,7 @@ async fn health_checks_obey_the_same_grpc_limit() {
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_client::HealthClient;
     let app = start(hostile_config("grpc_max_message_bytes = 65536")).await;
-    let channel = Channel::from_shared(format!("http://{}", app.grpc_addr()))
-        .unwrap()
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .unwrap();
-    let mut health = HealthClient::new(channel);
+    let mut health = HealthClient::new(grpc_channel(&app).await);
     let refused = health
         .check(HealthCheckRequest {
             service: "s".repeat(65 * 1024),
