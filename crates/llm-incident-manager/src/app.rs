@@ -13,7 +13,6 @@ use incident_metrics_http::HttpMetricsLayer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::{ApiState, routes};
 use crate::config::Config;
@@ -229,17 +228,9 @@ impl App {
             .add_service(incident_service);
         let grpc_routes = grpc_routes.routes();
         let mut grpc_stop = shutdown_rx.clone();
+        let limits = config.limits.clone();
         let grpc = tokio::spawn(async move {
-            // TCP_NODELAY on every accepted connection, as tonic's own
-            // listener does: without it small HTTP/2 frames can wait on
-            // Nagle and delayed ACKs (the load generator saw a fifth of the
-            // gRPC throughput and a 46 ms p99).
-            let incoming =
-                futures_util::StreamExt::map(TcpListenerStream::new(grpc_listener), |conn| {
-                    conn.inspect(|tcp| {
-                        let _ = tcp.set_nodelay(true);
-                    })
-                });
+            let incoming = crate::serve::grpc_incoming(grpc_listener, &limits);
             let stop = async move {
                 let _ = grpc_stop.wait_for(|s| *s).await;
             };

@@ -652,6 +652,37 @@ async fn an_idle_connection_that_sends_nothing_is_closed_after_the_header_timeou
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_connection_that_sends_nothing_is_closed_after_the_header_timeout() {
+    let app = start(hostile_config("")).await;
+    let started = Instant::now();
+    let mut silent = TcpStream::connect(app.grpc_addr()).await.unwrap();
+    // While it waits, a real client is served on the same listener.
+    let mut client = grpc_connect(&app).await;
+    client
+        .create_incident(grpc_incident("while silent", "d".to_owned()))
+        .await
+        .unwrap();
+    let answer = read_to_end(&mut silent).await;
+    let elapsed = started.elapsed();
+    assert!(answer.bytes.is_empty(), "{answer:?}");
+    assert!(
+        elapsed >= Duration::from_millis(TIMEOUT_MS - 10),
+        "{elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_millis(TIMEOUT_MS) + Duration::from_secs(8),
+        "{elapsed:?}"
+    );
+    // A connection that has spoken is not cut by that timeout.
+    tokio::time::sleep(Duration::from_millis(TIMEOUT_MS + 200)).await;
+    client
+        .create_incident(grpc_incident("after", "d".to_owned()))
+        .await
+        .unwrap();
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_body_answers_408_after_the_body_timeout() {
     let app = start(hostile_config("")).await;
     let seeded = seed(&app).await;
