@@ -7,10 +7,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use common::*;
 use http::{Method, StatusCode};
 
@@ -176,56 +172,23 @@ async fn a_missing_secret_file_stops_the_start_with_a_clear_error() {
     );
 }
 
-/// Kills the child on drop if a test fails half-way.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_prints_a_third_line_for_metrics_addr_and_reads_the_token_from_env() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_llm-incident-manager"))
-        .args([
+    let (guard, lines) = spawn_binary(
+        &[
             "--http-addr",
             "127.0.0.1:0",
             "--grpc-addr",
             "127.0.0.1:0",
             "--metrics-addr",
             "127.0.0.1:0",
-        ])
-        .env("INCIDENT_METRICS_BEARER_TOKEN", TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let guard = ChildGuard(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().take(3) {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut lines = Vec::new();
-    for limit in [60, 10, 10] {
-        lines.push(
-            rx.recv_timeout(Duration::from_secs(limit))
-                .expect("a listening line"),
-        );
-    }
-    let addr = |line: &str, prefix: &str| -> std::net::SocketAddr {
-        line.strip_prefix(prefix).expect(line).parse().unwrap()
-    };
-    let http = addr(&lines[0], "http listening on ");
-    let _grpc = addr(&lines[1], "grpc listening on ");
-    let metrics = addr(&lines[2], "metrics listening on ");
+        ],
+        &[("INCIDENT_METRICS_BEARER_TOKEN", TOKEN)],
+        3,
+    );
+    let http = listening(&lines[0], "http");
+    let _grpc = listening(&lines[1], "grpc");
+    let metrics = listening(&lines[2], "metrics");
 
     let (status, _, _) = get(&format!("http://{http}/metrics"), &[]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -5,8 +5,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,50 +16,16 @@ use common::*;
 use http::StatusCode;
 use serde_json::json;
 
-/// Kills the child on drop if a test fails half-way.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the binary on ephemeral ports and reads the two `listening on`
-/// lines (bounded by a deadline).
-fn spawn_binary() -> (ChildGuard, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_llm-incident-manager"))
-        .args(["--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let guard = ChildGuard(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().take(2) {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let first = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("no http line");
-    let second = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("no grpc line");
-    let http = first
-        .strip_prefix("http listening on ")
-        .expect(&first)
-        .to_owned();
-    let grpc = second
-        .strip_prefix("grpc listening on ")
-        .expect(&second)
-        .to_owned();
+/// Starts the binary on ephemeral ports and reads its two `listening on`
+/// lines.
+fn spawn_default() -> (ChildGuard, SocketAddr, SocketAddr) {
+    let (guard, lines) = spawn_binary(
+        &["--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"],
+        &[],
+        2,
+    );
+    let http = listening(&lines[0], "http");
+    let grpc = listening(&lines[1], "grpc");
     (guard, http, grpc)
 }
 
@@ -86,8 +52,8 @@ fn wait_exit(guard: &mut ChildGuard, limit: Duration) -> std::process::ExitStatu
 }
 
 async fn binary_exits_zero_on(sig: &str) {
-    let (mut guard, http, grpc) = spawn_binary();
-    assert!(grpc.parse::<std::net::SocketAddr>().is_ok());
+    // Both lines announce a parseable address (`listening` checks).
+    let (mut guard, http, _grpc) = spawn_default();
     let body = json!({"title": "from the binary", "severity": "critical", "source": "bin"});
     let (status, _) = post_json(
         &format!("http://{http}/api/v1/incidents"),
@@ -95,7 +61,7 @@ async fn binary_exits_zero_on(sig: &str) {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
-    let text = scrape(http.parse().unwrap()).await;
+    let text = scrape(http).await;
     assert_eq!(
         value(
             &text,

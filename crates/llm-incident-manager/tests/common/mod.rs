@@ -11,7 +11,9 @@
 )]
 
 use std::future::Future;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -208,4 +210,58 @@ impl Drop for StubGuard {
         }
         self.1.abort();
     }
+}
+
+/// The built binary, killed on drop if a test fails half-way.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the built binary with `args` and `envs` and reads the first
+/// `lines` lines of its stdout (the `... listening on ADDR` lines): 60 s
+/// for the first (a cold start), 10 s for each after it.
+pub fn spawn_binary(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    lines: usize,
+) -> (ChildGuard, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llm-incident-manager"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let guard = ChildGuard(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().take(lines) {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let read = (0..lines)
+        .map(|i| {
+            let limit = if i == 0 { 60 } else { 10 };
+            rx.recv_timeout(Duration::from_secs(limit))
+                .unwrap_or_else(|e| panic!("no stdout line {} within {limit} s: {e}", i + 1))
+        })
+        .collect();
+    (guard, read)
+}
+
+/// The address a `{what} listening on ADDR` line announces.
+pub fn listening(line: &str, what: &str) -> SocketAddr {
+    line.strip_prefix(&format!("{what} listening on "))
+        .unwrap_or_else(|| panic!("not a {what} line: {line:?}"))
+        .parse()
+        .unwrap()
 }
