@@ -15,18 +15,14 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 use incident_metrics_core::prometheus_client::collector::Collector;
 use incident_metrics_core::prometheus_client::encoding::DescriptorEncoder;
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 use incident_metrics_core::{AuthConfig, MetricKind, Registry, ServerConfig};
 use incident_metrics_exporter::{MetricsServer, Protection, metrics_router_with};
-use support::{parse_samples, registry, spec};
-use tokio::net::TcpStream;
+use support::{connect, parse_samples, registry, send, spec};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower::ServiceExt as _;
@@ -169,34 +165,10 @@ fn start(registry: Arc<Registry>, protection: Protection) -> Running {
     Running { addr, stop, task }
 }
 
-/// Opens an HTTP/1.1 connection; the socket is listening since `bind`.
-async fn connect(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    sender
-}
-
 /// One `GET /metrics` with `headers` on a connection of its own.
 async fn scrape(addr: SocketAddr, headers: &[(&str, &[u8])]) -> (StatusCode, HeaderMap, String) {
-    let mut sender = connect(addr).await;
-    let request = headers
-        .iter()
-        .fold(
-            Request::builder()
-                .method(Method::GET)
-                .uri("/metrics")
-                .header("host", "localhost"),
-            |b, (k, v)| b.header(*k, *v),
-        )
-        .body(Empty::new())
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let (mut sender, _driver) = connect(addr).await;
+    let (status, headers, body) = send(&mut sender, Method::GET, "/metrics", headers).await;
     (status, headers, String::from_utf8(body.to_vec()).unwrap())
 }
 

@@ -11,15 +11,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use http::{Method, StatusCode};
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 use incident_metrics_core::{MetricKind, Registry};
 use incident_metrics_exporter::{Error, Format, MetricsServer, render};
-use support::{registry, spec};
+use support::{connect, registry, send, spec};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -57,40 +53,6 @@ fn start(registry: Arc<Registry>) -> (SocketAddr, oneshot::Sender<()>, JoinHandl
     (addr, stop, task)
 }
 
-/// Opens an HTTP/1.1 connection; the socket is listening since `bind`.
-async fn connect(addr: SocketAddr) -> (SendRequest<Empty<Bytes>>, JoinHandle<()>) {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.unwrap();
-    let driver = tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    (sender, driver)
-}
-
-async fn send(
-    sender: &mut SendRequest<Empty<Bytes>>,
-    method: Method,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> (StatusCode, HeaderMap, Bytes) {
-    let request = headers
-        .iter()
-        .fold(
-            Request::builder()
-                .method(method)
-                .uri(path)
-                .header("host", "localhost"),
-            |b, (k, v)| b.header(*k, *v),
-        )
-        .body(Empty::new())
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, headers, body)
-}
-
 #[tokio::test]
 async fn answers_scrapes_in_both_formats() {
     let r = counting_registry();
@@ -106,9 +68,9 @@ async fn answers_scrapes_in_both_formats() {
     assert!(body.ends_with(b"svc_jobs_total{env=\"test\"} 4\n"));
 
     // Same connection (keep-alive): OpenMetrics, gzipped.
-    let headers = [
-        ("accept", "application/openmetrics-text"),
-        ("accept-encoding", "gzip"),
+    let headers: [(&str, &[u8]); 2] = [
+        ("accept", b"application/openmetrics-text"),
+        ("accept-encoding", b"gzip"),
     ];
     let (status, headers, body) = send(&mut client, Method::GET, "/metrics", &headers).await;
     assert_eq!(status, StatusCode::OK);

@@ -10,7 +10,53 @@
     reason = "each test binary uses a different part of this module; tests may panic"
 )]
 
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
 use incident_metrics_core::{FamilySpec, MetricKind, MetricsConfig, Registry, Unit};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+
+/// Opens an HTTP/1.1 connection to `addr` (listening since its `bind`);
+/// the handle drives the connection.
+pub async fn connect(addr: SocketAddr) -> (SendRequest<Empty<Bytes>>, JoinHandle<()>) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (sender, driver)
+}
+
+/// One request on `sender` with `headers` (values as raw bytes, so that
+/// tests can send malformed ones); the status, headers and whole body.
+pub async fn send(
+    sender: &mut SendRequest<Empty<Bytes>>,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &[u8])],
+) -> (StatusCode, HeaderMap, Bytes) {
+    let request = headers
+        .iter()
+        .fold(
+            Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", "localhost"),
+            |b, (k, v)| b.header(*k, *v),
+        )
+        .body(Empty::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, body)
+}
 
 /// A registry with namespace `svc` and the given global labels.
 pub fn registry(global_labels: &[(&str, &str)]) -> Registry {
