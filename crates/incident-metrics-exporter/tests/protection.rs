@@ -19,10 +19,9 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use incident_metrics_core::prometheus_client::collector::Collector;
 use incident_metrics_core::prometheus_client::encoding::DescriptorEncoder;
-use incident_metrics_core::prometheus_client::metrics::counter::Counter;
-use incident_metrics_core::{AuthConfig, MetricKind, Registry, ServerConfig};
+use incident_metrics_core::{AuthConfig, Registry, ServerConfig};
 use incident_metrics_exporter::{MetricsServer, Protection, metrics_router_with};
-use support::{connect, parse_samples, registry, send, spec};
+use support::{connect, jobs_registry, parse_samples, send};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower::ServiceExt as _;
@@ -117,14 +116,7 @@ impl Collector for GateCollector {
 
 /// A registry with `svc_jobs_total 4` and, when given, the gate.
 fn gated_registry(gate: Option<&Arc<Gate>>) -> Arc<Registry> {
-    let mut r = registry(&[("env", "test")]);
-    let jobs = Counter::<u64>::default();
-    r.register(
-        &spec("jobs", "Jobs run", MetricKind::Counter, None, &[]),
-        jobs.clone(),
-    )
-    .unwrap();
-    jobs.inc_by(4);
+    let mut r = jobs_registry();
     if let Some(gate) = gate {
         r.register_collector(Box::new(GateCollector(Arc::clone(gate))));
     }

@@ -12,10 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Method, StatusCode};
-use incident_metrics_core::prometheus_client::metrics::counter::Counter;
-use incident_metrics_core::{MetricKind, Registry};
+use incident_metrics_core::Registry;
 use incident_metrics_exporter::{Error, Format, MetricsServer, render};
-use support::{connect, registry, send, spec};
+use support::{connect, jobs_registry, send};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -24,15 +23,7 @@ use tokio::task::JoinHandle;
 const PATIENCE: Duration = Duration::from_secs(10);
 
 fn counting_registry() -> Arc<Registry> {
-    let mut r = registry(&[("env", "test")]);
-    let jobs = Counter::<u64>::default();
-    r.register(
-        &spec("jobs", "Jobs run", MetricKind::Counter, None, &[]),
-        jobs.clone(),
-    )
-    .unwrap();
-    jobs.inc_by(4);
-    Arc::new(r)
+    Arc::new(jobs_registry())
 }
 
 /// Binds on port 0 and serves until the returned sender fires.

@@ -58,6 +58,20 @@ pub async fn send(
     (status, headers, body)
 }
 
+/// A registry with `env="test"` whose only family is `svc_jobs_total`, at 4.
+pub fn jobs_registry() -> Registry {
+    let mut r = registry(&[("env", "test")]);
+    let jobs =
+        incident_metrics_core::prometheus_client::metrics::counter::Counter::<u64>::default();
+    r.register(
+        &spec("jobs", "Jobs run", MetricKind::Counter, None, &[]),
+        jobs.clone(),
+    )
+    .unwrap();
+    jobs.inc_by(4);
+    r
+}
+
 /// A registry with namespace `svc` and the given global labels.
 pub fn registry(global_labels: &[(&str, &str)]) -> Registry {
     let config = global_labels.iter().fold(
