@@ -159,6 +159,14 @@ pub const FAMILY_DOCS: &[FamilyDoc] = &[
         recorded_by: "`incident-metrics-trackers`: `IncidentRecorder::escalated(level)`",
     },
     FamilyDoc {
+        name: "incident_time_to_acknowledge",
+        recorded_by: "`incident-metrics-trackers`: `IncidentRecorder::acknowledged_after(severity, elapsed)`",
+    },
+    FamilyDoc {
+        name: "incident_time_to_resolve",
+        recorded_by: "`incident-metrics-trackers`: `IncidentRecorder::resolved_after(severity, elapsed)`",
+    },
+    FamilyDoc {
         name: "llm_requests",
         recorded_by: LLM_CALL,
     },

@@ -148,6 +148,24 @@ pub const ESCALATIONS: FamilySpec = FamilySpec {
     labels: &["level"],
 };
 
+/// `incident_time_to_acknowledge_seconds`.
+pub const TIME_TO_ACKNOWLEDGE: FamilySpec = FamilySpec {
+    name: "incident_time_to_acknowledge",
+    help: "Time from an incident's creation to its acknowledgement, by severity",
+    kind: MetricKind::Histogram,
+    unit: Some(Unit::Seconds),
+    labels: &["severity"],
+};
+
+/// `incident_time_to_resolve_seconds`.
+pub const TIME_TO_RESOLVE: FamilySpec = FamilySpec {
+    name: "incident_time_to_resolve",
+    help: "Time from an incident's creation to its resolution, by severity",
+    kind: MetricKind::Histogram,
+    unit: Some(Unit::Seconds),
+    labels: &["severity"],
+};
+
 /// The incident families, with every series resolved to a handle.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -164,10 +182,16 @@ pub struct IncidentMetrics {
     pub correlated: Counter,
     /// `incident_escalations_total{level}`.
     pub escalations: CounterFamily<EscalationLabels>,
+    /// `incident_time_to_acknowledge_seconds{severity}`.
+    pub time_to_acknowledge: HistogramFamily<SeverityLabels>,
+    /// `incident_time_to_resolve_seconds{severity}`.
+    pub time_to_resolve: HistogramFamily<SeverityLabels>,
     by_outcome: ByLabel<Severity, ByLabel<IncidentStatus, Counter>>,
     active_by_severity: ByLabel<Severity, Gauge>,
     duration_by_severity: ByLabel<Severity, Histogram>,
     escalations_by_level: ByLabel<EscalationLevel, Counter>,
+    acknowledge_by_severity: ByLabel<Severity, Histogram>,
+    resolve_by_severity: ByLabel<Severity, Histogram>,
 }
 
 impl IncidentMetrics {
@@ -189,6 +213,16 @@ impl IncidentMetrics {
         let correlated = Counter::default();
         registry.register(&CORRELATED, correlated.clone())?;
         let escalations = family::counter::<EscalationLabels>(registry, &ESCALATIONS)?;
+        let time_to_acknowledge = family::histogram::<SeverityLabels>(
+            registry,
+            &TIME_TO_ACKNOWLEDGE,
+            buckets::RESPONSE_TIME_SECONDS,
+        )?;
+        let time_to_resolve = family::histogram::<SeverityLabels>(
+            registry,
+            &TIME_TO_RESOLVE,
+            buckets::RESPONSE_TIME_SECONDS,
+        )?;
 
         let by_outcome = ByLabel::new(|severity| {
             ByLabel::new(|status| {
@@ -209,6 +243,16 @@ impl IncidentMetrics {
                 .get_or_create(&EscalationLabels { level })
                 .clone()
         });
+        let acknowledge_by_severity = ByLabel::new(|severity| {
+            time_to_acknowledge
+                .get_or_create(&SeverityLabels { severity })
+                .clone()
+        });
+        let resolve_by_severity = ByLabel::new(|severity| {
+            time_to_resolve
+                .get_or_create(&SeverityLabels { severity })
+                .clone()
+        });
         Ok(Self {
             incidents,
             active,
@@ -216,10 +260,14 @@ impl IncidentMetrics {
             deduplicated,
             correlated,
             escalations,
+            time_to_acknowledge,
+            time_to_resolve,
             by_outcome,
             active_by_severity,
             duration_by_severity,
             escalations_by_level,
+            acknowledge_by_severity,
+            resolve_by_severity,
         })
     }
 
@@ -239,6 +287,18 @@ impl IncidentMetrics {
     #[inline]
     pub fn processing_duration(&self, severity: Severity) -> &Histogram {
         self.duration_by_severity.get(severity)
+    }
+
+    /// The time-to-acknowledge histogram for one severity.
+    #[inline]
+    pub fn time_to_acknowledge(&self, severity: Severity) -> &Histogram {
+        self.acknowledge_by_severity.get(severity)
+    }
+
+    /// The time-to-resolve histogram for one severity.
+    #[inline]
+    pub fn time_to_resolve(&self, severity: Severity) -> &Histogram {
+        self.resolve_by_severity.get(severity)
     }
 
     /// The escalation counter for one level.

@@ -117,6 +117,8 @@ pub const FAMILIES: &[&incident_metrics_core::FamilySpec] = &[
     &incident::DEDUPLICATED,
     &incident::CORRELATED,
     &incident::ESCALATIONS,
+    &incident::TIME_TO_ACKNOWLEDGE,
+    &incident::TIME_TO_RESOLVE,
     &llm::REQUESTS,
     &llm::REQUEST_DURATION,
     &llm::TOKENS,

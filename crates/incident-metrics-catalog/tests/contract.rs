@@ -47,6 +47,16 @@ const CONTRACT: &[(&str, &str, &[&str])] = &[
     ("incidents_correlated_total", "counter", &[]),
     ("incident_escalations_total", "counter", &["level"]),
     (
+        "incident_time_to_acknowledge_seconds",
+        "histogram",
+        &["severity"],
+    ),
+    (
+        "incident_time_to_resolve_seconds",
+        "histogram",
+        &["severity"],
+    ),
+    (
         "llm_requests_total",
         "counter",
         &["provider", "model", "operation"],

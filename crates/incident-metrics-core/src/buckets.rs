@@ -72,6 +72,13 @@ pub const TASK_DURATION_SECONDS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 ];
 
+/// Human response times (time to acknowledge, time to resolve), from 10 s
+/// to 24 h, in seconds.
+pub const RESPONSE_TIME_SECONDS: &[f64] = &[
+    10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14_400.0, 28_800.0,
+    43_200.0, 86_400.0,
+];
+
 /// Storage operations, which are usually sub-millisecond, in seconds.
 pub const STORAGE_DURATION_SECONDS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use incident_metrics_catalog::incident::{EscalationLevel, IncidentStatus, Severity};
 use incident_metrics_catalog::limits::FoldedLabels;
@@ -118,6 +119,42 @@ impl IncidentRecorder {
             severity,
             recorder: Some(Arc::clone(&self.inner)),
         }
+    }
+
+    /// Sets `incidents_active{severity}` to `count`: for a service that
+    /// keeps its incidents in a store and rebuilds the gauge from it at
+    /// start-up (then moves it with [`add_active`](Self::add_active)),
+    /// rather than holding an [`ActiveIncident`] guard per incident.
+    pub fn set_active(&self, severity: impl IntoLabel<Severity>, count: i64) {
+        let severity = self.severity(severity);
+        self.inner.metrics.active(severity).set(count);
+    }
+
+    /// Moves `incidents_active{severity}` by `delta` (+1 when an incident
+    /// opens, -1 when it resolves).
+    pub fn add_active(&self, severity: impl IntoLabel<Severity>, delta: i64) {
+        let severity = self.severity(severity);
+        self.inner.metrics.active(severity).inc_by(delta);
+    }
+
+    /// An incident was acknowledged `elapsed` after it was created
+    /// (`incident_time_to_acknowledge_seconds{severity}`).
+    pub fn acknowledged_after(&self, severity: impl IntoLabel<Severity>, elapsed: Duration) {
+        let severity = self.severity(severity);
+        self.inner
+            .metrics
+            .time_to_acknowledge(severity)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// An incident was resolved `elapsed` after it was created
+    /// (`incident_time_to_resolve_seconds{severity}`).
+    pub fn resolved_after(&self, severity: impl IntoLabel<Severity>, elapsed: Duration) {
+        let severity = self.severity(severity);
+        self.inner
+            .metrics
+            .time_to_resolve(severity)
+            .observe(elapsed.as_secs_f64());
     }
 
     /// An incoming incident was folded into an open one

@@ -140,3 +140,45 @@ fn unknown_text_falls_back_and_is_counted() {
         1.0
     );
 }
+
+#[test]
+fn a_store_backed_active_gauge_and_the_response_times() {
+    let (registry, metrics) = setup();
+    let incidents = IncidentRecorder::from_metrics(&metrics);
+    // Rebuilt from a store at start-up, then moved by each change.
+    incidents.set_active(Severity::High, 7);
+    incidents.add_active(Severity::High, 1);
+    incidents.add_active("high", -3);
+    assert_eq!(metrics.incidents.active(Severity::High).get(), 5);
+
+    incidents.acknowledged_after(Severity::Critical, std::time::Duration::from_secs(45));
+    incidents.resolved_after(Severity::Critical, std::time::Duration::from_secs(3600));
+    incidents.resolved_after("low", std::time::Duration::from_secs(5));
+    let text = render(&registry);
+    let get = |series: &str| get(&text, series);
+    assert_eq!(
+        get(r#"incident_time_to_acknowledge_seconds_count{severity="critical"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"incident_time_to_acknowledge_seconds_bucket{severity="critical",le="30"}"#),
+        0.0
+    );
+    assert_eq!(
+        get(r#"incident_time_to_acknowledge_seconds_bucket{severity="critical",le="60"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"incident_time_to_resolve_seconds_sum{severity="critical"}"#),
+        3600.0
+    );
+    assert_eq!(
+        get(r#"incident_time_to_resolve_seconds_bucket{severity="low",le="10"}"#),
+        1.0
+    );
+    // Every severity's series exists from the start.
+    assert_eq!(
+        get(r#"incident_time_to_resolve_seconds_count{severity="info"}"#),
+        0.0
+    );
+}
