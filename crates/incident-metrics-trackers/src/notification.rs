@@ -218,6 +218,13 @@ impl NotificationTracker<'_> {
         self.record(NotificationStatus::Dropped, false);
     }
 
+    /// The delivery stays queued for a later attempt (a durable queue whose
+    /// process is stopping, say): nothing is recorded now; the attempt that
+    /// finishes it later records its outcome.
+    pub fn postponed(mut self) {
+        self.entry = None;
+    }
+
     fn record(&mut self, status: NotificationStatus, timed: bool) {
         let Some(entry) = self.entry.take() else {
             return;

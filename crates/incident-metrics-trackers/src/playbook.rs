@@ -205,6 +205,15 @@ impl PlaybookTracker<'_> {
         self.record(status.into_label().unwrap_or(PlaybookStatus::Failed));
     }
 
+    /// The execution stops here and resumes later from a durable record (a
+    /// process that is stopping, say): `playbooks_active` goes down and
+    /// nothing else is recorded; the resumed execution records its outcome.
+    pub fn suspended(mut self) {
+        if let Some(entry) = self.entry.take() {
+            entry.value.active.dec();
+        }
+    }
+
     fn record(&mut self, status: PlaybookStatus) {
         let Some(entry) = self.entry.take() else {
             return;

@@ -30,6 +30,8 @@ fn playbook_paths_and_active_gauge() {
     playbooks.start("restart").finish(PlaybookStatus::Success);
     playbooks.start("restart").finish("bogus"); // unknown: failed
     drop(playbooks.start("restart"));
+    // Suspended (to resume after a restart): only the gauge moves.
+    playbooks.start("restart").suspended();
     panics(|| {
         let _run = playbooks.start("restart");
         panic!("step panicked");
@@ -93,6 +95,8 @@ fn notification_paths_and_queue_gauge() {
     notifications.start("webhook").failed();
     notifications.start("webhook").dropped();
     drop(notifications.start("webhook"));
+    // Postponed (stays in a durable queue): nothing recorded.
+    notifications.start("webhook").postponed();
     panics(|| {
         let _n = notifications.start("webhook");
         panic!("client panicked");
