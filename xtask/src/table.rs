@@ -159,6 +159,10 @@ pub const FAMILY_DOCS: &[FamilyDoc] = &[
         recorded_by: "`incident-metrics-trackers`: `IncidentRecorder::escalated(level)`",
     },
     FamilyDoc {
+        name: "incidents_pruned",
+        recorded_by: "`incident-metrics-trackers`: `IncidentRecorder::pruned(n)`",
+    },
+    FamilyDoc {
         name: "incident_time_to_acknowledge",
         recorded_by: "`incident-metrics-trackers`: `IncidentRecorder::acknowledged_after(severity, elapsed)`",
     },
@@ -221,6 +225,10 @@ pub const FAMILY_DOCS: &[FamilyDoc] = &[
     FamilyDoc {
         name: "playbooks_active",
         recorded_by: "`incident-metrics-trackers`: `PlaybookTracker`, while it lives",
+    },
+    FamilyDoc {
+        name: "playbooks_pending",
+        recorded_by: "the service: playbook runs waiting in its outbox (`PlaybookMetrics::pending`)",
     },
     FamilyDoc {
         name: "storage_operations",

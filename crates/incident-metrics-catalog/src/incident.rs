@@ -148,6 +148,15 @@ pub const ESCALATIONS: FamilySpec = FamilySpec {
     labels: &["level"],
 };
 
+/// `incidents_pruned_total`.
+pub const PRUNED: FamilySpec = FamilySpec {
+    name: "incidents_pruned",
+    help: "Total number of resolved incidents deleted by the retention policy",
+    kind: MetricKind::Counter,
+    unit: None,
+    labels: &[],
+};
+
 /// `incident_time_to_acknowledge_seconds`.
 pub const TIME_TO_ACKNOWLEDGE: FamilySpec = FamilySpec {
     name: "incident_time_to_acknowledge",
@@ -182,6 +191,8 @@ pub struct IncidentMetrics {
     pub correlated: Counter,
     /// `incident_escalations_total{level}`.
     pub escalations: CounterFamily<EscalationLabels>,
+    /// `incidents_pruned_total`.
+    pub pruned: Counter,
     /// `incident_time_to_acknowledge_seconds{severity}`.
     pub time_to_acknowledge: HistogramFamily<SeverityLabels>,
     /// `incident_time_to_resolve_seconds{severity}`.
@@ -213,6 +224,8 @@ impl IncidentMetrics {
         let correlated = Counter::default();
         registry.register(&CORRELATED, correlated.clone())?;
         let escalations = family::counter::<EscalationLabels>(registry, &ESCALATIONS)?;
+        let pruned = Counter::default();
+        registry.register(&PRUNED, pruned.clone())?;
         let time_to_acknowledge = family::histogram::<SeverityLabels>(
             registry,
             &TIME_TO_ACKNOWLEDGE,
@@ -260,6 +273,7 @@ impl IncidentMetrics {
             deduplicated,
             correlated,
             escalations,
+            pruned,
             time_to_acknowledge,
             time_to_resolve,
             by_outcome,

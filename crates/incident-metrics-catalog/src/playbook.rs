@@ -65,6 +65,15 @@ pub const ACTIVE: FamilySpec = FamilySpec {
     labels: &[],
 };
 
+/// `playbooks_pending`.
+pub const PENDING: FamilySpec = FamilySpec {
+    name: "playbooks_pending",
+    help: "Number of playbook executions owed and not yet finished: running, waiting for a free slot, or in a wait step",
+    kind: MetricKind::Gauge,
+    unit: None,
+    labels: &[],
+};
+
 /// The playbook families.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -75,6 +84,8 @@ pub struct PlaybookMetrics {
     pub execution_duration: HistogramFamily<PlaybookNameLabels>,
     /// `playbooks_active`.
     pub active: Gauge,
+    /// `playbooks_pending`.
+    pub pending: Gauge,
 }
 
 impl PlaybookMetrics {
@@ -85,6 +96,7 @@ impl PlaybookMetrics {
     /// Any registration error.
     pub fn register(registry: &mut Registry) -> Result<Self> {
         let active = Gauge::default();
+        let pending = Gauge::default();
         let metrics = Self {
             executions: family::counter(registry, &EXECUTIONS)?,
             execution_duration: family::histogram(
@@ -93,8 +105,10 @@ impl PlaybookMetrics {
                 buckets::TASK_DURATION_SECONDS,
             )?,
             active: active.clone(),
+            pending: pending.clone(),
         };
         registry.register(&ACTIVE, active)?;
+        registry.register(&PENDING, pending)?;
         Ok(metrics)
     }
 }

@@ -22,6 +22,8 @@ label_enum! {
         List => "list",
         /// Run a query.
         Query => "query",
+        /// Commit a transaction (where a durable store waits for the disk).
+        Commit => "commit",
         /// Anything else (migrations, compaction).
         Other => "other",
     }

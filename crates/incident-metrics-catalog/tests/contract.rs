@@ -46,6 +46,7 @@ const CONTRACT: &[(&str, &str, &[&str])] = &[
     ("incidents_deduplicated_total", "counter", &[]),
     ("incidents_correlated_total", "counter", &[]),
     ("incident_escalations_total", "counter", &["level"]),
+    ("incidents_pruned_total", "counter", &[]),
     (
         "incident_time_to_acknowledge_seconds",
         "histogram",
@@ -95,6 +96,7 @@ const CONTRACT: &[(&str, &str, &[&str])] = &[
         &["playbook"],
     ),
     ("playbooks_active", "gauge", &[]),
+    ("playbooks_pending", "gauge", &[]),
     (
         "storage_operations_total",
         "counter",

@@ -157,6 +157,12 @@ impl IncidentRecorder {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// `n` resolved incidents were deleted by a retention policy
+    /// (`incidents_pruned_total`).
+    pub fn pruned(&self, n: u64) {
+        self.inner.metrics.pruned.inc_by(n);
+    }
+
     /// An incoming incident was folded into an open one
     /// (`incidents_deduplicated_total`).
     pub fn deduplicated(&self) {

@@ -151,6 +151,8 @@ fn a_store_backed_active_gauge_and_the_response_times() {
     incidents.add_active("high", -3);
     assert_eq!(metrics.incidents.active(Severity::High).get(), 5);
 
+    incidents.pruned(3);
+    assert_eq!(metrics.incidents.pruned.get(), 3);
     incidents.acknowledged_after(Severity::Critical, std::time::Duration::from_secs(45));
     incidents.resolved_after(Severity::Critical, std::time::Duration::from_secs(3600));
     incidents.resolved_after("low", std::time::Duration::from_secs(5));

@@ -16,12 +16,14 @@ use tokio::task::JoinHandle;
 
 use crate::api::{ApiState, routes};
 use crate::config::Config;
+use crate::domain::Routing;
 use crate::domain::{IncidentError, IncidentManager};
 use crate::grpc::{GrpcService, pb};
 use crate::llm::{Analyzer, provider_from_config};
-use crate::notify::Notifier;
-use crate::playbook::PlaybookEngine;
-use crate::storage::{Storage, StorageError};
+use crate::notify::{NotificationHandler, channels, settle_channels};
+use crate::outbox::{AnalysisHandler, Dispatcher, Signals, Wake};
+use crate::playbook::PlaybookHandler;
+use crate::storage::{Storage, StorageError, WorkKind};
 use crate::telemetry::Telemetry;
 
 /// Why the service could not start or stopped with an error.
@@ -110,31 +112,37 @@ impl App {
         // The tokenizer's vocabulary takes a moment to load: not on a request.
         let _ = tokio::task::spawn_blocking(crate::llm::warm_up).await;
 
-        let storage = Arc::new(Storage::open(
-            config.storage.path.as_deref(),
-            telemetry.clone(),
-        )?);
-        let notifier = Notifier::start(&config.notifications, telemetry.clone());
-        let playbooks = PlaybookEngine::new(
-            config.playbooks.clone(),
-            storage.clone(),
-            notifier.clone(),
-            telemetry.clone(),
+        let storage = Arc::new(Storage::open(&config.storage, telemetry.clone())?);
+        if announce && storage.in_memory() {
+            eprintln!(
+                "warning: the store is in memory (--db :memory:): incidents and the work they \
+                 owe are lost when the service stops"
+            );
+        }
+        let wake = Wake::default();
+        let manager = Arc::new(
+            IncidentManager::new(
+                Arc::clone(&storage),
+                Routing::from_config(&config),
+                telemetry.clone(),
+                config.incidents.clone(),
+                wake.clone(),
+            )
+            .await?,
         );
-        let analyzer = Analyzer::new(
-            provider_from_config(&config.llm),
-            &config.llm,
-            telemetry.clone(),
-        );
-        let manager = Arc::new(IncidentManager::new(
-            storage,
-            analyzer,
-            notifier,
-            playbooks,
-            telemetry,
-            config.incidents.clone(),
-        )?);
-
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (cut_tx, cut_rx) = watch::channel(false);
+        let workers = start_workers(
+            &config,
+            &storage,
+            &telemetry,
+            &wake,
+            &Signals {
+                stop: shutdown_rx.clone(),
+                cut: cut_rx,
+            },
+        )
+        .await?;
         // Bind both listeners before anything serves.
         let http_listener = TcpListener::bind(config.http_addr)
             .await
@@ -167,8 +175,6 @@ impl App {
             announce_listeners(http_addr, grpc_addr);
             crate::metrics_endpoint::announce(metrics_addr);
         }
-
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
         // HTTP.
         let router = routes::router(
@@ -257,14 +263,11 @@ impl App {
 
         let metrics_server = metrics_endpoint.spawn(shutdown_rx.clone());
 
-        // Escalation.
-        let escalation = config.incidents.escalation.clone();
-        let escalation_task = escalation.enabled.then(|| {
-            tokio::spawn(manager.clone().run_escalation(
-                Duration::from_millis(escalation.check_interval_ms),
-                shutdown_rx.clone(),
-            ))
-        });
+        // Escalation and retention.
+        let periodic = tokio::spawn(manager.clone().run_periodic(
+            Duration::from_millis(config.incidents.escalation.check_interval_ms),
+            shutdown_rx.clone(),
+        ));
 
         // `storage_size_bytes`, read again at most a second after a write
         // (not inside every write: see `SIZE_REFRESH_INTERVAL`).
@@ -279,9 +282,12 @@ impl App {
             http,
             grpc,
             metrics_server,
-            escalation: escalation_task,
+            periodic,
             size_refresh,
-            manager: manager.clone(),
+            workers,
+            cut: cut_tx,
+            storage,
+            announce,
             health,
             stop: shutdown_rx,
             trigger: shutdown_tx.clone(),
@@ -313,9 +319,12 @@ struct Supervised {
     http: JoinHandle<Result<(), AppError>>,
     grpc: JoinHandle<Result<(), AppError>>,
     metrics_server: Option<JoinHandle<Result<(), AppError>>>,
-    escalation: Option<JoinHandle<()>>,
+    periodic: JoinHandle<()>,
     size_refresh: Option<JoinHandle<()>>,
-    manager: Arc<IncidentManager>,
+    workers: Vec<JoinHandle<()>>,
+    cut: watch::Sender<bool>,
+    storage: Arc<Storage>,
+    announce: bool,
     health: tonic_health::server::HealthReporter,
     stop: watch::Receiver<bool>,
     trigger: watch::Sender<bool>,
@@ -335,9 +344,127 @@ fn flatten(
     }
 }
 
+/// Starts the outbox's workers: the analyses (at most `llm.max_in_flight`
+/// at once), one dispatcher per notification channel (at most
+/// `notifications.max_in_flight` each), and the playbooks (at most
+/// `limits.max_active_playbooks`). Rows of channels no longer configured
+/// are dropped first, counted.
+async fn start_workers(
+    config: &Config,
+    storage: &Arc<Storage>,
+    telemetry: &Telemetry,
+    wake: &Wake,
+    signals: &Signals,
+) -> Result<Vec<JoinHandle<()>>, AppError> {
+    let mut workers = Vec::new();
+    let analyzer = Analyzer::new(
+        provider_from_config(&config.llm),
+        &config.llm,
+        telemetry.clone(),
+    );
+    workers.push(tokio::spawn(
+        Dispatcher {
+            storage: Arc::clone(storage),
+            kind: WorkKind::Analysis,
+            target: None,
+            max_in_flight: config.llm.max_in_flight,
+            handler: Arc::new(AnalysisHandler {
+                storage: Arc::clone(storage),
+                analyzer,
+                telemetry: telemetry.clone(),
+            }),
+            notify: wake.register(),
+            telemetry: telemetry.clone(),
+        }
+        .run(signals.clone()),
+    ));
+    let channels = channels(&config.notifications);
+    let configured: Vec<&str> = channels.iter().map(|(name, _)| *name).collect();
+    let pending = settle_channels(storage, &configured, telemetry).await?;
+    for (name, delivery) in channels {
+        let queued = pending
+            .iter()
+            .find(|(channel, _)| channel == name)
+            .map_or(0, |(_, n)| *n);
+        let handler = NotificationHandler::new(
+            name,
+            delivery,
+            Arc::clone(storage),
+            telemetry.clone(),
+            queued,
+        );
+        workers.push(tokio::spawn(
+            Dispatcher {
+                storage: Arc::clone(storage),
+                kind: WorkKind::Notification,
+                target: Some(name.to_owned()),
+                max_in_flight: config.notifications.max_in_flight,
+                handler: Arc::new(handler),
+                notify: wake.register(),
+                telemetry: telemetry.clone(),
+            }
+            .run(signals.clone()),
+        ));
+    }
+    let playbooks_owed: i64 = storage
+        .pending_work()?
+        .iter()
+        .filter(|(kind, _, _)| kind == WorkKind::Playbook.as_str())
+        .map(|(_, _, n)| *n)
+        .sum();
+    workers.push(tokio::spawn(
+        Dispatcher {
+            storage: Arc::clone(storage),
+            kind: WorkKind::Playbook,
+            target: None,
+            max_in_flight: config.limits.max_active_playbooks,
+            handler: Arc::new(PlaybookHandler::new(
+                config.playbooks.clone(),
+                Arc::clone(storage),
+                telemetry.clone(),
+                wake.clone(),
+                playbooks_owed,
+            )),
+            notify: wake.register(),
+            telemetry: telemetry.clone(),
+        }
+        .run(signals.clone()),
+    ));
+    Ok(workers)
+}
+
+/// The last line of a stop: how much owed work stays in the outbox for the
+/// next start (the binary prints it; tests that start the service in
+/// process do not).
+fn report_pending(storage: &Storage, announce: bool) {
+    let line = match storage.pending_work() {
+        Ok(rows) => {
+            let count = |kind: WorkKind| -> i64 {
+                rows.iter()
+                    .filter(|(k, _, _)| k == kind.as_str())
+                    .map(|(_, _, n)| *n)
+                    .sum()
+            };
+            format!(
+                "llm-incident-manager: stopped; pending in the outbox for the next start: \
+                 {} notifications, {} playbook runs, {} analyses",
+                count(WorkKind::Notification),
+                count(WorkKind::Playbook),
+                count(WorkKind::Analysis)
+            )
+        }
+        Err(e) => format!("llm-incident-manager: stopped; cannot count the pending work: {e}"),
+    };
+    if announce {
+        eprintln!("{line}");
+    }
+}
+
 /// Waits for the shutdown trigger (or a server failure), then stops in
-/// order: listeners and in-flight requests, escalation, playbooks, then the
-/// notification queues drain.
+/// order: listeners and in-flight requests, the periodic runner, the
+/// outbox's workers (deliveries in progress finish until the timeout; the
+/// rest stays in the outbox), and last the store, with every write
+/// committed.
 async fn supervise(mut s: Supervised) -> Result<(), AppError> {
     let mut http_done = None;
     let mut grpc_done = None;
@@ -374,18 +501,36 @@ async fn supervise(mut s: Supervised) -> Result<(), AppError> {
     if let Err(e) = crate::metrics_endpoint::join(s.metrics_server.take(), deadline).await {
         first_error.get_or_insert(e);
     }
-    for task in [s.escalation.take(), s.size_refresh.take()]
+    for task in [Some(s.periodic), s.size_refresh.take()]
         .into_iter()
         .flatten()
     {
         let _ = tokio::time::timeout_at(deadline, task).await;
     }
-    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-    s.manager.playbooks().shutdown(remaining).await;
-    let remaining = deadline
-        .saturating_duration_since(tokio::time::Instant::now())
-        .max(Duration::from_millis(100));
-    s.manager.notifier().shutdown(remaining).await;
+    // The workers took no new work since the stop: deliveries in progress
+    // finish until the deadline, then are cut and stay in the outbox.
+    let mut workers = s.workers;
+    for worker in &mut workers {
+        if tokio::time::timeout_at(deadline, &mut *worker)
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    s.cut.send_replace(true);
+    for mut worker in workers.into_iter().filter(|w| !w.is_finished()) {
+        if tokio::time::timeout(Duration::from_secs(1), &mut worker)
+            .await
+            .is_err()
+        {
+            worker.abort();
+        }
+    }
+    // Every write handed over is committed before the process ends.
+    let storage = Arc::clone(&s.storage);
+    let _ = tokio::task::spawn_blocking(move || storage.close()).await;
+    report_pending(&s.storage, s.announce);
     match first_error {
         Some(e) => Err(e),
         None => Ok(()),

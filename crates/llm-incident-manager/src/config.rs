@@ -92,12 +92,42 @@ impl Default for Config {
 }
 
 /// `[storage]`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct StorageConfig {
-    /// The SQLite database file; in memory (lost at exit) when absent.
-    pub path: Option<PathBuf>,
+    /// The SQLite database file, created with its folder if missing:
+    /// `data/incidents.db` under the working directory by default (as
+    /// Prometheus keeps its `data/`). `:memory:` keeps the store in memory
+    /// only: nothing survives a restart, and the service says so at start.
+    pub path: PathBuf,
+    /// The largest the database may grow, in bytes (SQLite's
+    /// `max_page_count`); past it, creates answer `507` (REST) or
+    /// `RESOURCE_EXHAUSTED` (gRPC) and reads keep working. No cap by
+    /// default.
+    pub max_size_bytes: Option<u64>,
+}
+
+/// The default store: `data/incidents.db` under the working directory.
+pub const DEFAULT_DB: &str = "data/incidents.db";
+
+/// The smallest `storage.max_size_bytes` accepted: room for the schema.
+pub const MIN_STORE_BYTES: u64 = 64 * 1024;
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from(DEFAULT_DB),
+            max_size_bytes: None,
+        }
+    }
+}
+
+impl StorageConfig {
+    /// Whether the store lives in memory only (`path = ":memory:"`).
+    pub fn in_memory(&self) -> bool {
+        self.path.as_os_str() == crate::storage::MEMORY
+    }
 }
 
 /// `[incidents]`.
@@ -116,6 +146,15 @@ pub struct IncidentConfig {
     pub max_correlated: usize,
     /// Escalation of unresolved critical and high incidents.
     pub escalation: EscalationConfig,
+    /// Resolved incidents older than this many days are deleted by the
+    /// periodic runner (counted in `incidents_pruned_total`); 0 keeps them
+    /// for ever. Default 30.
+    pub retention_days: u32,
+    /// The most incidents the store holds; past it a create answers `507`
+    /// (REST) or `RESOURCE_EXHAUSTED` (gRPC), counted in
+    /// `errors_total{component="storage",error_type="max_stored"}`. No cap
+    /// by default (`storage.max_size_bytes` caps the bytes).
+    pub max_stored: Option<u64>,
 }
 
 impl Default for IncidentConfig {
@@ -124,6 +163,8 @@ impl Default for IncidentConfig {
             correlation_window_ms: 5 * 60 * 1000,
             max_correlated: 20,
             escalation: EscalationConfig::default(),
+            retention_days: 30,
+            max_stored: None,
         }
     }
 }
@@ -135,7 +176,8 @@ impl Default for IncidentConfig {
 pub struct EscalationConfig {
     /// Whether the background escalation task runs.
     pub enabled: bool,
-    /// How often the task looks for incidents due, in milliseconds.
+    /// How often the periodic runner looks for incidents due (and prunes
+    /// by `incidents.retention_days`), in milliseconds.
     pub check_interval_ms: u64,
     /// The age (since creation, in milliseconds) at which an unresolved
     /// incident reaches level 1, 2, ...: one entry per level, ascending.
@@ -185,6 +227,10 @@ pub struct LlmConfig {
     pub stream: bool,
     /// The timeout of one call, in milliseconds.
     pub timeout_ms: u64,
+    /// The most incidents analysed at once (each analysis is two calls, one
+    /// after the other); the others wait in the durable outbox, and creates
+    /// never wait for them. Default 4.
+    pub max_in_flight: usize,
     /// USD per million tokens, by model, over the toolkit's built-in table
     /// (`incident_metrics_trackers::DEFAULT_PRICES`).
     pub prices: BTreeMap<String, Price>,
@@ -199,6 +245,7 @@ impl Default for LlmConfig {
             api_key: None,
             stream: true,
             timeout_ms: 30_000,
+            max_in_flight: 4,
             prices: BTreeMap::new(),
         }
     }
@@ -232,8 +279,12 @@ pub struct Price {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct NotificationConfig {
-    /// The bound of each channel's queue.
+    /// Accepted for older configuration files, and no longer used:
+    /// notifications wait in the durable outbox, bounded by the store
+    /// (`storage.max_size_bytes`), never dropped for want of queue room.
     pub queue_capacity: usize,
+    /// The most deliveries of one channel in progress at once. Default 4.
+    pub max_in_flight: usize,
     /// The channels every incident event goes to (`log`, `webhook`).
     pub channels: Vec<String>,
     /// The webhook channel, when configured.
@@ -244,6 +295,7 @@ impl Default for NotificationConfig {
     fn default() -> Self {
         Self {
             queue_capacity: 1024,
+            max_in_flight: 4,
             channels: vec!["log".to_owned()],
             webhook: None,
         }
@@ -339,14 +391,22 @@ pub enum StepConfig {
         /// How long, in milliseconds.
         ms: u64,
     },
-    /// Call an HTTP endpoint; a status outside 2xx fails the step.
+    /// Call an HTTP endpoint (with the incident as JSON and an
+    /// `Idempotency-Key` header); a status outside 2xx fails the step.
     Http {
         /// The URL (plain `http://`).
         url: String,
         /// The method, `POST` by default.
         #[serde(default = "default_http_method")]
         method: String,
+        /// The longest the call may take, in milliseconds. Default 10 000.
+        #[serde(default = "default_step_timeout")]
+        timeout_ms: u64,
     },
+}
+
+fn default_step_timeout() -> u64 {
+    10_000
 }
 
 fn default_http_method() -> String {
@@ -385,7 +445,8 @@ Usage: llm-incident-manager [--http-addr ADDR] [--grpc-addr ADDR] [--metrics-add
                     serve /metrics on this address alone, not on the REST port
                     (default: none, /metrics on the REST port)
   --config FILE     optional TOML file; flags win over it
-  --db FILE         SQLite database file (default: in memory)
+  --db FILE         SQLite database file, created with its folder if missing
+                    (default: data/incidents.db); :memory: keeps nothing
   --help            print this help
   --version         print the version
 ";
@@ -427,6 +488,11 @@ impl Flags {
                             flags.metrics_addr = Some(parse_addr(&name, &value)?);
                         }
                         "--config" => flags.config = Some(PathBuf::from(value)),
+                        _ if value.is_empty() => {
+                            return Err(ConfigError::Flag(
+                                "--db needs a file name, or :memory:".to_owned(),
+                            ));
+                        }
                         _ => flags.db = Some(PathBuf::from(value)),
                     }
                 }
@@ -514,7 +580,7 @@ impl Config {
             self.grpc_addr = addr;
         }
         if let Some(db) = &flags.db {
-            self.storage.path = Some(db.clone());
+            self.storage.path.clone_from(db);
         }
         if let Some(addr) = flags.metrics_addr {
             let server = self.metrics.server().clone().with_listen_addr(Some(addr));
@@ -547,8 +613,27 @@ impl Config {
         {
             return invalid("incidents.escalation.delays_ms must be ascending");
         }
+        if self.storage.path.as_os_str().is_empty() {
+            return invalid("storage.path must name a file, or :memory:");
+        }
+        if let Some(max) = self.storage.max_size_bytes
+            && max < MIN_STORE_BYTES
+        {
+            return Err(ConfigError::Invalid(format!(
+                "storage.max_size_bytes must be at least {MIN_STORE_BYTES}, not {max}"
+            )));
+        }
         if self.notifications.queue_capacity == 0 {
             return invalid("notifications.queue_capacity must be positive");
+        }
+        if self.notifications.max_in_flight == 0 {
+            return invalid("notifications.max_in_flight must be positive");
+        }
+        if self.llm.max_in_flight == 0 {
+            return invalid("llm.max_in_flight must be positive");
+        }
+        if self.incidents.max_stored == Some(0) {
+            return invalid("incidents.max_stored must be positive (leave it out for no cap)");
         }
         for channel in &self.notifications.channels {
             match channel.as_str() {

@@ -10,6 +10,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{self, EventKind, IncidentError, IncidentManager, NewIncident};
+use crate::storage::PageCursor;
 
 /// The generated messages, client and server of `incident.v1`.
 #[allow(
@@ -55,7 +56,19 @@ fn status(e: IncidentError) -> Status {
     match e {
         IncidentError::Invalid(e) => Status::invalid_argument(e.to_string()),
         IncidentError::NotFound(id) => Status::not_found(format!("incident {id} not found")),
-        IncidentError::Storage(e) => Status::internal(e.to_string()),
+        IncidentError::Conflict(message) => Status::failed_precondition(message),
+        IncidentError::StoreFull(message) => Status::resource_exhausted(message),
+        e @ IncidentError::Storage(_) => Status::internal(e.to_string()),
+    }
+}
+
+fn status_from_pb(value: i32) -> Result<Option<domain::Status>, Status> {
+    match pb::Status::try_from(value) {
+        Ok(pb::Status::Unspecified) => Ok(None),
+        Ok(pb::Status::Open) => Ok(Some(domain::Status::Open)),
+        Ok(pb::Status::Acknowledged) => Ok(Some(domain::Status::Acknowledged)),
+        Ok(pb::Status::Resolved) => Ok(Some(domain::Status::Resolved)),
+        Err(_) => Err(Status::invalid_argument("status: unknown value")),
     }
 }
 
@@ -89,6 +102,7 @@ pub fn incident_to_pb(i: &domain::Incident) -> pb::Incident {
         severity: severity_to_pb(i.severity).into(),
         status: match i.status {
             domain::Status::Open => pb::Status::Open,
+            domain::Status::Acknowledged => pb::Status::Acknowledged,
             domain::Status::Resolved => pb::Status::Resolved,
         }
         .into(),
@@ -103,6 +117,7 @@ pub fn incident_to_pb(i: &domain::Incident) -> pb::Incident {
         summary: i.summary.clone().unwrap_or_default(),
         duplicate_count: i.duplicate_count,
         annotations: i.annotations.clone(),
+        acknowledged_at_ms: i.acknowledged_at_ms.unwrap_or(0),
     }
 }
 
@@ -122,7 +137,7 @@ impl IncidentService for GrpcService {
         if !r.fingerprint.is_empty() {
             new = new.with_fingerprint(r.fingerprint);
         }
-        let created = self.manager.create(new).await.map_err(status)?;
+        let created = self.manager.create_detached(new).await.map_err(status)?;
         Ok(Response::new(pb::CreateIncidentResponse {
             incident: Some(incident_to_pb(&created.incident)),
             deduplicated: created.deduplicated,
@@ -142,15 +157,27 @@ impl IncidentService for GrpcService {
         &self,
         request: Request<pb::ListIncidentsRequest>,
     ) -> Result<Response<pb::ListIncidentsResponse>, Status> {
-        let filter = match pb::Status::try_from(request.into_inner().status) {
-            Ok(pb::Status::Unspecified) => None,
-            Ok(pb::Status::Open) => Some(domain::Status::Open),
-            Ok(pb::Status::Resolved) => Some(domain::Status::Resolved),
-            Err(_) => return Err(Status::invalid_argument("status: unknown value")),
+        let r = request.into_inner();
+        let filter = status_from_pb(r.status)?;
+        let limit = match r.page_size {
+            0 => crate::api::DEFAULT_PAGE,
+            n if n < 0 => {
+                return Err(Status::invalid_argument("page_size: must not be negative"));
+            }
+            n => usize::try_from(n)
+                .unwrap_or(crate::api::MAX_PAGE)
+                .min(crate::api::MAX_PAGE),
         };
-        let incidents = self.manager.list(filter).map_err(status)?;
+        let after = match r.page_token.as_str() {
+            "" => None,
+            token => Some(PageCursor::parse(token).ok_or_else(|| {
+                Status::invalid_argument("page_token: not a token this service answered")
+            })?),
+        };
+        let page = self.manager.list(filter, after, limit).map_err(status)?;
         Ok(Response::new(pb::ListIncidentsResponse {
-            incidents: incidents.iter().map(incident_to_pb).collect(),
+            incidents: page.incidents.iter().map(incident_to_pb).collect(),
+            next_page_token: page.next.map(PageCursor::encode).unwrap_or_default(),
         }))
     }
 
@@ -159,7 +186,16 @@ impl IncidentService for GrpcService {
         request: Request<pb::ResolveIncidentRequest>,
     ) -> Result<Response<pb::Incident>, Status> {
         let id = request.into_inner().id;
-        let incident = self.manager.resolve(&id).map_err(status)?;
+        let incident = self.manager.resolve(&id).await.map_err(status)?;
+        Ok(Response::new(incident_to_pb(&incident)))
+    }
+
+    async fn acknowledge_incident(
+        &self,
+        request: Request<pb::AcknowledgeIncidentRequest>,
+    ) -> Result<Response<pb::Incident>, Status> {
+        let id = request.into_inner().id;
+        let incident = self.manager.acknowledge(&id).await.map_err(status)?;
         Ok(Response::new(incident_to_pb(&incident)))
     }
 
@@ -179,6 +215,7 @@ impl IncidentService for GrpcService {
                     EventKind::Resolved => pb::EventKind::Resolved,
                     EventKind::Escalated => pb::EventKind::Escalated,
                     EventKind::Correlated => pb::EventKind::Correlated,
+                    EventKind::Acknowledged => pb::EventKind::Acknowledged,
                 };
                 Some(Ok(pb::IncidentEvent {
                     kind: kind.into(),

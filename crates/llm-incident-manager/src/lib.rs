@@ -36,6 +36,7 @@ mod http_client;
 pub mod llm;
 mod metrics_endpoint;
 pub mod notify;
+pub mod outbox;
 mod periodic;
 pub mod playbook;
 pub mod serve;

@@ -1,30 +1,35 @@
-//! Notifications: one bounded queue per channel, each drained by its own
-//! worker. Channels: `log` (one JSON line on stderr) and `webhook` (an HTTP
-//! POST, retried with exponential backoff, then marked failed). The
-//! `notification_queue_size` gauge follows each queue's real length.
+//! Notifications: each one a row of the durable outbox, delivered by the
+//! [`NotificationHandler`] of its channel: `log` (one JSON line on stderr)
+//! or `webhook` (an HTTP POST with an `Idempotency-Key` header that is the
+//! same on every attempt, retried with exponential backoff from the store,
+//! then marked failed). The `notification_queue_size` gauge counts each
+//! channel's rows waiting in the outbox (not those in delivery).
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use http_body_util::Full;
 use incident_metrics::base::prometheus_client::metrics::gauge::Gauge;
-use incident_metrics::catalog::notification::NotificationStatus;
-use incident_metrics_trackers::NotificationTracker;
-use serde::Serialize;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{NotificationConfig, WebhookConfig};
+use crate::domain::now_ms;
 use crate::http_client::{HttpClient, new_client};
+use crate::outbox::{Handler, Signals, backoff};
+use crate::storage::{Storage, Work, WorkKind};
 use crate::telemetry::Telemetry;
 
+/// The header that carries a delivery's idempotency key.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
 /// One message to deliver.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Notification {
-    /// What happened: `created`, `escalated`, `resolved`, `playbook`.
+    /// What happened: `created`, `acknowledged`, `escalated`, `resolved`,
+    /// `playbook`.
     pub event: String,
     /// The incident.
     pub incident_id: String,
@@ -36,242 +41,235 @@ pub struct Notification {
     pub message: String,
 }
 
-/// Why a notification was not queued.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum NotifyError {
-    /// No such channel is configured.
-    #[error("unknown notification channel {0:?}")]
-    UnknownChannel(String),
-    /// The channel's queue is full.
-    #[error("notification queue of {0} is full")]
-    QueueFull(String),
-    /// The notifier is shutting down.
-    #[error("notifier is closed")]
-    Closed,
-}
-
+/// How a channel delivers.
 #[derive(Debug)]
-struct Channel {
-    tx: Mutex<Option<mpsc::Sender<Notification>>>,
-    queue: Gauge,
-}
-
-/// The notification queues and their workers. Cloning shares them.
-#[derive(Clone, Debug)]
-pub struct Notifier {
-    channels: Arc<BTreeMap<&'static str, Channel>>,
-    defaults: Arc<Vec<String>>,
-    workers: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    telemetry: Telemetry,
-}
-
-impl Notifier {
-    /// Starts a worker for `log`, and for `webhook` when configured.
-    /// Must run inside a tokio runtime.
-    pub fn start(config: &NotificationConfig, telemetry: Telemetry) -> Self {
-        let mut channels = BTreeMap::new();
-        let mut workers = Vec::new();
-        let mut kinds: Vec<(&'static str, Delivery)> = vec![("log", Delivery::Log)];
-        if let Some(webhook) = &config.webhook {
-            kinds.push((
-                "webhook",
-                Delivery::Webhook(Box::new((webhook.clone(), new_client()))),
-            ));
-        }
-        for (name, delivery) in kinds {
-            let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
-            // The queue's length lives in its gauge: a detached one (never
-            // exported) when recording is off.
-            let queue = telemetry
-                .recording()
-                .map(|t| t.notifications.queue_size(name))
-                .unwrap_or_default();
-            queue.set(0);
-            workers.push(tokio::spawn(worker(
-                name,
-                rx,
-                queue.clone(),
-                delivery,
-                telemetry.clone(),
-            )));
-            channels.insert(
-                name,
-                Channel {
-                    tx: Mutex::new(Some(tx)),
-                    queue,
-                },
-            );
-        }
-        Self {
-            channels: Arc::new(channels),
-            defaults: Arc::new(config.channels.clone()),
-            workers: Arc::new(Mutex::new(workers)),
-            telemetry,
-        }
-    }
-
-    /// Queues `notification` on `channel`. A full queue drops it (counted
-    /// as `dropped`).
-    ///
-    /// # Errors
-    ///
-    /// [`NotifyError`] when the channel is unknown, full or closed.
-    pub fn send(&self, channel: &str, notification: Notification) -> Result<(), NotifyError> {
-        let Some((name, ch)) = self.channels.get_key_value(channel) else {
-            return Err(NotifyError::UnknownChannel(channel.to_owned()));
-        };
-        let tx = match ch.tx.lock() {
-            Ok(guard) => guard.clone(),
-            Err(_) => None,
-        };
-        let Some(tx) = tx else {
-            if let Some(t) = self.telemetry.recording() {
-                t.notifications.start(name).dropped();
-            }
-            return Err(NotifyError::Closed);
-        };
-        // Count it in the queue before the worker can take it out.
-        ch.queue.inc();
-        match tx.try_send(notification) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                ch.queue.dec();
-                if let Some(t) = self.telemetry.recording() {
-                    t.notifications.start(name).dropped();
-                }
-                self.telemetry.error("notification", "queue_full");
-                Err(match e {
-                    mpsc::error::TrySendError::Full(_) => {
-                        NotifyError::QueueFull(channel.to_owned())
-                    }
-                    mpsc::error::TrySendError::Closed(_) => NotifyError::Closed,
-                })
-            }
-        }
-    }
-
-    /// Queues `notification` on every default channel.
-    pub fn broadcast(&self, notification: &Notification) {
-        for channel in self.defaults.iter() {
-            let _ = self.send(channel, notification.clone());
-        }
-    }
-
-    /// The length of `channel`'s queue, as the gauge reports it.
-    pub fn queue_len(&self, channel: &str) -> Option<i64> {
-        self.channels.get(channel).map(|c| c.queue.get())
-    }
-
-    /// Stops taking notifications, lets the workers drain their queues, and
-    /// waits for them up to `timeout` (then cuts them). True when every queue
-    /// drained in time.
-    pub async fn shutdown(&self, timeout: Duration) -> bool {
-        for ch in self.channels.values() {
-            if let Ok(mut tx) = ch.tx.lock() {
-                tx.take();
-            }
-        }
-        let workers: Vec<JoinHandle<()>> = match self.workers.lock() {
-            Ok(mut w) => w.drain(..).collect(),
-            Err(_) => Vec::new(),
-        };
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut all = true;
-        for mut worker in workers {
-            if tokio::time::timeout_at(deadline, &mut worker)
-                .await
-                .is_err()
-            {
-                worker.abort();
-                all = false;
-            }
-        }
-        all
-    }
-}
-
-#[derive(Debug)]
-enum Delivery {
+pub enum Delivery {
+    /// One JSON line on stderr.
     Log,
+    /// An HTTP POST.
     Webhook(Box<(WebhookConfig, HttpClient)>),
 }
 
-async fn worker(
-    name: &'static str,
-    mut rx: mpsc::Receiver<Notification>,
-    queue: Gauge,
+/// The channels of `config`: `log` always, `webhook` when configured.
+pub fn channels(config: &NotificationConfig) -> Vec<(&'static str, Delivery)> {
+    let mut channels = vec![("log", Delivery::Log)];
+    if let Some(webhook) = &config.webhook {
+        channels.push((
+            "webhook",
+            Delivery::Webhook(Box::new((webhook.clone(), new_client()))),
+        ));
+    }
+    channels
+}
+
+/// Delivers the outbox rows of one channel.
+#[derive(Debug)]
+pub struct NotificationHandler {
+    channel: &'static str,
     delivery: Delivery,
+    storage: Arc<Storage>,
     telemetry: Telemetry,
-) {
-    while let Some(notification) = rx.recv().await {
-        queue.dec();
-        let tracker = telemetry.recording().map(|t| t.notifications.start(name));
-        let status = match &delivery {
+    queue: Gauge,
+}
+
+impl NotificationHandler {
+    /// The handler of `channel`; sets its `notification_queue_size` to the
+    /// rows the outbox holds for it.
+    pub fn new(
+        channel: &'static str,
+        delivery: Delivery,
+        storage: Arc<Storage>,
+        telemetry: Telemetry,
+        pending: i64,
+    ) -> Self {
+        // A detached gauge (never exported) when recording is off.
+        let queue = telemetry
+            .recording()
+            .map(|t| t.notifications.queue_size(channel))
+            .unwrap_or_default();
+        queue.set(pending);
+        Self {
+            channel,
+            delivery,
+            storage,
+            telemetry,
+            queue,
+        }
+    }
+
+    /// The channel's name.
+    pub fn channel(&self) -> &'static str {
+        self.channel
+    }
+
+    fn max_attempts(&self) -> u32 {
+        match &self.delivery {
+            Delivery::Log => 1,
+            Delivery::Webhook(w) => w.0.max_attempts.max(1),
+        }
+    }
+
+    fn initial_backoff(&self) -> Duration {
+        match &self.delivery {
+            Delivery::Log => Duration::ZERO,
+            Delivery::Webhook(w) => Duration::from_millis(w.0.initial_backoff_ms),
+        }
+    }
+
+    /// One delivery attempt.
+    async fn deliver(&self, work: &Work) -> Result<(), String> {
+        match &self.delivery {
             Delivery::Log => {
-                match serde_json::to_string(&notification) {
-                    Ok(line) => eprintln!("notification {line}"),
-                    Err(_) => eprintln!("notification {notification:?}"),
-                }
-                NotificationStatus::Sent
+                let notification: serde_json::Value =
+                    serde_json::from_str(&work.payload).unwrap_or(serde_json::Value::Null);
+                let line = serde_json::json!({
+                    "idempotency_key": work.idempotency_key,
+                    "notification": notification,
+                });
+                eprintln!("notification {line}");
+                Ok(())
             }
             Delivery::Webhook(webhook) => {
                 let (config, client) = &**webhook;
-                deliver_webhook(config, client, &notification, tracker.as_ref()).await
+                post(
+                    config,
+                    client,
+                    &work.idempotency_key,
+                    Bytes::from(work.payload.clone()),
+                )
+                .await
             }
-        };
-        if status == NotificationStatus::Sent {
-            if let Some(tracker) = tracker {
-                tracker.sent();
-            }
-        } else {
-            if let Some(tracker) = tracker {
-                tracker.failed();
-            }
-            telemetry.error("notification", "delivery_failed");
         }
     }
 }
 
-async fn deliver_webhook(
+impl Handler for NotificationHandler {
+    fn handle(self: Arc<Self>, work: Work, mut signals: Signals) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            // In delivery: no longer waiting in the queue.
+            self.queue.dec();
+            let tracker = self
+                .telemetry
+                .recording()
+                .map(|t| t.notifications.start(self.channel));
+            // A delivery in progress finishes, unless the shutdown timeout
+            // passes first: then it stays in the outbox for the next start.
+            let delivered = tokio::select! {
+                d = self.deliver(&work) => d,
+                () = signals.cut() => {
+                    self.queue.inc();
+                    if let Some(tracker) = tracker {
+                        tracker.postponed();
+                    }
+                    return;
+                }
+            };
+            let id = work.id;
+            let attempts = work.attempts.saturating_add(1);
+            match delivered {
+                Ok(()) => {
+                    if self.storage.write(move |tx| tx.complete(id)).await.is_ok() {
+                        if let Some(tracker) = tracker {
+                            tracker.sent();
+                        }
+                    } else {
+                        // Delivered, but the row could not be removed: it
+                        // is delivered again (with the same key).
+                        self.queue.inc();
+                        self.telemetry.error("notification", "storage");
+                        if let Some(tracker) = tracker {
+                            tracker.postponed();
+                        }
+                    }
+                }
+                Err(reason) if attempts >= self.max_attempts() => {
+                    eprintln!(
+                        "notification {} on {} failed after {attempts} attempts: {reason}",
+                        work.idempotency_key, self.channel
+                    );
+                    if self.storage.write(move |tx| tx.complete(id)).await.is_err() {
+                        self.queue.inc();
+                    }
+                    if let Some(tracker) = tracker {
+                        tracker.failed();
+                    }
+                    self.telemetry.error("notification", "delivery_failed");
+                }
+                Err(_) => {
+                    let wait = backoff(self.initial_backoff(), attempts);
+                    let due = now_ms()
+                        .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+                    let _ = self
+                        .storage
+                        .write(move |tx| tx.reschedule(id, 0, attempts, due))
+                        .await;
+                    self.queue.inc();
+                    if let Some(tracker) = tracker {
+                        tracker.retried();
+                        tracker.postponed();
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Removes the outbox rows of notification channels that are no longer
+/// configured (each counted as `dropped`, with a line on stderr); returns
+/// the rows left per configured channel.
+///
+/// # Errors
+///
+/// When the store cannot be read or written.
+pub async fn settle_channels(
+    storage: &Storage,
+    configured: &[&str],
+    telemetry: &Telemetry,
+) -> Result<Vec<(String, i64)>, crate::storage::StorageError> {
+    let mut left = Vec::new();
+    for (kind, target, n) in storage.pending_work()? {
+        if kind != WorkKind::Notification.as_str() {
+            continue;
+        }
+        if configured.contains(&target.as_str()) {
+            left.push((target, n));
+            continue;
+        }
+        let channel = target.clone();
+        let dropped = storage
+            .write(move |tx| tx.discard(WorkKind::Notification, &channel))
+            .await?;
+        eprintln!(
+            "llm-incident-manager: dropped {dropped} pending notifications of channel {target:?}, \
+             which is no longer configured"
+        );
+        if let Some(t) = telemetry.recording() {
+            for _ in 0..dropped {
+                t.notifications.start(&target).dropped();
+            }
+        }
+    }
+    Ok(left)
+}
+
+/// One POST to the webhook, with the idempotency key; `Err` says why it
+/// was not a 2xx in time.
+pub(crate) async fn post(
     config: &WebhookConfig,
     client: &HttpClient,
-    notification: &Notification,
-    tracker: Option<&NotificationTracker<'_>>,
-) -> NotificationStatus {
-    let body = match serde_json::to_vec(notification) {
-        Ok(b) => Bytes::from(b),
-        Err(_) => return NotificationStatus::Failed,
-    };
-    let attempts = config.max_attempts.max(1);
-    let mut backoff = Duration::from_millis(config.initial_backoff_ms);
-    for attempt in 1..=attempts {
-        if post(config, client, body.clone()).await {
-            return NotificationStatus::Sent;
-        }
-        if attempt == attempts {
-            break;
-        }
-        if let Some(tracker) = tracker {
-            tracker.retried();
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = backoff.saturating_mul(2);
-    }
-    NotificationStatus::Failed
-}
-
-/// True when the webhook answered 2xx in time.
-pub(crate) async fn post(config: &WebhookConfig, client: &HttpClient, body: Bytes) -> bool {
-    let Ok(request) = http::Request::post(&config.url)
+    key: &str,
+    body: Bytes,
+) -> Result<(), String> {
+    let request = http::Request::post(&config.url)
         .header(http::header::CONTENT_TYPE, "application/json")
+        .header(IDEMPOTENCY_KEY, key)
         .body(Full::new(body))
-    else {
-        return false;
-    };
+        .map_err(|e| format!("cannot build the request: {e}"))?;
     let timeout = Duration::from_millis(config.timeout_ms.max(1));
-    matches!(
-        tokio::time::timeout(timeout, client.request(request)).await,
-        Ok(Ok(response)) if response.status().is_success()
-    )
+    match tokio::time::timeout(timeout, client.request(request)).await {
+        Ok(Ok(response)) if response.status().is_success() => Ok(()),
+        Ok(Ok(response)) => Err(format!("{} answered {}", config.url, response.status())),
+        Ok(Err(e)) => Err(format!("{}: {e}", config.url)),
+        Err(_) => Err(format!("{} did not answer within {timeout:?}", config.url)),
+    }
 }

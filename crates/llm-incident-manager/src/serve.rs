@@ -70,6 +70,9 @@ pub struct Limits {
     /// or slowloris connections cannot take every file descriptor. Default
     /// 1000, under the common soft limit of 1024 open files.
     pub max_connections: usize,
+    /// The most playbook executions running at once; the others wait in
+    /// the durable outbox (counted in `playbooks_pending`). Default 64.
+    pub max_active_playbooks: usize,
 }
 
 /// hyper's own header count limit, which `max_headers` defaults to.
@@ -91,6 +94,7 @@ impl Default for Limits {
             body_read_timeout_ms: 10_000,
             grpc_max_message_bytes: 1024 * 1024,
             max_connections: 1000,
+            max_active_playbooks: 64,
         }
     }
 }
@@ -136,6 +140,9 @@ impl Limits {
                 self.max_connections
             ));
         }
+        if self.max_active_playbooks == 0 {
+            return Err("limits.max_active_playbooks must be positive".to_owned());
+        }
         Ok(())
     }
 }
@@ -164,6 +171,9 @@ where
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
+        // A client that closes its side after sending a request still gets
+        // the request carried out (a create that hangs up is not lost).
+        .half_close(true)
         .header_read_timeout(limits.header_read_timeout())
         .max_header_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
     // hyper parses up to 100 headers on the stack; any other count moves the

@@ -99,7 +99,9 @@ async fn streamed_calls_count_tokens_cost_and_time_to_first_token() {
     let seen = Seen::default();
     let (addr, _stub) = serve_stub(stub(seen.clone(), None)).await;
     let app = start(config(&llm_config(addr, true))).await;
-    let incident = create(&app, "links down", "high", "netmon").await;
+    let created = create(&app, "links down", "high", "netmon").await;
+    // The analysis is the outbox worker's, after the answer.
+    let incident = analysed(&app, created["id"].as_str().unwrap()).await;
     assert_eq!(incident["classification"], "network");
     assert_eq!(incident["summary"], "Links are down in eu-west.");
 
@@ -162,7 +164,8 @@ async fn unstreamed_calls_use_the_reported_usage() {
     let seen = Seen::default();
     let (addr, _stub) = serve_stub(stub(seen.clone(), None)).await;
     let app = start(config(&llm_config(addr, false))).await;
-    let incident = create(&app, "links down", "high", "netmon").await;
+    let created = create(&app, "links down", "high", "netmon").await;
+    let incident = analysed(&app, created["id"].as_str().unwrap()).await;
     assert_eq!(incident["classification"], "network");
     let text = scrape(app.http_addr()).await;
     let m = |s: &str| value(&text, &format!("llm_incident_manager_{s}"));
@@ -186,7 +189,13 @@ async fn provider_errors_are_counted_by_kind_and_do_not_fail_the_incident() {
     let app = start(config(&llm_config(addr, true))).await;
     let incident = create(&app, "links down", "high", "netmon").await;
     assert!(incident["classification"].is_null());
-    let text = scrape(app.http_addr()).await;
+    // Both calls of the analysis fail; the incident is kept without it.
+    let text = wait_for_sample(
+        app.http_addr(),
+        &format!("llm_incident_manager_llm_errors_total{{{LABELS},error_type=\"rate_limited\"}}"),
+        2.0,
+    )
+    .await;
     let m = |s: &str| value(&text, &format!("llm_incident_manager_{s}"));
     assert_eq!(
         m(&format!(

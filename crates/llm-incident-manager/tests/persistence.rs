@@ -15,6 +15,7 @@ async fn incidents_survive_a_restart_with_a_file_database() {
 
     let app = start(config(&toml)).await;
     let open = create(&app, "kept open", "critical", "persist").await;
+    let open = analysed(&app, open["id"].as_str().unwrap()).await;
     let done = create(&app, "resolved", "low", "persist-2").await;
     let done_id = done["id"].as_str().unwrap();
     post_json(
@@ -76,7 +77,7 @@ async fn incidents_survive_a_restart_with_a_file_database() {
         value(
             &text,
             "llm_incident_manager_storage_operations_total{operation=\"list\",backend=\"sqlite\"}"
-        ) >= 2.0
+        ) >= 1.0
     );
     app.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);

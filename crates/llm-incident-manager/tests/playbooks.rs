@@ -108,15 +108,21 @@ async fn matching_playbooks_run_and_failures_are_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_cancels_waiting_playbooks() {
+async fn a_playbook_in_a_wait_step_resumes_after_a_restart_where_it_was() {
     let toml = r#"
         [[playbooks]]
         name = "slow"
         severities = ["high"]
-        steps = [{ type = "wait", ms = 600000 }]
+        steps = [
+            { type = "annotate", note = "before the wait" },
+            { type = "wait", ms = 1500 },
+            { type = "annotate", note = "after the wait" },
+        ]
     "#;
-    let app = start(config(toml)).await;
-    create(&app, "slow one", "high", "s").await;
+    let config = config(toml);
+    let app = start(config.clone()).await;
+    let created = create(&app, "slow one", "high", "s").await;
+    let id = created["id"].as_str().unwrap().to_owned();
     wait_for_sample(
         app.http_addr(),
         "llm_incident_manager_playbooks_active",
@@ -128,13 +134,35 @@ async fn shutdown_cancels_waiting_playbooks() {
         .await
         .expect("shutdown timed out")
         .unwrap();
+    // Suspended, not cancelled: nothing counted but the gauge going down.
     let text = incident_metrics::exporter::gather_metrics(&registry).unwrap();
     assert_eq!(
         value(
             &text,
             "llm_incident_manager_playbook_executions_total{playbook=\"slow\",status=\"cancelled\"}"
         ),
-        1.0
+        0.0
     );
     assert_eq!(value(&text, "llm_incident_manager_playbooks_active"), 0.0);
+    assert_eq!(value(&text, "llm_incident_manager_playbooks_pending"), 1.0);
+
+    // The next start takes it up after the wait, and runs the first step
+    // only once.
+    let app = start(config).await;
+    let text = wait_for_sample(
+        app.http_addr(),
+        "llm_incident_manager_playbook_executions_total{playbook=\"slow\",status=\"success\"}",
+        1.0,
+    )
+    .await;
+    assert_eq!(value(&text, "llm_incident_manager_playbooks_pending"), 0.0);
+    let (_, got) = get_json(&format!("{}/api/v1/incidents/{id}", base(&app))).await;
+    let notes: Vec<&str> = got["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(notes, vec!["before the wait", "after the wait"]);
+    app.shutdown().await.unwrap();
 }

@@ -130,8 +130,9 @@ async fn create_get_list_resolve_with_exact_counts() {
     assert_eq!(created["status"], "open");
     assert_eq!(created["severity"], "high");
     assert_eq!(created["deduplicated"], false);
-    assert_eq!(created["classification"], "latency");
     let id = created["id"].as_str().unwrap().to_owned();
+    // The analysis is the outbox worker's, after the answer.
+    assert_eq!(analysed(&app, &id).await["classification"], "latency");
 
     // Same source and title while open: deduplicated.
     let (status, dup) = post_json(&format!("{base}/api/v1/incidents"), &body.to_string()).await;
@@ -342,12 +343,12 @@ async fn unresolved_critical_and_high_incidents_escalate_by_level() {
     .await;
     let t0 = critical["created_at_ms"].as_i64().unwrap();
     let manager = app.manager();
-    assert_eq!(manager.escalate_due(t0 + 999).unwrap(), 0);
-    assert_eq!(manager.escalate_due(t0 + 1000).unwrap(), 1);
-    assert_eq!(manager.escalate_due(t0 + 2000).unwrap(), 0);
+    assert_eq!(manager.escalate_due(t0 + 999).await.unwrap(), 0);
+    assert_eq!(manager.escalate_due(t0 + 1000).await.unwrap(), 1);
+    assert_eq!(manager.escalate_due(t0 + 2000).await.unwrap(), 0);
     // Two delays passed at once: two levels, each counted.
-    assert_eq!(manager.escalate_due(t0 + 6500).unwrap(), 2);
-    assert_eq!(manager.escalate_due(t0 + 60_000).unwrap(), 0);
+    assert_eq!(manager.escalate_due(t0 + 6500).await.unwrap(), 2);
+    assert_eq!(manager.escalate_due(t0 + 60_000).await.unwrap(), 0);
 
     let text = scrape(app.http_addr()).await;
     for (level, want) in [("1", 1.0), ("2", 1.0), ("3", 1.0), ("4", 0.0)] {

@@ -7,11 +7,8 @@ mod common;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::routing::post;
 use common::*;
 use http::StatusCode;
 use serde_json::json;
@@ -86,41 +83,26 @@ async fn binary_exits_zero_on_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_flight_requests_finish_and_new_connections_are_refused() {
-    // An LLM stub that holds each call until released, so that a create
-    // request is in flight when the shutdown starts.
-    let entered = Arc::new(tokio::sync::Notify::new());
-    let release = Arc::new(tokio::sync::Semaphore::new(0));
-    let router = {
-        let (entered, release) = (entered.clone(), release.clone());
-        Router::new().route(
-            "/v1/chat/completions",
-            post(move || {
-                let (entered, release) = (entered.clone(), release.clone());
-                async move {
-                    entered.notify_one();
-                    let _permit = release.acquire().await.unwrap();
-                    axum::Json(json!({
-                        "choices": [{"message": {"role": "assistant", "content": "network"}}],
-                        "usage": {"prompt_tokens": 1, "completion_tokens": 1}
-                    }))
-                }
-            }),
-        )
-    };
-    let (stub, _stub_guard) = serve_stub(router).await;
-    let app = start(config(&format!(
-        "[llm]\nprovider = \"openai\"\nbase_url = \"http://{stub}/v1\"\nstream = false\n"
-    )))
-    .await;
-    let url = format!("{}/api/v1/incidents", base(&app));
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = start(config("")).await;
     let http_addr = app.http_addr();
-    let in_flight = tokio::spawn(async move {
-        let body = json!({"title": "in flight", "severity": "low", "source": "s"});
-        post_json(&url, &body.to_string()).await
-    });
-    tokio::time::timeout(Duration::from_secs(10), entered.notified())
+    // A create whose body is half sent when the shutdown starts.
+    let body = json!({"title": "in flight", "severity": "low", "source": "s"}).to_string();
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut client = tokio::net::TcpStream::connect(http_addr).await.unwrap();
+    client
+        .write_all(
+            format!(
+                "POST /api/v1/incidents HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\n\r\n{first}",
+                body.len()
+            )
+            .as_bytes(),
+        )
         .await
-        .expect("the request never reached the LLM");
+        .unwrap();
+    // The server has the request in hand before the shutdown starts.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let handle = app.shutdown_handle();
     let stopped = tokio::spawn(app.wait());
     handle.trigger();
@@ -130,13 +112,14 @@ async fn in_flight_requests_finish_and_new_connections_are_refused() {
     })
     .await;
     assert!(refused, "the listener still accepts after shutdown");
-    release.add_permits(10);
-    let (status, body) = tokio::time::timeout(Duration::from_secs(10), in_flight)
+    client.write_all(rest.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut answer))
         .await
         .expect("in-flight request cut")
         .unwrap();
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!(body["classification"], "network");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
     tokio::time::timeout(Duration::from_secs(15), stopped)
         .await
         .expect("shutdown timed out")

@@ -121,6 +121,9 @@ impl Service {
         let mut config = Config::from_toml_str(&toml).expect("the test configuration");
         config.http_addr = "127.0.0.1:0".parse().unwrap();
         config.grpc_addr = "127.0.0.1:0".parse().unwrap();
+        // A store of its own (the default, `data/incidents.db`, would be
+        // shared with every other run).
+        config.storage.path = scratch("service-store").join("incidents.db");
         let app = runtime.block_on(async {
             // Inside the runtime, as `main` does: the collector reports it.
             let metrics = llm_incident_manager::telemetry::metrics_registry(

@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiState;
+use super::{ApiState, DEFAULT_PAGE, MAX_PAGE};
 use crate::domain::{Incident, IncidentError, NewIncident, Status};
+use crate::storage::PageCursor;
 
 /// A REST error: a status and `{"error": "..."}`.
 #[derive(Debug)]
@@ -39,6 +40,8 @@ impl From<IncidentError> for ApiError {
         let status = match &e {
             IncidentError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             IncidentError::NotFound(_) => StatusCode::NOT_FOUND,
+            IncidentError::Conflict(_) => StatusCode::CONFLICT,
+            IncidentError::StoreFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             IncidentError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, e.to_string())
@@ -50,9 +53,11 @@ pub fn incident_json(incident: &Incident) -> Value {
     serde_json::to_value(incident).unwrap_or(Value::Null)
 }
 
-/// `POST /api/v1/incidents`: `201` with a new incident, `200` with the open
-/// duplicate (`"deduplicated": true`), `400` for bad JSON, `422` for bad
-/// fields, `413` over the body limit.
+/// `POST /api/v1/incidents`: `201` with a new incident, `200` with the
+/// active duplicate (`"deduplicated": true`), `400` for bad JSON, `422` for
+/// bad fields, `413` over the body limit, `507` when the store is full. The
+/// answer comes once the incident and the work it owes are committed; the
+/// LLM's `classification` and `summary` are filled in afterwards.
 pub async fn create_incident(
     State(state): State<ApiState>,
     body: Result<Bytes, BytesRejection>,
@@ -65,7 +70,7 @@ pub async fn create_incident(
         };
         ApiError::new(status, format!("invalid JSON body: {e}"))
     })?;
-    let created = state.manager.create(request).await?;
+    let created = state.manager.create_detached(request).await?;
     let mut value = incident_json(&created.incident);
     value["deduplicated"] = Value::Bool(created.deduplicated);
     let status = if created.deduplicated {
@@ -111,32 +116,56 @@ pub async fn get_incident(
 /// The query of `GET /api/v1/incidents`.
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
-    /// `open` or `resolved`.
+    /// `open`, `acknowledged` or `resolved`.
     status: Option<String>,
+    /// The page size: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when absent.
+    limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
-/// `GET /api/v1/incidents?status=open`: `{"incidents": [...]}`.
+/// `GET /api/v1/incidents?status=open&limit=N&cursor=C`: one page,
+/// `{"incidents": [...], "next_cursor": "..."}`, oldest first;
+/// `next_cursor` is there while more remain.
 pub async fn list_incidents(
     State(state): State<ApiState>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, r.body_text()))?;
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
     let status = match query.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(Status::parse(s).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("status must be open or resolved, not {s:?}"),
-            )
+            bad(format!(
+                "status must be open, acknowledged or resolved, not {s:?}"
+            ))
         })?),
     };
-    let incidents: Vec<Value> = state
-        .manager
-        .list(status)?
-        .iter()
-        .map(incident_json)
-        .collect();
-    Ok(Json(json!({ "incidents": incidents })))
+    let limit = match query.limit.as_deref() {
+        None | Some("") => DEFAULT_PAGE,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => {
+                return Err(bad(format!(
+                    "limit must be a whole number from 1 to {MAX_PAGE}, not {text:?}"
+                )));
+            }
+        },
+    };
+    let after =
+        match query.cursor.as_deref() {
+            None | Some("") => None,
+            Some(token) => Some(PageCursor::parse(token).ok_or_else(|| {
+                bad("cursor is not a next_cursor this service answered".to_owned())
+            })?),
+        };
+    let page = state.manager.list(status, after, limit)?;
+    let incidents: Vec<Value> = page.incidents.iter().map(incident_json).collect();
+    let mut answer = json!({ "incidents": incidents });
+    if let Some(next) = page.next {
+        answer["next_cursor"] = Value::String(next.encode());
+    }
+    Ok(Json(answer))
 }
 
 /// `POST /api/v1/incidents/{id}/resolve`.
@@ -145,7 +174,18 @@ pub async fn resolve_incident(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Path(id) = id.map_err(path_rejection)?;
-    Ok(Json(incident_json(&state.manager.resolve(&id)?)))
+    Ok(Json(incident_json(&state.manager.resolve(&id).await?)))
+}
+
+/// `POST /api/v1/incidents/{id}/acknowledge`: `200` with the acknowledged
+/// incident (again on an acknowledged one, unchanged), `404`, `409` on a
+/// resolved one.
+pub async fn acknowledge_incident(
+    State(state): State<ApiState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(id) = id.map_err(path_rejection)?;
+    Ok(Json(incident_json(&state.manager.acknowledge(&id).await?)))
 }
 
 /// `GET /health`.

@@ -4,6 +4,12 @@
 pub mod handlers;
 pub mod routes;
 
+/// The page size of a list request that names none.
+pub const DEFAULT_PAGE: usize = 100;
+
+/// The largest page size a list request may ask for.
+pub const MAX_PAGE: usize = 1000;
+
 use std::sync::Arc;
 
 use axum::extract::FromRef;

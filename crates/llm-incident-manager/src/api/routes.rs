@@ -25,6 +25,10 @@ pub fn router(state: ApiState, body_limit: usize) -> Router {
             "/api/v1/incidents/{id}/resolve",
             post(handlers::resolve_incident),
         )
+        .route(
+            "/api/v1/incidents/{id}/acknowledge",
+            post(handlers::acknowledge_incident),
+        )
         .route("/health", get(handlers::health));
     let router = match endpoint {
         Some(endpoint) => router.route(&endpoint, get(handlers::metrics)),

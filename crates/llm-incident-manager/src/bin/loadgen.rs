@@ -4,8 +4,14 @@
 //!
 //! ```text
 //! cargo run --release --bin loadgen -- [--duration SECS] [--concurrency N]
-//!     [--rounds N] [--warmup SECS] [--json PATH] [--quick]
+//!     [--rounds N] [--warmup SECS] [--json PATH] [--quick] [--memory-store]
 //! ```
+//!
+//! Each service keeps its incidents in a SQLite file of its own under the
+//! system's temporary folder (the service's durable default: WAL,
+//! `synchronous=FULL`, group commit), removed at the end; `--memory-store`
+//! runs both on `:memory:` stores instead, to measure what durability
+//! costs.
 //!
 //! It starts two services in this process (one with `[metrics] enabled =
 //! true`, one with `false`) on one tokio runtime, and runs the clients on a
@@ -154,6 +160,7 @@ struct Options {
     warmup: Duration,
     json: Option<PathBuf>,
     quick: bool,
+    memory_store: bool,
 }
 
 impl Default for Options {
@@ -165,6 +172,7 @@ impl Default for Options {
             warmup: Duration::from_secs(2),
             json: None,
             quick: false,
+            memory_store: false,
         }
     }
 }
@@ -203,6 +211,10 @@ impl Options {
             }
             if name == "--quick" {
                 o.quick = true;
+                continue;
+            }
+            if name == "--memory-store" {
+                o.memory_store = true;
                 continue;
             }
             let value = match inline {
@@ -255,11 +267,15 @@ struct Target {
 /// notifications (one stderr line per incident would measure the
 /// terminal), no escalation, no correlation window (repeated fingerprints
 /// would otherwise link every incident of a source to every other).
-fn service_config(metrics_on: bool) -> Result<Config, LoadgenError> {
+fn service_config(metrics_on: bool, store: &std::path::Path) -> Result<Config, LoadgenError> {
+    // A TOML basic string: Rust's escaping of a path is a valid one.
+    let store = format!("{:?}", store.display().to_string());
     Ok(Config::from_toml_str(&format!(
         r#"
         http_addr = "127.0.0.1:0"
         grpc_addr = "127.0.0.1:0"
+        [storage]
+        path = {store}
         [metrics]
         enabled = {metrics_on}
         [incidents]
@@ -272,8 +288,24 @@ fn service_config(metrics_on: bool) -> Result<Config, LoadgenError> {
     ))?)
 }
 
-async fn start_target(metrics_on: bool) -> Result<Target, LoadgenError> {
-    let config = service_config(metrics_on)?;
+/// The folder of one target's file store, under the temporary folder.
+fn store_dir(metrics_on: bool) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "loadgen-{}-{}",
+        std::process::id(),
+        if metrics_on { "on" } else { "off" }
+    ))
+}
+
+async fn start_target(metrics_on: bool, memory: bool) -> Result<Target, LoadgenError> {
+    let store = if memory {
+        PathBuf::from(llm_incident_manager::storage::MEMORY)
+    } else {
+        // A fresh file each run.
+        let _ = std::fs::remove_dir_all(store_dir(metrics_on));
+        store_dir(metrics_on).join("incidents.db")
+    };
+    let config = service_config(metrics_on, &store)?;
     let metrics = MetricsRegistry::new(&config.metrics)?;
     let app = App::new(config, metrics).start().await?;
     Ok(Target {
@@ -680,6 +712,7 @@ async fn grpc_step(client: &mut GrpcClient, s: &mut ClientState) -> bool {
         Op::List => {
             let request = pb::ListIncidentsRequest {
                 status: pb::Status::Open.into(),
+                ..Default::default()
             };
             match grpc_timed("ListIncidents", client.list_incidents(request)).await {
                 Ok(result) => s.counts.grpc("ListIncidents", code_of(&result)),
@@ -1320,8 +1353,16 @@ fn run(options: &Options) -> Result<bool, LoadgenError> {
         load_start
     );
 
-    let on = server_rt.block_on(start_target(true))?;
-    let off = server_rt.block_on(start_target(false))?;
+    println!(
+        "stores: {}",
+        if options.memory_store {
+            "in memory (--memory-store)"
+        } else {
+            "SQLite files (WAL, synchronous=FULL, group commit), the service's default"
+        }
+    );
+    let on = server_rt.block_on(start_target(true, options.memory_store))?;
+    let off = server_rt.block_on(start_target(false, options.memory_store))?;
     let mut on_clients = Some(client_rt.block_on(connect_clients(&on, options.concurrency, 0))?);
     let mut off_clients = Some(client_rt.block_on(connect_clients(
         &off,
@@ -1618,6 +1659,11 @@ fn run(options: &Options) -> Result<bool, LoadgenError> {
         let _ = server_rt.block_on(async {
             tokio::time::timeout(Duration::from_secs(15), target.app.shutdown()).await
         });
+    }
+    if !options.memory_store {
+        for metrics_on in [true, false] {
+            let _ = std::fs::remove_dir_all(store_dir(metrics_on));
+        }
     }
     client_rt.shutdown_timeout(Duration::from_secs(5));
     server_rt.shutdown_timeout(Duration::from_secs(5));

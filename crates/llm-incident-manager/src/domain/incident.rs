@@ -68,32 +68,41 @@ impl Severity {
     }
 }
 
-/// Where an incident stands.
+/// Where an incident stands: open, then acknowledged by a responder (no
+/// longer escalated), then resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Open.
     Open,
+    /// Acknowledged by a responder: still active, no longer escalated.
+    Acknowledged,
     /// Resolved.
     Resolved,
 }
 
 impl Status {
+    /// Every status, in lifecycle order.
+    pub const ALL: [Self; 3] = [Self::Open, Self::Acknowledged, Self::Resolved];
+
     /// The contract's spelling.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Open => "open",
+            Self::Acknowledged => "acknowledged",
             Self::Resolved => "resolved",
         }
     }
 
     /// Parses the contract's spelling.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "open" => Some(Self::Open),
-            "resolved" => Some(Self::Resolved),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    /// Open or acknowledged: counted in `incidents_active`, and folding in
+    /// duplicates.
+    pub fn is_active(self) -> bool {
+        self != Self::Resolved
     }
 }
 
@@ -122,6 +131,9 @@ pub struct Incident {
     pub created_at_ms: i64,
     /// Milliseconds since the Unix epoch.
     pub updated_at_ms: i64,
+    /// Milliseconds since the Unix epoch, once acknowledged.
+    #[serde(default)]
+    pub acknowledged_at_ms: Option<i64>,
     /// Milliseconds since the Unix epoch, once resolved.
     pub resolved_at_ms: Option<i64>,
     /// 0 until the first escalation.
@@ -136,6 +148,11 @@ pub struct Incident {
     pub duplicate_count: u32,
     /// Notes added by playbooks.
     pub annotations: Vec<String>,
+    /// When the escalation task looks at this incident next (milliseconds
+    /// since the Unix epoch): stored in its own indexed column, not in the
+    /// record, and not answered.
+    #[serde(skip)]
+    pub escalate_at_ms: Option<i64>,
 }
 
 /// A request to create an incident, before validation. Unknown JSON fields

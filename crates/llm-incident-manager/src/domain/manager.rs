@@ -1,20 +1,27 @@
-//! [`IncidentManager`]: every state change of an incident, with its metrics.
+//! [`IncidentManager`]: every state change of an incident, each one write
+//! transaction that also stores the work it owes (the outbox), with its
+//! metrics recorded after the commit.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use incident_metrics::catalog::incident::IncidentStatus;
-use incident_metrics_trackers::ActiveIncident;
 use tokio::sync::{broadcast, watch};
 
-use super::incident::{Incident, NewIncident, Status, ValidationError, new_id, now_ms};
-use crate::config::IncidentConfig;
-use crate::llm::Analyzer;
-use crate::notify::{Notification, Notifier};
-use crate::playbook::PlaybookEngine;
-use crate::storage::{Storage, StorageError};
+use super::incident::{Incident, NewIncident, Severity, Status, ValidationError, new_id, now_ms};
+use crate::config::{Config, EscalationConfig, IncidentConfig};
+use crate::notify::Notification;
+use crate::outbox::Wake;
+use crate::storage::{NewWork, Page, PageCursor, Storage, StorageError, Tx, WorkKind};
 use crate::telemetry::Telemetry;
+
+/// How many incidents one escalation tick looks at, at most; the rest wait
+/// for the next tick. Bounds the work (and the write) of one tick.
+pub const ESCALATION_BATCH: usize = 500;
+
+/// How many resolved incidents one prune deletes per transaction.
+pub const PRUNE_BATCH: usize = 1000;
 
 /// Why an incident operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -26,18 +33,35 @@ pub enum IncidentError {
     /// No incident has this id.
     #[error("incident {0} not found")]
     NotFound(String),
+    /// The incident's state forbids the change (acknowledging a resolved
+    /// incident).
+    #[error("{0}")]
+    Conflict(String),
+    /// The store is full: `storage.max_size_bytes`, the disk, or
+    /// `incidents.max_stored`.
+    #[error("{0}")]
+    StoreFull(String),
     /// Storage failed.
     #[error("storage failed: {0}")]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
+}
+
+impl From<StorageError> for IncidentError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Full => Self::StoreFull(e.to_string()),
+            e => Self::Storage(e),
+        }
+    }
 }
 
 /// The answer to a create request.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Created {
-    /// The new incident, or the open one it duplicates.
+    /// The new incident, or the active one it duplicates.
     pub incident: Incident,
-    /// True when the request was folded into an open incident.
+    /// True when the request was folded into an active incident.
     pub deduplicated: bool,
 }
 
@@ -49,6 +73,8 @@ pub enum EventKind {
     Created,
     /// A duplicate report was folded into it.
     Deduplicated,
+    /// Acknowledged by a responder.
+    Acknowledged,
     /// Resolved.
     Resolved,
     /// Escalated one or more levels.
@@ -67,71 +93,151 @@ pub struct IncidentEvent {
     pub incident: Incident,
 }
 
-/// Creates, deduplicates, correlates, escalates and resolves incidents.
+/// What each state change owes: the notification channels, and the
+/// playbooks by severity. Built once from the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Routing {
+    /// The channels every incident event goes to.
+    pub channels: Vec<String>,
+    /// Each playbook's name and the severities whose new incidents run it.
+    pub playbooks: Vec<(String, Vec<Severity>)>,
+    /// Whether new incidents are analysed by the LLM provider.
+    pub analysis: bool,
+}
+
+impl Routing {
+    /// The routing of `config`.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            channels: config.notifications.channels.clone(),
+            playbooks: config
+                .playbooks
+                .iter()
+                .map(|p| (p.name.clone(), p.severities.clone()))
+                .collect(),
+            analysis: true,
+        }
+    }
+
+    /// One notification per default channel for `event`. The idempotency
+    /// key names the incident, the event (and `occurrence`, for events that
+    /// repeat) and the channel: the same on every delivery attempt.
+    fn notifications(
+        &self,
+        event: &str,
+        occurrence: Option<u32>,
+        incident: &Incident,
+        message: &str,
+        now: i64,
+    ) -> Vec<NewWork> {
+        let notification = notification(event, incident, message);
+        let payload = serde_json::to_string(&notification).unwrap_or_default();
+        self.channels
+            .iter()
+            .map(|channel| {
+                let key = match occurrence {
+                    Some(n) => format!("{}:{event}:{n}:{channel}", incident.id),
+                    None => format!("{}:{event}:{channel}", incident.id),
+                };
+                NewWork {
+                    kind: WorkKind::Notification,
+                    target: channel.clone(),
+                    incident_id: incident.id.clone(),
+                    idempotency_key: key,
+                    payload: payload.clone(),
+                    due_at_ms: now,
+                }
+            })
+            .collect()
+    }
+
+    /// What a new incident owes: its analysis, a `created` notification per
+    /// channel, and each playbook of its severity.
+    fn for_created(&self, incident: &Incident, now: i64) -> Vec<NewWork> {
+        let mut work = Vec::new();
+        if self.analysis {
+            work.push(NewWork {
+                kind: WorkKind::Analysis,
+                target: String::new(),
+                incident_id: incident.id.clone(),
+                idempotency_key: format!("{}:analysis", incident.id),
+                payload: String::new(),
+                due_at_ms: now,
+            });
+        }
+        work.extend(self.notifications("created", None, incident, "incident created", now));
+        for (name, severities) in &self.playbooks {
+            if severities.contains(&incident.severity) {
+                work.push(NewWork {
+                    kind: WorkKind::Playbook,
+                    target: name.clone(),
+                    incident_id: incident.id.clone(),
+                    idempotency_key: format!("{}:playbook:{name}", incident.id),
+                    payload: String::new(),
+                    due_at_ms: now,
+                });
+            }
+        }
+        work
+    }
+}
+
+/// Creates, deduplicates, correlates, acknowledges, escalates, resolves
+/// and prunes incidents. Each change is one transaction with the work it
+/// owes; the workers of [`crate::outbox`] carry that work out.
 #[derive(Debug)]
 pub struct IncidentManager {
     storage: Arc<Storage>,
-    analyzer: Analyzer,
-    notifier: Notifier,
-    playbooks: PlaybookEngine,
     telemetry: Telemetry,
     config: IncidentConfig,
+    routing: Arc<Routing>,
     events: broadcast::Sender<IncidentEvent>,
-    active: Mutex<HashMap<String, ActiveIncident>>,
+    wake: Wake,
+    /// Incidents stored, for `incidents.max_stored` (counted once at
+    /// start-up, then moved by the writes).
+    stored: Arc<AtomicU64>,
 }
 
 impl IncidentManager {
-    /// A manager over its parts; sets `incidents_active` from the store.
+    /// A manager over `storage`; sets `incidents_active` from the store
+    /// (one indexed count).
     ///
     /// # Errors
     ///
     /// When the store cannot be read.
-    pub fn new(
+    pub async fn new(
         storage: Arc<Storage>,
-        analyzer: Analyzer,
-        notifier: Notifier,
-        playbooks: PlaybookEngine,
+        routing: Routing,
         telemetry: Telemetry,
         config: IncidentConfig,
+        wake: Wake,
     ) -> Result<Self, IncidentError> {
-        // One `incidents_active` guard per open incident, rebuilt from the store.
-        let active = match telemetry.recording() {
-            Some(trackers) => storage
-                .list(Some(Status::Open))?
-                .into_iter()
-                .map(|i| {
-                    let guard = trackers.incidents.opened(i.severity.metric());
-                    (i.id, guard)
-                })
-                .collect(),
-            None => HashMap::new(),
-        };
+        if let Some(trackers) = telemetry.recording() {
+            let counts = storage.active_counts()?;
+            for severity in Severity::ALL {
+                let n = counts
+                    .iter()
+                    .find(|(s, _)| *s == severity)
+                    .map_or(0, |(_, n)| *n);
+                trackers.incidents.set_active(severity.metric(), n);
+            }
+        }
+        let stored = storage.write(|tx: &Tx<'_>| tx.count()).await?;
         let (events, _) = broadcast::channel(1024);
         Ok(Self {
             storage,
-            analyzer,
-            notifier,
-            playbooks,
             telemetry,
             config,
+            routing: Arc::new(routing),
             events,
-            active: Mutex::new(active),
+            wake,
+            stored: Arc::new(AtomicU64::new(stored)),
         })
     }
 
     /// The store.
     pub fn storage(&self) -> &Arc<Storage> {
         &self.storage
-    }
-
-    /// The notifier.
-    pub fn notifier(&self) -> &Notifier {
-        &self.notifier
-    }
-
-    /// The playbook engine.
-    pub fn playbooks(&self) -> &PlaybookEngine {
-        &self.playbooks
     }
 
     /// A receiver of every later event.
@@ -147,16 +253,42 @@ impl IncidentManager {
         });
     }
 
-    fn storage_failed(&self, e: StorageError) -> IncidentError {
-        IncidentError::Storage(e)
+    /// After a commit that owes `work`: the queue gauges move and the
+    /// workers wake.
+    fn owed(&self, work: &[NewWork]) {
+        if work.is_empty() {
+            return;
+        }
+        if let Some(trackers) = self.telemetry.recording() {
+            for w in work {
+                match w.kind {
+                    WorkKind::Notification => {
+                        trackers.notifications.queue_size(&w.target).inc();
+                    }
+                    WorkKind::Playbook => {
+                        self.telemetry.metrics().playbooks.pending.inc();
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.wake.wake();
     }
 
-    /// Creates an incident, or folds it into the open incident with the same
-    /// fingerprint (or, with none, the same source and title).
+    /// A write that failed (already counted by the storage tracker).
+    fn failed(&self, e: StorageError) -> IncidentError {
+        IncidentError::from(e)
+    }
+
+    /// Creates an incident, or folds it into the active incident with the
+    /// same fingerprint (or, with none, the same source and title). The
+    /// incident, its correlation links on both sides and the work it owes
+    /// are one transaction; nothing of it waits for the LLM.
     ///
     /// # Errors
     ///
-    /// [`IncidentError::Invalid`] for bad fields, [`IncidentError::Storage`].
+    /// [`IncidentError::Invalid`] for bad fields,
+    /// [`IncidentError::StoreFull`], [`IncidentError::Storage`].
     pub async fn create(&self, request: NewIncident) -> Result<Created, IncidentError> {
         let valid = request.validate()?;
         // Dropped on an error below, the tracker records the outcome `failed`.
@@ -165,7 +297,7 @@ impl IncidentManager {
             .recording()
             .map(|t| t.incidents.start(valid.severity.metric()));
         let now = now_ms();
-        let incident = Incident {
+        let mut incident = Incident {
             id: new_id(),
             dedup_key: valid.dedup_key(),
             title: valid.title,
@@ -176,6 +308,7 @@ impl IncidentManager {
             fingerprint: valid.fingerprint,
             created_at_ms: now,
             updated_at_ms: now,
+            acknowledged_at_ms: None,
             resolved_at_ms: None,
             escalation_level: 0,
             correlated_ids: Vec::new(),
@@ -183,101 +316,125 @@ impl IncidentManager {
             summary: None,
             duplicate_count: 0,
             annotations: Vec::new(),
+            escalate_at_ms: None,
         };
-        let (mut incident, deduplicated) = self
-            .storage
-            .create_or_dedup(incident)
-            .map_err(|e| self.storage_failed(e))?;
-        if deduplicated {
-            if let (Some(trackers), Some(tracker)) = (self.telemetry.recording(), tracker) {
-                trackers.incidents.deduplicated();
-                tracker.success(IncidentStatus::Deduplicated);
-            }
-            self.emit(EventKind::Deduplicated, &incident);
-            return Ok(Created {
-                incident,
-                deduplicated: true,
-            });
-        }
-        if let Some(trackers) = self.telemetry.recording() {
-            let guard = trackers.incidents.opened(incident.severity.metric());
-            if let Ok(mut active) = self.active.lock() {
-                active.insert(incident.id.clone(), guard);
-            }
-        }
-
-        // Correlation: link to the most recent other incidents of the same
-        // source in the window, at most `max_correlated` of them.
+        incident.escalate_at_ms = next_escalation(&self.config.escalation, &incident);
+        let routing = Arc::clone(&self.routing);
         let window = i64::try_from(self.config.correlation_window_ms).unwrap_or(i64::MAX);
-        let since = now.saturating_sub(window);
-        let max = self.config.max_correlated;
-        let others: Vec<String> = if max == 0 {
-            Vec::new()
-        } else {
-            // One more than wanted: the new incident is among them.
-            let others: Vec<String> = self
-                .storage
-                .recent_from_source(&incident.source, since, max.saturating_add(1))?
-                .into_iter()
-                .filter(|o| o.id != incident.id)
-                .map(|o| o.id)
-                .collect();
-            let older = others.len().saturating_sub(max);
-            others.into_iter().skip(older).collect()
-        };
-        if !others.is_empty() {
-            for other in &others {
-                let new_id = incident.id.clone();
-                let linked = self.storage.modify(other, |o| {
-                    if o.correlated_ids.contains(&new_id) {
-                        return false;
-                    }
-                    o.correlated_ids.push(new_id);
-                    o.updated_at_ms = now;
-                    true
-                })?;
-                if let Some((o, true)) = linked {
-                    self.emit(EventKind::Correlated, &o);
+        let max_correlated = self.config.max_correlated;
+        let max_stored = self.config.max_stored;
+        let stored = Arc::clone(&self.stored);
+        let outcome = self
+            .storage
+            .write(move |tx| {
+                if let Some(mut existing) = tx.active_duplicate(&incident.dedup_key)? {
+                    existing.duplicate_count = existing.duplicate_count.saturating_add(1);
+                    existing.updated_at_ms = now;
+                    tx.update(&existing)?;
+                    return Ok(Outcome::Duplicate(existing));
                 }
+                if let Some(max) = max_stored
+                    && stored.load(Ordering::Relaxed) >= max
+                {
+                    return Ok(Outcome::AtCapacity(max));
+                }
+                tx.ensure_room()?;
+                // Correlation: the most recent other incidents of the same
+                // source in the window, at most `max_correlated`, linked on
+                // both sides.
+                let mut linked = Vec::new();
+                if max_correlated > 0 {
+                    let since = now.saturating_sub(window);
+                    for other in tx.recent_from_source(&incident.source, since, max_correlated)? {
+                        let Some(mut o) = tx.get(&other)? else {
+                            continue;
+                        };
+                        if !o.correlated_ids.contains(&incident.id) {
+                            o.correlated_ids.push(incident.id.clone());
+                            o.updated_at_ms = now;
+                            tx.update(&o)?;
+                        }
+                        incident.correlated_ids.push(o.id.clone());
+                        linked.push(o);
+                    }
+                }
+                tx.insert(&incident)?;
+                let work = routing.for_created(&incident, now);
+                for w in &work {
+                    tx.enqueue(w)?;
+                }
+                stored.fetch_add(1, Ordering::Relaxed);
+                Ok(Outcome::Created {
+                    incident,
+                    linked,
+                    work,
+                })
+            })
+            .await
+            .map_err(|e| self.failed(e))?;
+        match outcome {
+            Outcome::Duplicate(incident) => {
+                if let (Some(trackers), Some(tracker)) = (self.telemetry.recording(), tracker) {
+                    trackers.incidents.deduplicated();
+                    tracker.success(IncidentStatus::Deduplicated);
+                }
+                self.emit(EventKind::Deduplicated, &incident);
+                Ok(Created {
+                    incident,
+                    deduplicated: true,
+                })
             }
-            if let Some((updated, _)) = self.storage.modify(&incident.id, |i| {
-                i.correlated_ids.extend(others.iter().cloned());
-                true
-            })? {
-                incident = updated;
+            Outcome::AtCapacity(max) => {
+                self.telemetry.error("storage", "max_stored");
+                Err(IncidentError::StoreFull(format!(
+                    "the incident store is full: it holds incidents.max_stored = {max} \
+                     incidents; resolve and prune incidents, or raise the limit"
+                )))
             }
-            if let Some(trackers) = self.telemetry.recording() {
-                trackers.incidents.correlated();
+            Outcome::Created {
+                incident,
+                linked,
+                work,
+            } => {
+                if let Some(trackers) = self.telemetry.recording() {
+                    trackers.incidents.add_active(incident.severity.metric(), 1);
+                    if !linked.is_empty() {
+                        trackers.incidents.correlated();
+                    }
+                }
+                if let Some(tracker) = tracker {
+                    tracker.success(IncidentStatus::Open);
+                }
+                self.owed(&work);
+                for o in &linked {
+                    self.emit(EventKind::Correlated, o);
+                }
+                self.emit(EventKind::Created, &incident);
+                Ok(Created {
+                    incident,
+                    deduplicated: false,
+                })
             }
         }
+    }
 
-        // Analysis by the LLM provider: failures leave the fields empty.
-        let analysis = self
-            .analyzer
-            .analyze(&incident.title, &incident.description, incident.severity)
-            .await;
-        if (analysis.classification.is_some() || analysis.summary.is_some())
-            && let Some((updated, _)) = self.storage.modify(&incident.id, |i| {
-                i.classification = analysis.classification.clone();
-                i.summary = analysis.summary.clone();
-                i.updated_at_ms = now_ms();
-                true
-            })?
-        {
-            incident = updated;
-        }
-
-        self.notifier
-            .broadcast(&notification("created", &incident, "incident created"));
-        self.playbooks.trigger(&incident);
-        if let Some(tracker) = tracker {
-            tracker.success(IncidentStatus::Open);
-        }
-        self.emit(EventKind::Created, &incident);
-        Ok(Created {
-            incident,
-            deduplicated: false,
-        })
+    /// [`create`](Self::create) in a task of its own: once a request is
+    /// received it is carried out to its end even if the caller goes away
+    /// (a client that hangs up, a gRPC deadline that passes), so that what
+    /// the service took in is never half done.
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create); [`IncidentError::Storage`] if the task
+    /// panicked.
+    pub async fn create_detached(
+        self: &Arc<Self>,
+        request: NewIncident,
+    ) -> Result<Created, IncidentError> {
+        let manager = Arc::clone(self);
+        tokio::spawn(async move { manager.create(request).await })
+            .await
+            .map_err(|e| IncidentError::Storage(StorageError::RolledBack(e.to_string())))?
     }
 
     /// One incident.
@@ -291,13 +448,83 @@ impl IncidentManager {
             .ok_or_else(|| IncidentError::NotFound(id.to_owned()))
     }
 
-    /// Every incident, or those with `status`, oldest first.
+    /// One page of incidents, oldest first, optionally with one status.
     ///
     /// # Errors
     ///
     /// [`IncidentError::Storage`].
-    pub fn list(&self, status: Option<Status>) -> Result<Vec<Incident>, IncidentError> {
-        Ok(self.storage.list(status)?)
+    pub fn list(
+        &self,
+        status: Option<Status>,
+        after: Option<PageCursor>,
+        limit: usize,
+    ) -> Result<Page, IncidentError> {
+        Ok(self.storage.list_page(status, after, limit)?)
+    }
+
+    /// Acknowledges an incident: it stays active and is no longer
+    /// escalated. Acknowledging an acknowledged incident changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`IncidentError::NotFound`], [`IncidentError::Conflict`] for a
+    /// resolved incident, [`IncidentError::Storage`].
+    pub async fn acknowledge(&self, id: &str) -> Result<Incident, IncidentError> {
+        let now = now_ms();
+        let routing = Arc::clone(&self.routing);
+        let key = id.to_owned();
+        let changed = self
+            .storage
+            .write(move |tx| {
+                let Some(mut incident) = tx.get(&key)? else {
+                    return Ok(Change::NotFound);
+                };
+                match incident.status {
+                    Status::Resolved => return Ok(Change::Refused(incident)),
+                    Status::Acknowledged => return Ok(Change::Unchanged(incident)),
+                    Status::Open => {}
+                }
+                incident.status = Status::Acknowledged;
+                incident.acknowledged_at_ms = Some(now);
+                incident.updated_at_ms = now;
+                incident.escalate_at_ms = None;
+                tx.update(&incident)?;
+                let work = routing.notifications(
+                    "acknowledged",
+                    None,
+                    &incident,
+                    "incident acknowledged",
+                    now,
+                );
+                for w in &work {
+                    tx.enqueue(w)?;
+                }
+                Ok(Change::Changed { incident, work })
+            })
+            .await
+            .map_err(|e| self.failed(e))?;
+        match changed {
+            Change::NotFound => Err(IncidentError::NotFound(id.to_owned())),
+            Change::Refused(_) => Err(IncidentError::Conflict(format!(
+                "incident {id} is resolved; only an open incident can be acknowledged"
+            ))),
+            Change::Unchanged(incident) => Ok(incident),
+            Change::Changed { incident, work } => {
+                if let Some(trackers) = self.telemetry.recording() {
+                    let severity = incident.severity.metric();
+                    trackers
+                        .incidents
+                        .start(severity)
+                        .success(IncidentStatus::Acknowledged);
+                    trackers
+                        .incidents
+                        .acknowledged_after(severity, since(incident.created_at_ms, now));
+                }
+                self.owed(&work);
+                self.emit(EventKind::Acknowledged, &incident);
+                Ok(incident)
+            }
+        }
     }
 
     /// Resolves an incident; resolving a resolved incident changes nothing.
@@ -305,100 +532,233 @@ impl IncidentManager {
     /// # Errors
     ///
     /// [`IncidentError::NotFound`], [`IncidentError::Storage`].
-    pub fn resolve(&self, id: &str) -> Result<Incident, IncidentError> {
+    pub async fn resolve(&self, id: &str) -> Result<Incident, IncidentError> {
         let now = now_ms();
-        let (incident, changed) = self
+        let routing = Arc::clone(&self.routing);
+        let key = id.to_owned();
+        let changed = self
             .storage
-            .modify(id, |i| {
-                if i.status == Status::Resolved {
-                    return false;
+            .write(move |tx| {
+                let Some(mut incident) = tx.get(&key)? else {
+                    return Ok(Change::NotFound);
+                };
+                if incident.status == Status::Resolved {
+                    return Ok(Change::Unchanged(incident));
                 }
-                i.status = Status::Resolved;
-                i.resolved_at_ms = Some(now);
-                i.updated_at_ms = now;
-                true
-            })?
-            .ok_or_else(|| IncidentError::NotFound(id.to_owned()))?;
-        if changed {
-            let tracker = self
-                .telemetry
-                .recording()
-                .map(|t| t.incidents.start(incident.severity.metric()));
-            let guard = self
-                .active
-                .lock()
-                .ok()
-                .and_then(|mut a| a.remove(&incident.id));
-            if let Some(guard) = guard {
-                guard.resolve();
+                incident.status = Status::Resolved;
+                incident.resolved_at_ms = Some(now);
+                incident.updated_at_ms = now;
+                incident.escalate_at_ms = None;
+                tx.update(&incident)?;
+                let work =
+                    routing.notifications("resolved", None, &incident, "incident resolved", now);
+                for w in &work {
+                    tx.enqueue(w)?;
+                }
+                Ok(Change::Changed { incident, work })
+            })
+            .await
+            .map_err(|e| self.failed(e))?;
+        match changed {
+            Change::NotFound => Err(IncidentError::NotFound(id.to_owned())),
+            Change::Unchanged(incident) | Change::Refused(incident) => Ok(incident),
+            Change::Changed { incident, work } => {
+                if let Some(trackers) = self.telemetry.recording() {
+                    let severity = incident.severity.metric();
+                    trackers
+                        .incidents
+                        .start(severity)
+                        .success(IncidentStatus::Resolved);
+                    trackers.incidents.add_active(severity, -1);
+                    trackers
+                        .incidents
+                        .resolved_after(severity, since(incident.created_at_ms, now));
+                }
+                self.owed(&work);
+                self.emit(EventKind::Resolved, &incident);
+                Ok(incident)
             }
-            if let Some(tracker) = tracker {
-                tracker.success(IncidentStatus::Resolved);
-            }
-            self.notifier
-                .broadcast(&notification("resolved", &incident, "incident resolved"));
-            self.emit(EventKind::Resolved, &incident);
         }
-        Ok(incident)
     }
 
-    /// Escalates every open incident that is due at `now_ms`, one level per
-    /// delay passed; returns how many levels were taken in all.
+    /// Escalates the open incidents due at `now` (found by their indexed
+    /// `escalate_at_ms`, at most [`ESCALATION_BATCH`] per call), one level
+    /// per delay passed, in one transaction with the notifications they
+    /// owe; returns how many levels were taken in all.
     ///
     /// # Errors
     ///
     /// [`IncidentError::Storage`].
-    pub fn escalate_due(&self, now: i64) -> Result<u32, IncidentError> {
-        let policy = &self.config.escalation;
-        let mut taken = 0;
-        for open in self.storage.list(Some(Status::Open))? {
-            if !policy.severities.contains(&open.severity) {
-                continue;
-            }
-            let age = u64::try_from(now.saturating_sub(open.created_at_ms)).unwrap_or(0);
-            let due = u32::try_from(policy.delays_ms.iter().filter(|d| age >= **d).count())
-                .unwrap_or(u32::MAX);
-            if due <= open.escalation_level {
-                continue;
-            }
-            let mut from = 0;
-            let updated = self.storage.modify(&open.id, |i| {
-                if i.status != Status::Open || due <= i.escalation_level {
-                    return false;
-                }
-                from = i.escalation_level;
-                i.escalation_level = due;
-                i.updated_at_ms = now;
-                true
-            })?;
-            if let Some((incident, true)) = updated {
-                for level in from + 1..=due {
-                    if let Some(trackers) = self.telemetry.recording() {
-                        trackers.incidents.escalated(level);
+    pub async fn escalate_due(&self, now: i64) -> Result<u32, IncidentError> {
+        let due: Vec<String> = self
+            .storage
+            .escalation_due(now, ESCALATION_BATCH)?
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let policy = self.config.escalation.clone();
+        let routing = Arc::clone(&self.routing);
+        let escalated = self
+            .storage
+            .write(move |tx| {
+                let mut escalated = Vec::new();
+                for id in due {
+                    let Some(mut incident) = tx.get(&id)? else {
+                        continue;
+                    };
+                    let from = incident.escalation_level;
+                    if incident.status == Status::Open
+                        && policy.severities.contains(&incident.severity)
+                    {
+                        let age =
+                            u64::try_from(now.saturating_sub(incident.created_at_ms)).unwrap_or(0);
+                        let due =
+                            u32::try_from(policy.delays_ms.iter().filter(|d| age >= **d).count())
+                                .unwrap_or(u32::MAX);
+                        incident.escalation_level = incident.escalation_level.max(due);
                     }
-                    taken += 1;
+                    incident.escalate_at_ms = next_escalation(&policy, &incident);
+                    let mut work = Vec::new();
+                    if incident.escalation_level > from {
+                        incident.updated_at_ms = now;
+                        let level = incident.escalation_level;
+                        work = routing.notifications(
+                            "escalated",
+                            Some(level),
+                            &incident,
+                            &format!("escalated to level {level}"),
+                            now,
+                        );
+                    }
+                    tx.update(&incident)?;
+                    for w in &work {
+                        tx.enqueue(w)?;
+                    }
+                    if incident.escalation_level > from {
+                        escalated.push((incident, from, work));
+                    }
                 }
-                self.notifier.broadcast(&notification(
-                    "escalated",
-                    &incident,
-                    &format!("escalated to level {due}"),
-                ));
-                self.emit(EventKind::Escalated, &incident);
+                Ok(escalated)
+            })
+            .await
+            .map_err(|e| self.failed(e))?;
+        let mut taken = 0;
+        for (incident, from, work) in escalated {
+            for level in from + 1..=incident.escalation_level {
+                if let Some(trackers) = self.telemetry.recording() {
+                    trackers.incidents.escalated(level);
+                }
+                taken += 1;
             }
+            self.owed(&work);
+            self.emit(EventKind::Escalated, &incident);
         }
         Ok(taken)
     }
 
-    /// Runs [`escalate_due`](Self::escalate_due) every `interval` until
-    /// `stop` turns true.
-    pub async fn run_escalation(self: Arc<Self>, interval: Duration, stop: watch::Receiver<bool>) {
-        crate::periodic::every(interval, stop, || {
-            if self.escalate_due(now_ms()).is_err() {
-                self.telemetry.error("escalation", "storage");
+    /// Deletes the incidents resolved more than `incidents.retention_days`
+    /// before `now` (in batches of [`PRUNE_BATCH`]); how many. Counted in
+    /// `incidents_pruned_total`. Nothing when retention is 0 (keep all).
+    ///
+    /// # Errors
+    ///
+    /// [`IncidentError::Storage`].
+    pub async fn prune(&self, now: i64) -> Result<u64, IncidentError> {
+        if self.config.retention_days == 0 {
+            return Ok(0);
+        }
+        let keep = i64::from(self.config.retention_days).saturating_mul(86_400_000);
+        let before = now.saturating_sub(keep);
+        let mut pruned = 0_u64;
+        loop {
+            let stored = Arc::clone(&self.stored);
+            let n = self
+                .storage
+                .write(move |tx| {
+                    let n = tx.prune_resolved(before, PRUNE_BATCH)?;
+                    let n64 = u64::try_from(n).unwrap_or(0);
+                    let _ = stored.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                        Some(s.saturating_sub(n64))
+                    });
+                    Ok(n)
+                })
+                .await
+                .map_err(|e| self.failed(e))?;
+            pruned += u64::try_from(n).unwrap_or(0);
+            if let Some(trackers) = self.telemetry.recording() {
+                trackers.incidents.pruned(u64::try_from(n).unwrap_or(0));
+            }
+            if n < PRUNE_BATCH {
+                return Ok(pruned);
+            }
+        }
+    }
+
+    /// Runs [`escalate_due`](Self::escalate_due) (when escalation is on) and
+    /// [`prune`](Self::prune) every `interval` until `stop` turns true; a
+    /// failed run is counted in `errors_total` and tried again at the next.
+    pub async fn run_periodic(self: Arc<Self>, interval: Duration, stop: watch::Receiver<bool>) {
+        let escalation = self.config.escalation.enabled;
+        crate::periodic::every_async(interval, stop, || {
+            let manager = Arc::clone(&self);
+            async move {
+                let now = now_ms();
+                if escalation && manager.escalate_due(now).await.is_err() {
+                    manager.telemetry.error("escalation", "storage");
+                }
+                if manager.prune(now).await.is_err() {
+                    manager.telemetry.error("retention", "storage");
+                }
             }
         })
         .await;
     }
+}
+
+/// What a create transaction found.
+enum Outcome {
+    Duplicate(Incident),
+    AtCapacity(u64),
+    Created {
+        incident: Incident,
+        linked: Vec<Incident>,
+        work: Vec<NewWork>,
+    },
+}
+
+/// What an acknowledge or resolve transaction found.
+enum Change {
+    NotFound,
+    Refused(Incident),
+    Unchanged(Incident),
+    Changed {
+        incident: Incident,
+        work: Vec<NewWork>,
+    },
+}
+
+/// The time from `from_ms` to `to_ms`, zero when the clock went back.
+fn since(from_ms: i64, to_ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(to_ms.saturating_sub(from_ms)).unwrap_or(0))
+}
+
+/// When an incident's next escalation level is due under `policy`, or
+/// `None` when it will not escalate further (not open, a severity the
+/// policy leaves out, or every level reached).
+fn next_escalation(policy: &EscalationConfig, incident: &Incident) -> Option<i64> {
+    if incident.status != Status::Open || !policy.severities.contains(&incident.severity) {
+        return None;
+    }
+    let level = usize::try_from(incident.escalation_level).unwrap_or(usize::MAX);
+    let delay = policy.delays_ms.get(level)?;
+    Some(
+        incident
+            .created_at_ms
+            .saturating_add(i64::try_from(*delay).unwrap_or(i64::MAX)),
+    )
 }
 
 pub(crate) fn notification(event: &str, incident: &Incident, message: &str) -> Notification {

@@ -27,11 +27,16 @@ use llm_incident_manager::{App, Config, RunningApp};
 use serde_json::Value;
 
 /// A configuration on ephemeral ports with the given TOML merged over the
-/// defaults.
+/// defaults; unless the TOML names a store, a new file store in a scratch
+/// folder of its own (the default `data/incidents.db` would be shared).
 pub fn config(toml: &str) -> Config {
     let mut config = Config::from_toml_str(toml).expect("test config");
     config.http_addr = "127.0.0.1:0".parse().unwrap();
     config.grpc_addr = "127.0.0.1:0".parse().unwrap();
+    if config.storage.path == std::path::Path::new(llm_incident_manager::config::DEFAULT_DB) {
+        config.storage.path =
+            incident_metrics_testing::scratch_dir("lim-store").join("incidents.db");
+    }
     config
 }
 
@@ -111,6 +116,22 @@ pub async fn get_json(url: &str) -> (StatusCode, Value) {
 
 pub fn base(app: &RunningApp) -> String {
     format!("http://{}", app.http_addr())
+}
+
+/// Polls incident `id` until the LLM's analysis has been stored (the
+/// outbox's analysis worker fills `classification` after the create
+/// answered), for at most 10 s; the incident then.
+pub async fn analysed(app: &RunningApp, id: &str) -> Value {
+    let url = format!("{}/api/v1/incidents/{id}", base(app));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, incident) = get_json(&url).await;
+        assert_eq!(status, StatusCode::OK, "{incident}");
+        if !incident["classification"].is_null() || tokio::time::Instant::now() >= deadline {
+            return incident;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Creates an incident over REST; the JSON answer.
@@ -230,7 +251,10 @@ pub fn spawn_binary(
     envs: &[(&str, &str)],
     lines: usize,
 ) -> (ChildGuard, Vec<String>) {
+    // In a scratch folder: the default store, `data/incidents.db`, lands
+    // there rather than in the source tree.
     let mut child = Command::new(env!("CARGO_BIN_EXE_llm-incident-manager"))
+        .current_dir(incident_metrics_testing::scratch_dir("lim-bin"))
         .args(args)
         .envs(envs.iter().copied())
         .stdout(Stdio::piped())
