@@ -17,9 +17,8 @@ use incident_metrics::catalog::incident::Severity;
 use incident_metrics::catalog::storage::StorageOperation;
 use incident_metrics::exporter::{Format, render};
 use incident_metrics::grpc::MetricsInterceptor;
-use incident_metrics::http::HttpMetricsLayer;
 use incident_metrics::trackers::{TrackerConfig, Trackers};
-use incident_metrics::{MetricsConfig, MetricsRegistry};
+use incident_metrics::{MetricsConfig, MetricsRegistry, instrumented_router};
 use tower::ServiceExt;
 
 #[tokio::main(flavor = "current_thread")]
@@ -36,16 +35,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let metrics = registry.metrics();
     let trackers = Trackers::new(metrics, &TrackerConfig::default())?;
 
-    // HTTP: one layer on the router records every request by route template.
-    let app = Router::new()
+    // HTTP: the finished router, with `/metrics` merged in and the layer
+    // around all of it (last: axum's `Router::layer` wraps only what exists
+    // when it is called), records every request by route template, and
+    // unmatched ones under `unmatched`.
+    let routes = Router::new()
         .route("/api/v1/incidents", post(|| async { "created" }))
-        .route("/api/v1/incidents/{id}", get(|| async { "incident" }))
-        .layer(HttpMetricsLayer::from_metrics(metrics));
+        .route("/api/v1/incidents/{id}", get(|| async { "incident" }));
+    let app = instrumented_router(routes, &registry);
     for (method, uri) in [
         ("POST", "/api/v1/incidents"),
         ("GET", "/api/v1/incidents/3f9c"),
         ("GET", "/api/v1/incidents/7a01"),
         ("GET", "/no/such/route"),
+        ("GET", "/metrics"), // served, and left out of the counts
     ] {
         let request = Request::builder()
             .method(method)

@@ -44,6 +44,20 @@
 //! `CANCELLED`, and a client layer records the failed channel call as
 //! `UNKNOWN` (it would need the `h2` types to read the reset reason).
 //!
+//! # Where to put the layer
+//!
+//! On the server, once, on `tonic::transport::Server::builder().layer(..)`:
+//! it wraps every service added to the builder (yours, `tonic-health`,
+//! `tonic-reflection`) and tonic's own answer to a path no service serves,
+//! so every call is counted once, and a call to an unknown service or
+//! method (or a malformed path, under `unknown`/`unknown`) as
+//! `UNIMPLEMENTED`. On a client, around the channel
+//! (`ServiceBuilder::new().layer(GrpcMetricsLayer::client(..)).service(channel)`),
+//! shared by every generated client built on it. `tests/composition.rs`
+//! checks both, with health and reflection beside the service. A layer on
+//! one service only (`tower::Layer::layer` on a generated server before
+//! `add_service`) sees only that service's calls.
+//!
 //! On the path of a call the layer does a few atomic operations: each
 //! method's handles are resolved once, then found without a lock, an
 //! allocation or a hash of the strings; a unary call allocates nothing in

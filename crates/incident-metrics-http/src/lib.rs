@@ -63,12 +63,52 @@
 //! axum boxes a body that is not its own type, as it does for any
 //! body-wrapping layer.
 //!
-//! Put the layer on the router with [`Router::layer`](axum::Router::layer):
-//! axum sets `MatchedPath` when it routes, so a layer around the whole
-//! router (outside it) sees no template and counts every request as
-//! unmatched.
+//! # Where to put the layer
+//!
+//! Call [`Router::layer`](axum::Router::layer) last, on the finished
+//! router: after every `route`, `merge`, `nest` and `fallback`, the
+//! `/metrics` router included. axum's `Router::layer` wraps only the routes
+//! and the fallback that exist when it is called, so a route or a fallback
+//! added later is served without the layer and its requests are never
+//! counted; and axum sets `MatchedPath` only while it routes, so a layer
+//! around the whole router (outside it) sees no template. `/metrics`,
+//! `/health` and the other excluded paths are left out by the
+//! configuration (`excluded_paths` and `endpoint`), not by where the layer
+//! sits.
+//!
+//! What each composition counts (`tests/composition.rs` drives each one with
+//! matched routes, a `405`, unmatched paths, a panicking handler, `/health`
+//! and `/metrics`, and asserts the whole `http_requests_total` family):
+//!
+//! | composition | matched routes | `405` | unmatched | panics |
+//! |---|---|---|---|---|
+//! | `routes.merge(metrics_router).layer(layer)` (the one to use) | template | template | `unmatched` | `500`, template |
+//! | `Router::new().nest("/api", api)...layer(layer)` | full template (`/api/items/{id}`) | template | `unmatched` | `500`, template |
+//! | `routes.fallback(handler)...layer(layer)`, or `.fallback_service(svc)` | template | template | `unmatched`, with the status the fallback answered | `500`, template |
+//! | `.nest_service("/files", svc)...layer(layer)` | `unmatched` below the prefix (axum gives a nested service no `MatchedPath`), `/files` itself by its template | as the service answers | `unmatched` | `500` |
+//! | `ServiceBuilder::new().layer(layer).service(router)`, or any layer outside the router | `unmatched` | `unmatched` | `unmatched` | `500`, `unmatched` |
+//! | the same with [`with_path_classifier`](HttpMetricsLayer::with_path_classifier)`(`[`RouteTemplates`]`)` | the classifier's template | the classifier's template | `unmatched` | `500`, template |
+//! | `a.layer(layer).merge(b.layer(layer))` (each router its own layer) | template, once | template, once | `unmatched`, once (the fallback kept is `b`'s) | `500`, template |
+//! | `routes.layer(layer).merge(other)` (merge after layer) | template; **`other`'s routes lost** | template | **lost** | `500`, template |
+//! | `routes.layer(layer).fallback(handler)` (fallback after layer) | template | template | **lost** | `500`, template |
+//! | `Router::new().nest("/api", api.layer(layer))` (layer on the nested router only) | template under `/api`; **the outer router's routes lost** | template | **lost** | `500` under `/api`, **lost** outside |
+//! | `routes.route_layer(layer)` | template | template | **lost** | `500`, template |
+//! | `a.layer(layer).merge(b.layer(layer)).layer(layer)` (two layers on one path) | **counted twice** | **twice** | **twice** | **twice** |
+//!
+//! The losses in bold cannot be fixed inside the layer: those requests never
+//! reach it. axum answers them from a route or fallback the layer does not
+//! wrap (`route_layer` wraps routes by design; `merge` keeps the fallback of
+//! the router merged last when neither router set one, and the other's when
+//! one did). Move the `layer` call after the last `merge`, `nest` or
+//! `fallback` and every request is counted. A panic is counted `500` as
+//! it unwinds through the layer; with a panic-catching layer inside ours
+//! (`tower_http::catch_panic`), the `500` it answers is counted like any
+//! response.
 //!
 //! # Examples
+//!
+//! The layer goes last, around the `/metrics` router too (excluded by the
+//! configuration):
 //!
 //! ```
 //! use axum::{Router, routing::get};
@@ -79,15 +119,19 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let metrics = MetricsRegistry::new(&MetricsConfig::new())?;
+//! // In a service: incident_metrics_exporter::metrics_router(registry).
+//! let metrics_router = Router::new().route("/metrics", get(|| async { "# EOF\n" }));
 //! let app: Router = Router::new()
 //!     .route("/api/v1/incidents/{id}", get(|| async { "{}" }))
+//!     .merge(metrics_router)
 //!     .layer(HttpMetricsLayer::from_metrics(metrics.metrics()));
 //!
 //! let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-//! let request = http::Request::get("/api/v1/incidents/42").body(axum::body::Body::empty())?;
-//! let response = runtime.block_on(app.oneshot(request))?;
-//! assert_eq!(response.status(), 200);
-//! drop(response);
+//! for (uri, status) in [("/api/v1/incidents/42", 200), ("/nope", 404), ("/metrics", 200)] {
+//!     let request = http::Request::get(uri).body(axum::body::Body::empty())?;
+//!     let response = runtime.block_on(app.clone().oneshot(request))?;
+//!     assert_eq!(response.status(), status);
+//! }
 //!
 //! let mut text = String::new();
 //! incident_metrics_core::prometheus_client::encoding::text::encode(
@@ -97,6 +141,10 @@
 //! assert!(text.contains(
 //!     r#"llm_incident_manager_http_requests_total{method="GET",path="/api/v1/incidents/{id}",status="200"} 1"#
 //! ));
+//! assert!(text.contains(
+//!     r#"llm_incident_manager_http_requests_total{method="GET",path="unmatched",status="404"} 1"#
+//! ));
+//! assert!(!text.contains(r#"path="/metrics""#)); // excluded by the configuration
 //! # Ok(())
 //! # }
 //! ```

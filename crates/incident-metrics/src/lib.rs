@@ -8,7 +8,9 @@
 //! - [`exporter`] (`incident-metrics-exporter`): OpenMetrics and Prometheus
 //!   text, content negotiation, gzip, the `/metrics` handler, a standalone
 //!   server, and push (remote-write, Pushgateway).
-//! - `http` (`incident-metrics-http`): the tower layer for HTTP servers.
+//! - `http` (`incident-metrics-http`): the tower layer for HTTP servers;
+//!   `instrumented_router` mounts it and `/metrics` on an axum router in
+//!   one call, in the order that counts every request.
 //! - `grpc` (`incident-metrics-grpc`): the tower layer for tonic.
 //! - `trackers` (`incident-metrics-trackers`): LLM calls, incidents,
 //!   playbooks, notifications, storage; the runtime collector.
@@ -41,7 +43,8 @@
 //! # Features
 //!
 //! - `axum` (default): `exporter::metrics_router` and `exporter::metrics_handler`;
-//!   the HTTP layer reads axum's `MatchedPath`.
+//!   the HTTP layer reads axum's `MatchedPath`; with `http`,
+//!   `instrumented_router`.
 //! - `server` (default): `exporter::MetricsServer`, a standalone `/metrics` server.
 //! - `http`, `grpc`, `trackers` (default): the layers and trackers.
 //! - `tokio`: tokio runtime metrics in the runtime collector.
@@ -50,16 +53,20 @@
 //! # What this crate does not do
 //!
 //! It adds no behaviour of its own beyond the process-wide convenience
-//! functions: everything else is a re-export. It registers nothing until
+//! functions and `instrumented_router`: everything else is a re-export. It registers nothing until
 //! asked to.
 
 mod global;
+#[cfg(all(feature = "axum", feature = "http"))]
+mod router;
 
 pub use global::{gather_metrics, init_metrics, init_metrics_with};
 #[doc(inline)]
 pub use incident_metrics_catalog::{Metrics, MetricsRegistry, global, global_or_detached};
 #[doc(inline)]
 pub use incident_metrics_core::{Error, MetricsConfig, Registry, Result};
+#[cfg(all(feature = "axum", feature = "http"))]
+pub use router::instrumented_router;
 
 /// Every metric family (`incident-metrics-catalog`).
 pub use incident_metrics_catalog as catalog;

@@ -25,7 +25,10 @@ pub const SERVICE: &str = "test.echo.v1.Echo";
 pub type ToTonicBody =
     fn(incident_metrics_grpc::RequestBody<tonic::body::Body>) -> tonic::body::Body;
 
-pub type Client = EchoClient<GrpcMetricsService<Channel, MapRequestBodyWith<ToTonicBody>>>;
+/// A channel behind the client layer.
+pub type MeasuredChannel = GrpcMetricsService<Channel, MapRequestBodyWith<ToTonicBody>>;
+
+pub type Client = EchoClient<MeasuredChannel>;
 
 pub struct Harness {
     pub registry: MetricsRegistry,
@@ -46,8 +49,16 @@ fn to_tonic_body(body: incident_metrics_grpc::RequestBody<tonic::body::Body>) ->
 }
 
 impl Harness {
-    /// A measured server on 127.0.0.1:0.
+    /// A measured server of the echo service on 127.0.0.1:0.
     pub async fn start() -> Self {
+        let mut routes = tonic::service::RoutesBuilder::default();
+        routes.add_service(EchoServer::new(TestEcho));
+        Self::start_with(routes.routes()).await
+    }
+
+    /// A measured server of `routes` on 127.0.0.1:0: one layer on
+    /// `Server::builder()` around every service.
+    pub async fn start_with(routes: tonic::service::Routes) -> Self {
         let registry = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -57,7 +68,7 @@ impl Harness {
                 &registry.metrics().grpc,
                 registry.config(),
             ))
-            .add_service(EchoServer::new(TestEcho))
+            .add_routes(routes)
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener),
                 async {
@@ -74,6 +85,11 @@ impl Harness {
 
     /// A measured client of the server.
     pub async fn client(&self) -> Client {
+        EchoClient::new(self.channel().await)
+    }
+
+    /// A channel to the server behind the client layer, for any client.
+    pub async fn channel(&self) -> MeasuredChannel {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
             .unwrap()
             .connect()
@@ -81,7 +97,7 @@ impl Harness {
             .unwrap();
         let layer = GrpcMetricsLayer::client(&self.registry.metrics().grpc, self.registry.config())
             .map_request_body(to_tonic_body as ToTonicBody);
-        EchoClient::new(tower::ServiceBuilder::new().layer(layer).service(channel))
+        tower::ServiceBuilder::new().layer(layer).service(channel)
     }
 
     /// The exposition, OpenMetrics text.
