@@ -185,6 +185,10 @@ pub struct LlmConfig {
     pub stream: bool,
     /// The timeout of one call, in milliseconds.
     pub timeout_ms: u64,
+    /// The largest answer body (error, JSON or event stream) the HTTP
+    /// provider reads, in bytes; past it the call fails as
+    /// `response_too_large`. Default 4 MiB, from 1 KiB to 1 GiB.
+    pub max_response_bytes: u64,
     /// USD per million tokens, by model, over the toolkit's built-in table
     /// (`incident_metrics_trackers::DEFAULT_PRICES`).
     pub prices: BTreeMap<String, Price>,
@@ -199,12 +203,18 @@ impl Default for LlmConfig {
             api_key: None,
             stream: true,
             timeout_ms: 30_000,
+            max_response_bytes: LlmConfig::DEFAULT_MAX_RESPONSE_BYTES,
             prices: BTreeMap::new(),
         }
     }
 }
 
 impl LlmConfig {
+    /// The default of `llm.max_response_bytes`: 4 MiB.
+    pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
+    /// The range `llm.max_response_bytes` accepts.
+    pub const MAX_RESPONSE_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=1024 * 1024 * 1024;
+
     /// The model in use: the configured one, or the provider's default.
     pub fn model_or_default(&self) -> &str {
         if !self.model.is_empty() {
@@ -598,6 +608,14 @@ impl Config {
                     }
                 }
             }
+        }
+        if !LlmConfig::MAX_RESPONSE_BYTES_RANGE.contains(&self.llm.max_response_bytes) {
+            return Err(ConfigError::Invalid(format!(
+                "llm.max_response_bytes must be from {} to {} (bytes), not {}",
+                LlmConfig::MAX_RESPONSE_BYTES_RANGE.start(),
+                LlmConfig::MAX_RESPONSE_BYTES_RANGE.end(),
+                self.llm.max_response_bytes
+            )));
         }
         if self.llm.provider == ProviderKind::Openai && !self.llm.base_url.starts_with("http://") {
             return invalid(
