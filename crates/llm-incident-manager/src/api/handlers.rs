@@ -10,6 +10,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiState;
+#[allow(unused_imports, reason = "named by the OpenAPI annotations")]
+use super::openapi::{CreatedIncident, ErrorBody, HealthBody, IncidentId, IncidentList};
 use crate::domain::{Incident, IncidentError, NewIncident, Status};
 
 /// A REST error: a status and `{"error": "..."}`.
@@ -53,6 +55,24 @@ pub fn incident_json(incident: &Incident) -> Value {
 /// `POST /api/v1/incidents`: `201` with a new incident, `200` with the open
 /// duplicate (`"deduplicated": true`), `400` for bad JSON, `422` for bad
 /// fields, `413` over the body limit.
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents",
+    tag = "incidents",
+    summary = "Open an incident",
+    description = "Opens an incident, or folds the report into the open incident with the same \
+        fingerprint (or, with none given, the same source and title).",
+    request_body(content = NewIncident, description = "The incident to open; unknown fields are ignored"),
+    responses(
+        (status = 201, description = "A new incident", body = CreatedIncident),
+        (status = 200, description = "The open incident with the same fingerprint (or, with none, the same source and title), `deduplicated: true`", body = CreatedIncident),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 408, description = "The body did not arrive within `limits.body_read_timeout_ms`", body = ErrorBody),
+        (status = 413, description = "The body is over `body_limit_bytes`", body = ErrorBody),
+        (status = 422, description = "A field is missing, of the wrong type or out of range", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+    )
+)]
 pub async fn create_incident(
     State(state): State<ApiState>,
     body: Result<Bytes, BytesRejection>,
@@ -100,6 +120,20 @@ fn path_rejection(rejection: PathRejection) -> ApiError {
 }
 
 /// `GET /api/v1/incidents/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents/{id}",
+    tag = "incidents",
+    summary = "Read an incident",
+    description = "",
+    params(IncidentId),
+    responses(
+        (status = 200, description = "The incident", body = Incident),
+        (status = 400, description = "The id cannot be read", body = ErrorBody),
+        (status = 404, description = "No incident has this id", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+    )
+)]
 pub async fn get_incident(
     State(state): State<ApiState>,
     id: Result<Path<String>, PathRejection>,
@@ -109,13 +143,28 @@ pub async fn get_incident(
 }
 
 /// The query of `GET /api/v1/incidents`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// `open` or `resolved`.
+    /// Only the incidents in this state (all when absent or empty).
+    #[param(schema_with = super::openapi::status_filter)]
     status: Option<String>,
 }
 
 /// `GET /api/v1/incidents?status=open`: `{"incidents": [...]}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents",
+    tag = "incidents",
+    summary = "List incidents",
+    description = "",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The incidents", body = IncidentList),
+        (status = 400, description = "A query parameter is not understood", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+    )
+)]
 pub async fn list_incidents(
     State(state): State<ApiState>,
     query: Result<Query<ListQuery>, QueryRejection>,
@@ -140,6 +189,20 @@ pub async fn list_incidents(
 }
 
 /// `POST /api/v1/incidents/{id}/resolve`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents/{id}/resolve",
+    tag = "incidents",
+    summary = "Resolve an incident",
+    description = "",
+    params(IncidentId),
+    responses(
+        (status = 200, description = "The incident, `status: resolved` (again on a resolved one: unchanged)", body = Incident),
+        (status = 400, description = "The id cannot be read", body = ErrorBody),
+        (status = 404, description = "No incident has this id", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+    )
+)]
 pub async fn resolve_incident(
     State(state): State<ApiState>,
     id: Result<Path<String>, PathRejection>,
@@ -149,6 +212,14 @@ pub async fn resolve_incident(
 }
 
 /// `GET /health`.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "service",
+    summary = "Liveness",
+    description = "",
+    responses((status = 200, description = "The service is up", body = HealthBody))
+)]
 pub async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -158,6 +229,27 @@ pub async fn health() -> Json<Value> {
 /// request), rendered by the toolkit's exporter behind the state's
 /// [`Protection`](incident_metrics::exporter::Protection) (`401` without
 /// the configured credentials, `503` past the scrape bound or timeout).
+///
+/// Its OpenAPI path is `/metrics`; [`openapi::document`](super::openapi::document)
+/// moves it to the configured endpoint, or drops it when metrics are not
+/// served on the API port.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    summary = "Metrics",
+    description = "The service's metrics (the path is `[metrics] endpoint`).",
+    responses(
+        (status = 200, description = "The exposition: Prometheus text 0.0.4 by default; OpenMetrics 1.0 or the protobuf exposition as `Accept` asks; gzipped on `Accept-Encoding: gzip`",
+            content(
+                (String = "text/plain"),
+                (String = "application/openmetrics-text"),
+                (String = "application/vnd.google.protobuf"),
+            )),
+        (status = 401, description = "The configured credentials are missing or wrong", body = String, content_type = "text/plain"),
+        (status = 503, description = "Past `max_concurrent_scrapes` or `scrape_timeout_ms`", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn metrics(State(state): State<ApiState>, headers: HeaderMap) -> Response {
     state
         .protection

@@ -15,7 +15,7 @@ pub const MAX_DESCRIPTION_CHARS: usize = 16 * 1024;
 pub const MAX_FIELD_CHARS: usize = 256;
 
 /// How bad an incident is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Service down or data at risk.
@@ -69,7 +69,7 @@ impl Severity {
 }
 
 /// Where an incident stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Open.
@@ -98,7 +98,7 @@ impl Status {
 }
 
 /// One incident, as stored and as answered.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[non_exhaustive]
 pub struct Incident {
     /// Unique id.
@@ -140,20 +140,28 @@ pub struct Incident {
 
 /// A request to create an incident, before validation. Unknown JSON fields
 /// are ignored, so that clients may send more than the contract names.
-#[derive(Clone, Debug, Default, Deserialize)]
+///
+/// Its OpenAPI schema states the same bounds as the validation that
+/// follows (`pattern: "\\S"` is "not blank").
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[non_exhaustive]
 pub struct NewIncident {
     /// 1 to 256 characters.
+    #[schema(min_length = 1, max_length = 256, pattern = "\\S")]
     pub title: String,
     /// Optional free text.
     #[serde(default)]
+    #[schema(max_length = 16384)]
     pub description: Option<String>,
     /// `critical`, `high`, `medium`, `low` or `info`.
+    #[schema(value_type = Severity)]
     pub severity: String,
     /// The reporting system.
+    #[schema(min_length = 1, max_length = 256, pattern = "\\S")]
     pub source: String,
     /// Optional deduplication fingerprint.
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub fingerprint: Option<String>,
 }
 
