@@ -68,7 +68,7 @@ pub fn incident_json(incident: &Incident) -> Value {
         (status = 200, description = "The open incident with the same fingerprint (or, with none, the same source and title), `deduplicated: true`", body = CreatedIncident),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 408, description = "The body did not arrive within `limits.body_read_timeout_ms`", body = ErrorBody),
-        (status = 413, description = "The body is over `body_limit_bytes`", body = ErrorBody),
+        (status = 413, description = "The body is over `body_limit_bytes` (64 KiB by default), counted in bytes: a body within the schema's character bounds can still be over it", body = ErrorBody),
         (status = 422, description = "A field is missing, of the wrong type or out of range", body = ErrorBody),
         (status = 500, description = "The store failed", body = ErrorBody),
     )

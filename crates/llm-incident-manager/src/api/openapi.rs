@@ -198,6 +198,64 @@ mod tests {
         ));
     }
 
+    /// The characters a `[^...]` class of single characters, `\\t`-style
+    /// escapes, `\\uXXXX` escapes and `a-b` ranges leaves out.
+    fn excluded(pattern: &str) -> Vec<(char, char)> {
+        let class = pattern
+            .strip_prefix("[^")
+            .and_then(|p| p.strip_suffix(']'))
+            .unwrap();
+        let mut chars = class.chars().peekable();
+        let mut singles = Vec::new();
+        while let Some(c) = chars.next() {
+            let c = if c == '\\' {
+                match chars.next().unwrap() {
+                    't' => '\t',
+                    'n' => '\n',
+                    'f' => '\u{c}',
+                    'r' => '\r',
+                    'u' => {
+                        let hex: String = chars.by_ref().take(4).collect();
+                        char::from_u32(u32::from_str_radix(&hex, 16).unwrap()).unwrap()
+                    }
+                    other => panic!("escape {other}"),
+                }
+            } else {
+                c
+            };
+            singles.push(c);
+        }
+        // Fold `a - b` triples into ranges.
+        let mut ranges = Vec::new();
+        let mut i = 0;
+        while i < singles.len() {
+            if singles.get(i + 1) == Some(&'-') && i + 2 < singles.len() {
+                ranges.push((singles[i], singles[i + 2]));
+                i += 3;
+            } else {
+                ranges.push((singles[i], singles[i]));
+                i += 1;
+            }
+        }
+        ranges
+    }
+
+    #[test]
+    fn not_blank_means_what_trim_means() {
+        let doc = serde_json::to_value(document(None)).unwrap();
+        for field in ["title", "source"] {
+            let pattern =
+                doc["components"]["schemas"]["NewIncident"]["properties"][field]["pattern"]
+                    .as_str()
+                    .unwrap();
+            let ranges = excluded(pattern);
+            for c in (0..=0x10_ffff).filter_map(char::from_u32) {
+                let in_class = ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c));
+                assert_eq!(in_class, c.is_whitespace(), "{field}: {c:?}");
+            }
+        }
+    }
+
     #[test]
     fn the_document_renders_as_json() {
         let rendered = RenderedDocument::new(Some("/metrics"));

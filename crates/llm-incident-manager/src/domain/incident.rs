@@ -142,12 +142,17 @@ pub struct Incident {
 /// are ignored, so that clients may send more than the contract names.
 ///
 /// Its OpenAPI schema states the same bounds as the validation that
-/// follows (`pattern: "\\S"` is "not blank").
+/// follows; "not blank" is a `pattern` that asks for one character outside
+/// Unicode's `White_Space` set, which is what `str::trim` removes.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[non_exhaustive]
 pub struct NewIncident {
     /// 1 to 256 characters.
-    #[schema(min_length = 1, max_length = 256, pattern = "\\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub title: String,
     /// Optional free text.
     #[serde(default)]
@@ -157,7 +162,11 @@ pub struct NewIncident {
     #[schema(value_type = Severity)]
     pub severity: String,
     /// The reporting system.
-    #[schema(min_length = 1, max_length = 256, pattern = "\\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub source: String,
     /// Optional deduplication fingerprint.
     #[serde(default)]
