@@ -277,9 +277,10 @@ async fn schemathesis_finds_nothing_and_the_store_survives() {
 
     if let Some(program) = schemathesis() {
         let (program, base_url, work) = (program, base.clone(), dir.clone());
-        tokio::task::spawn_blocking(move || run_schemathesis(&program, &base_url, &work))
-            .await
-            .unwrap();
+        let run = tokio::task::spawn_blocking(move || run_schemathesis(&program, &base_url, &work));
+        if let Err(e) = run.await {
+            std::panic::resume_unwind(e.into_panic());
+        }
     }
 
     read_back(&base, &before).await;
