@@ -73,6 +73,8 @@ label_enum! {
         Cancelled => "cancelled",
         /// The answer could not be decoded.
         InvalidResponse => "invalid_response",
+        /// The answer was larger than the client accepts.
+        ResponseTooLarge => "response_too_large",
         /// Anything else.
         Other => "other",
     }

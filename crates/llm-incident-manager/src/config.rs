@@ -231,6 +231,10 @@ pub struct LlmConfig {
     /// after the other); the others wait in the durable outbox, and creates
     /// never wait for them. Default 4.
     pub max_in_flight: usize,
+    /// The largest answer body (error, JSON or event stream) the HTTP
+    /// provider reads, in bytes; past it the call fails as
+    /// `response_too_large`. Default 4 MiB, from 1 KiB to 1 GiB.
+    pub max_response_bytes: u64,
     /// USD per million tokens, by model, over the toolkit's built-in table
     /// (`incident_metrics_trackers::DEFAULT_PRICES`).
     pub prices: BTreeMap<String, Price>,
@@ -246,12 +250,18 @@ impl Default for LlmConfig {
             stream: true,
             timeout_ms: 30_000,
             max_in_flight: 4,
+            max_response_bytes: LlmConfig::DEFAULT_MAX_RESPONSE_BYTES,
             prices: BTreeMap::new(),
         }
     }
 }
 
 impl LlmConfig {
+    /// The default of `llm.max_response_bytes`: 4 MiB.
+    pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
+    /// The range `llm.max_response_bytes` accepts.
+    pub const MAX_RESPONSE_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=1024 * 1024 * 1024;
+
     /// The model in use: the configured one, or the provider's default.
     pub fn model_or_default(&self) -> &str {
         if !self.model.is_empty() {
@@ -601,6 +611,8 @@ impl Config {
             return invalid("body_limit_bytes must be positive");
         }
         self.limits.validate().map_err(ConfigError::Invalid)?;
+        self.validate_runtime_bounds()?;
+        self.validate_metrics_endpoint()?;
         if self.incidents.escalation.check_interval_ms == 0 {
             return invalid("incidents.escalation.check_interval_ms must be positive");
         }
@@ -655,19 +667,49 @@ impl Config {
             if !webhook.url.starts_with("http://") {
                 return invalid("notifications.webhook.url must start with http://");
             }
+            if let Some(problem) = http_url_problem(&webhook.url) {
+                return Err(ConfigError::Invalid(format!(
+                    "notifications.webhook.url {:?}: {problem}",
+                    webhook.url
+                )));
+            }
             if webhook.max_attempts == 0 {
                 return invalid("notifications.webhook.max_attempts must be at least 1");
             }
         }
         let mut names = std::collections::BTreeSet::new();
-        for playbook in &self.playbooks {
+        for (i, playbook) in self.playbooks.iter().enumerate() {
             if playbook.name.is_empty() || !names.insert(playbook.name.as_str()) {
                 return Err(ConfigError::Invalid(format!(
                     "playbook names must be unique and non-empty: {:?}",
                     playbook.name
                 )));
             }
-            for step in &playbook.steps {
+            for (j, step) in playbook.steps.iter().enumerate() {
+                if let StepConfig::Http {
+                    url,
+                    method,
+                    timeout_ms,
+                } = step
+                {
+                    let key = format!("playbooks[{i}].steps[{j}] (playbook {:?})", playbook.name);
+                    if *timeout_ms == 0 {
+                        return Err(ConfigError::Invalid(format!(
+                            "{key}: timeout_ms must be positive"
+                        )));
+                    }
+                    if let Some(problem) = http_url_problem(url) {
+                        return Err(ConfigError::Invalid(format!(
+                            "{key}: url {url:?}: {problem}"
+                        )));
+                    }
+                    if http::Method::from_bytes(method.as_bytes()).is_err() {
+                        return Err(ConfigError::Invalid(format!(
+                            "{key}: method {method:?} is not an HTTP method token \
+                             (such as POST, PUT, GET)"
+                        )));
+                    }
+                }
                 if let StepConfig::Notify { channel, .. } = step {
                     if channel != "log" && channel != "webhook" {
                         return Err(ConfigError::Invalid(format!(
@@ -684,12 +726,145 @@ impl Config {
                 }
             }
         }
+        if !LlmConfig::MAX_RESPONSE_BYTES_RANGE.contains(&self.llm.max_response_bytes) {
+            return Err(ConfigError::Invalid(format!(
+                "llm.max_response_bytes must be from {} to {} (bytes), not {}",
+                LlmConfig::MAX_RESPONSE_BYTES_RANGE.start(),
+                LlmConfig::MAX_RESPONSE_BYTES_RANGE.end(),
+                self.llm.max_response_bytes
+            )));
+        }
+        for (model, price) in &self.llm.prices {
+            for (field, value) in [
+                ("input_per_million", price.input_per_million),
+                ("output_per_million", price.output_per_million),
+            ] {
+                if !value.is_finite() || value < 0.0 {
+                    return Err(ConfigError::Invalid(format!(
+                        "llm.prices.{model:?}.{field} must be a finite number of USD, \
+                         not negative, not {value}"
+                    )));
+                }
+            }
+        }
         if self.llm.provider == ProviderKind::Openai && !self.llm.base_url.starts_with("http://") {
             return invalid(
                 "llm.base_url must start with http:// (this build has no TLS client; put a TLS-terminating proxy in front)",
             );
         }
+        if self.llm.provider == ProviderKind::Openai
+            && let Some(problem) = http_url_problem(&self.llm.base_url)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "llm.base_url {:?}: {problem}",
+                self.llm.base_url
+            )));
+        }
         Ok(())
+    }
+
+    /// Refuses numbers that a runtime constructor would panic on (or abort
+    /// the process for) when the service starts or serves.
+    fn validate_runtime_bounds(&self) -> Result<(), ConfigError> {
+        let too_large = |key: &str, value: usize, max: usize, why: &str| {
+            Err(ConfigError::Invalid(format!(
+                "{key} must be at most {max}, not {value}: {why}"
+            )))
+        };
+        if self.notifications.queue_capacity > MAX_QUEUE_CAPACITY {
+            return too_large(
+                "notifications.queue_capacity",
+                self.notifications.queue_capacity,
+                MAX_QUEUE_CAPACITY,
+                "the largest bounded channel tokio can make",
+            );
+        }
+        if self.limits.max_headers > MAX_HEADERS {
+            return too_large(
+                "limits.max_headers",
+                self.limits.max_headers,
+                MAX_HEADERS,
+                "hyper sets aside room for that many header fields for every request head it reads",
+            );
+        }
+        if self.limits.grpc_max_message_bytes > MAX_GRPC_MESSAGE_BYTES {
+            return too_large(
+                "limits.grpc_max_message_bytes",
+                self.limits.grpc_max_message_bytes,
+                MAX_GRPC_MESSAGE_BYTES,
+                "a gRPC message's length prefix is 32 bits",
+            );
+        }
+        Ok(())
+    }
+
+    /// Refuses a metrics `endpoint` that axum could not mount next to the
+    /// service's own routes: route syntax (`:`, `{`, `}`, `*`) anywhere,
+    /// and, when `/metrics` is served on the API port, `/health` or a path
+    /// under `/api/`.
+    fn validate_metrics_endpoint(&self) -> Result<(), ConfigError> {
+        let endpoint = self.metrics.endpoint();
+        if endpoint.contains([':', '{', '}', '*']) {
+            return Err(ConfigError::Invalid(format!(
+                "metrics.endpoint {endpoint:?}: `:`, `{{`, `}}` and `*` are route syntax; \
+                 give a plain path such as \"/metrics\""
+            )));
+        }
+        let on_api_port = self.metrics.enabled() && self.metrics.server().listen_addr().is_none();
+        if on_api_port
+            && let Some(route) = SERVICE_ROUTES
+                .iter()
+                .find(|route| reserved_path_collides(endpoint, route))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "metrics.endpoint {endpoint:?} collides with the service's route {route}: \
+                 choose another path (such as \"/metrics\"), or serve metrics on a port of \
+                 their own ([metrics.server] listen_addr, --metrics-addr)"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The largest `notifications.queue_capacity`: tokio's bounded channels
+/// take at most `usize::MAX >> 3` (its semaphore's `MAX_PERMITS`).
+pub const MAX_QUEUE_CAPACITY: usize = usize::MAX >> 3;
+
+/// The largest `limits.max_headers`: hyper reserves room for that many
+/// header fields (64 bytes each) for every request head it parses; far more
+/// would be memory per request for nothing, and `usize::MAX` panics.
+pub const MAX_HEADERS: usize = 10_000;
+
+/// The largest `limits.grpc_max_message_bytes`: a gRPC message's length
+/// prefix is a `u32`.
+pub const MAX_GRPC_MESSAGE_BYTES: usize = u32::MAX as usize;
+
+/// The service's own routes on the API port, which the metrics endpoint
+/// must not take: `/health`, and everything under `/api/` (the REST API and
+/// its OpenAPI document).
+pub const SERVICE_ROUTES: [&str; 2] = ["/health", "/api/..."];
+
+/// Whether `endpoint` is, or falls under, the reserved `route`.
+fn reserved_path_collides(endpoint: &str, route: &str) -> bool {
+    match route.strip_suffix("...") {
+        Some(prefix) => endpoint.starts_with(prefix) || endpoint == prefix.trim_end_matches('/'),
+        None => endpoint == route,
+    }
+}
+
+/// What is wrong with an outbound URL, if anything: it must parse, be
+/// `http://` or `https://`, and name a host.
+fn http_url_problem(url: &str) -> Option<&'static str> {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return Some("not a URL");
+    };
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Some("the scheme must be http:// or https://"),
+    }
+    match uri.host() {
+        Some(host) if !host.is_empty() => None,
+        _ => Some("the URL names no host"),
     }
 }
 
@@ -734,6 +909,120 @@ mod tests {
         let config = Config::from_toml_str(include_str!("../config.example.toml")).unwrap();
         assert_eq!(config.http_addr, Config::default().http_addr);
         assert_eq!(config.playbooks.len(), 1);
+    }
+
+    fn refused(toml: &str) -> String {
+        match Config::from_toml_str(toml) {
+            Ok(_) => panic!("accepted: {toml}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn metrics_endpoints_that_axum_cannot_mount_are_refused() {
+        for endpoint in [
+            "/health",
+            "/api/v1/incidents",
+            "/api/v1/incidents/x",
+            "/api/",
+        ] {
+            let msg = refused(&format!("[metrics]\nendpoint = \"{endpoint}\""));
+            assert!(
+                msg.contains("metrics.endpoint") && msg.contains("collides"),
+                "{endpoint}: {msg}"
+            );
+        }
+        for endpoint in ["/:m", "/{m}", "/m/{*rest}", "/a*", "/x}", "/x{"] {
+            let msg = refused(&format!("[metrics]\nendpoint = \"{endpoint}\""));
+            assert!(
+                msg.contains("metrics.endpoint") && msg.contains("route syntax"),
+                "{endpoint}: {msg}"
+            );
+        }
+        // On a port of its own, `/health` is free.
+        Config::from_toml_str(
+            "[metrics]\nendpoint = \"/health\"\n[metrics.server]\nlisten_addr = \"127.0.0.1:0\"",
+        )
+        .unwrap();
+        for endpoint in [
+            "/metrics",
+            "/healthz",
+            "/health/",
+            "/apis",
+            "/",
+            "/m/x.y-z_~",
+        ] {
+            Config::from_toml_str(&format!("[metrics]\nendpoint = \"{endpoint}\""))
+                .unwrap_or_else(|e| panic!("{endpoint}: {e}"));
+        }
+    }
+
+    #[test]
+    fn playbook_http_steps_need_a_url_and_a_method() {
+        let step = |url: &str, method: &str| {
+            format!(
+                "[[playbooks]]\nname = \"p\"\nseverities = [\"critical\"]\n\
+                 steps = [{{ type = \"annotate\", note = \"n\" }}, \
+                 {{ type = \"http\", url = \"{url}\", method = \"{method}\" }}]"
+            )
+        };
+        Config::from_toml_str(&step("http://127.0.0.1:9/hook", "PUT")).unwrap();
+        Config::from_toml_str(&step("https://hooks.example/x", "PATCH")).unwrap();
+        for url in [
+            "",
+            "nope",
+            "ftp://x/y",
+            "http://",
+            "/relative",
+            "http://a b/",
+        ] {
+            let msg = refused(&step(url, "POST"));
+            assert!(
+                msg.contains("playbooks[0].steps[1]") && msg.contains("url"),
+                "{url}: {msg}"
+            );
+        }
+        for method in ["", "PO ST", "GET\\n", "(POST)"] {
+            let msg = refused(&step("http://127.0.0.1:9/hook", method));
+            assert!(
+                msg.contains("playbooks[0].steps[1]") && msg.contains("method"),
+                "{method}: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn capacities_past_the_runtime_are_refused_naming_the_key() {
+        let msg = refused(&format!(
+            "[notifications]\nqueue_capacity = {}",
+            MAX_QUEUE_CAPACITY as u64 + 1
+        ));
+        assert!(msg.contains("notifications.queue_capacity"), "{msg}");
+        Config::from_toml_str(&format!(
+            "[notifications]\nqueue_capacity = {MAX_QUEUE_CAPACITY}"
+        ))
+        .unwrap();
+        let msg = refused(&format!("[limits]\nmax_headers = {}", MAX_HEADERS + 1));
+        assert!(msg.contains("limits.max_headers"), "{msg}");
+        let msg = refused(&format!(
+            "[limits]\ngrpc_max_message_bytes = {}",
+            MAX_GRPC_MESSAGE_BYTES as u64 + 1
+        ));
+        assert!(msg.contains("limits.grpc_max_message_bytes"), "{msg}");
+        for bad in [0, 1023, (1 << 30) + 1] {
+            let msg = refused(&format!("[llm]\nmax_response_bytes = {bad}"));
+            assert!(msg.contains("llm.max_response_bytes"), "{msg}");
+        }
+        for bad in ["nan", "inf", "-1.0"] {
+            let msg = refused(&format!(
+                "[llm.prices.m]\ninput_per_million = 1.0\noutput_per_million = {bad}"
+            ));
+            assert!(msg.contains("llm.prices.\"m\".output_per_million"), "{msg}");
+        }
+        let msg = refused(
+            "[notifications]\nchannels = [\"webhook\"]\n[notifications.webhook]\nurl = \"http://\"",
+        );
+        assert!(msg.contains("notifications.webhook.url"), "{msg}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use incident_metrics_testing::{proptest_cases as cases, toml_document, toml_string};
+use llm_incident_manager::config::{MAX_GRPC_MESSAGE_BYTES, MAX_HEADERS};
 use llm_incident_manager::serve::Limits;
 use llm_incident_manager::{Config, Flags};
 use proptest::prelude::*;
@@ -211,10 +212,10 @@ proptest! {
     #[test]
     fn a_valid_limits_section_reads_back_exactly(
         header_read_timeout_ms in 1..u64::MAX,
-        max_headers in 1..100_000usize,
+        max_headers in 1..=MAX_HEADERS,
         max_header_bytes in 8192..usize::MAX,
         body_read_timeout_ms in 1..u64::MAX,
-        grpc_max_message_bytes in 1..(i64::MAX as usize),
+        grpc_max_message_bytes in 1..=MAX_GRPC_MESSAGE_BYTES,
     ) {
         // TOML integers are i64: larger values are refused by the parser.
         let header_read_timeout_ms = header_read_timeout_ms.min(i64::MAX as u64);
@@ -257,6 +258,14 @@ fn limits_out_of_range_are_refused_naming_the_key() {
             "limits.grpc_max_message_bytes",
         ),
         ("[limits]\nmax_headers = -1", "max_headers"),
+        (
+            "[limits]\nmax_headers = 10001",
+            "limits.max_headers must be at most 10000",
+        ),
+        (
+            "[limits]\ngrpc_max_message_bytes = 4294967296",
+            "limits.grpc_max_message_bytes must be at most 4294967295",
+        ),
         ("[limits]\nheader_timeout_ms = 5", "header_timeout_ms"),
     ] {
         let e = Config::from_toml_str(doc).unwrap_err().to_string();

@@ -93,8 +93,12 @@ const PROTOCOL_VERSION: &str = "0.1.0";
 ///
 /// - A `2xx` answer counts the samples as sent.
 /// - A `5xx` or `429` answer, a timeout or a connection failure keeps them
-///   and retries after a capped exponential backoff with jitter (or after
-///   `Retry-After`, capped the same way).
+///   and retries after a capped exponential backoff with jitter, as
+///   Prometheus's own sender does: the wait before each retry has a floor
+///   that doubles from the minimum backoff (50 ms) up to `max_backoff`; a
+///   `Retry-After` above the floor is honoured (up to `max_backoff`), and
+///   `Retry-After: 0`, a date in the past, a missing or an unreadable value
+///   wait the floor, so a receiver in trouble is never hammered.
 /// - Any other answer (`4xx`: the receiver refuses the data) drops them and
 ///   counts them as failed: sending them again would fail again.
 /// - When the queue is full, the oldest samples are dropped first and
@@ -630,10 +634,7 @@ impl Worker {
                 self.metrics.retries.inc();
                 let dropped = self.queue.return_batch(batch);
                 self.metrics.dropped.inc_by(dropped as u64);
-                let delay = match after {
-                    Some(after) => after.min(self.config.max_backoff()),
-                    None => self.backoff.next_delay(),
-                };
+                let delay = self.backoff.next_delay(after);
                 Some(Instant::now() + delay)
             }
         };
@@ -713,12 +714,23 @@ fn outcome(answer: std::result::Result<Answer, Failure>) -> Outcome {
             .headers
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| retry_after(v, SystemTime::now()));
         Outcome::Retry(after)
     } else {
         Outcome::Rejected
     }
+}
+
+/// A `Retry-After` value (RFC 9110 section 10.2.3): delay seconds or an
+/// HTTP date, a date in the past reading as zero; `None` when it is neither.
+/// The backoff raises whatever this gives to its floor.
+fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -777,6 +789,25 @@ mod tests {
             outcome(Err(Failure::Timeout)),
             Outcome::Retry(None)
         ));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480); // Wed, 21 Oct 2015 07:28:00 GMT
+        assert_eq!(retry_after("0", now), Some(Duration::ZERO));
+        assert_eq!(retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        // A date in the past reads as zero (the floor then applies).
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        for bad in ["", "-1", "soon", "1.5", "99999999999999999999999"] {
+            assert_eq!(retry_after(bad, now), None, "{bad:?}");
+        }
     }
 
     #[test]

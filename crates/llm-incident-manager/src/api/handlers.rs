@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+#[allow(unused_imports, reason = "named by the OpenAPI annotations")]
+use super::openapi::{CreatedIncident, ErrorBody, HealthBody, IncidentId, IncidentList};
 use super::{ApiState, DEFAULT_PAGE, MAX_PAGE};
 use crate::domain::{Incident, IncidentError, NewIncident, Status};
 use crate::storage::PageCursor;
@@ -58,6 +60,25 @@ pub fn incident_json(incident: &Incident) -> Value {
 /// bad fields, `413` over the body limit, `507` when the store is full. The
 /// answer comes once the incident and the work it owes are committed; the
 /// LLM's `classification` and `summary` are filled in afterwards.
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents",
+    tag = "incidents",
+    summary = "Open an incident",
+    description = "Opens an incident, or folds the report into the open incident with the same \
+        fingerprint (or, with none given, the same source and title).",
+    request_body(content = NewIncident, description = "The incident to open; unknown fields are ignored"),
+    responses(
+        (status = 201, description = "A new incident", body = CreatedIncident),
+        (status = 200, description = "The active (open or acknowledged) incident with the same fingerprint (or, with none, the same source and title), `deduplicated: true`", body = CreatedIncident),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 408, description = "The body did not arrive within `limits.body_read_timeout_ms`", body = ErrorBody),
+        (status = 413, description = "The body is over `body_limit_bytes` (64 KiB by default), counted in bytes: a body within the schema's character bounds can still be over it", body = ErrorBody),
+        (status = 422, description = "A field is missing, of the wrong type or out of range", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+        (status = 507, description = "The store is full (`storage.max_size_bytes` or `incidents.max_stored`)", body = ErrorBody),
+    )
+)]
 pub async fn create_incident(
     State(state): State<ApiState>,
     body: Result<Bytes, BytesRejection>,
@@ -105,6 +126,20 @@ fn path_rejection(rejection: PathRejection) -> ApiError {
 }
 
 /// `GET /api/v1/incidents/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents/{id}",
+    tag = "incidents",
+    summary = "Read an incident",
+    description = "",
+    params(IncidentId),
+    responses(
+        (status = 200, description = "The incident", body = Incident),
+        (status = 400, description = "The id cannot be read", body = ErrorBody),
+        (status = 404, description = "No incident has this id", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+    )
+)]
 pub async fn get_incident(
     State(state): State<ApiState>,
     id: Result<Path<String>, PathRejection>,
@@ -114,19 +149,37 @@ pub async fn get_incident(
 }
 
 /// The query of `GET /api/v1/incidents`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// `open`, `acknowledged` or `resolved`.
+    /// Only the incidents in this state (all when absent or empty).
+    #[param(schema_with = super::openapi::status_filter)]
     status: Option<String>,
-    /// The page size: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when absent.
+    /// The page size: 1 to 1000, 100 when absent.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page; the first page when absent
+    /// or empty.
+    #[param(pattern = "^([0-9a-fA-F]{1,16}\\.[0-9a-fA-F]{1,16})?$")]
     cursor: Option<String>,
 }
 
 /// `GET /api/v1/incidents?status=open&limit=N&cursor=C`: one page,
 /// `{"incidents": [...], "next_cursor": "..."}`, oldest first;
 /// `next_cursor` is there while more remain.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents",
+    tag = "incidents",
+    summary = "List incidents",
+    description = "",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page of incidents, oldest first; `next_cursor` while more remain", body = IncidentList),
+        (status = 400, description = "A query parameter is not understood", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+    )
+)]
 pub async fn list_incidents(
     State(state): State<ApiState>,
     query: Result<Query<ListQuery>, QueryRejection>,
@@ -142,7 +195,7 @@ pub async fn list_incidents(
         })?),
     };
     let limit = match query.limit.as_deref() {
-        None | Some("") => DEFAULT_PAGE,
+        None => DEFAULT_PAGE,
         Some(text) => match text.parse::<usize>() {
             Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
             _ => {
@@ -169,6 +222,21 @@ pub async fn list_incidents(
 }
 
 /// `POST /api/v1/incidents/{id}/resolve`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents/{id}/resolve",
+    tag = "incidents",
+    summary = "Resolve an incident",
+    description = "",
+    params(IncidentId),
+    responses(
+        (status = 200, description = "The incident, `status: resolved` (again on a resolved one: unchanged)", body = Incident),
+        (status = 400, description = "The id cannot be read", body = ErrorBody),
+        (status = 404, description = "No incident has this id", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+        (status = 507, description = "The store is full, past its reserve", body = ErrorBody),
+    )
+)]
 pub async fn resolve_incident(
     State(state): State<ApiState>,
     id: Result<Path<String>, PathRejection>,
@@ -180,6 +248,22 @@ pub async fn resolve_incident(
 /// `POST /api/v1/incidents/{id}/acknowledge`: `200` with the acknowledged
 /// incident (again on an acknowledged one, unchanged), `404`, `409` on a
 /// resolved one.
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents/{id}/acknowledge",
+    tag = "incidents",
+    summary = "Acknowledge an incident",
+    description = "A responder took it: it stays active and is no longer escalated.",
+    params(IncidentId),
+    responses(
+        (status = 200, description = "The incident, `status: acknowledged` (again on an acknowledged one: unchanged)", body = Incident),
+        (status = 400, description = "The id cannot be read", body = ErrorBody),
+        (status = 404, description = "No incident has this id", body = ErrorBody),
+        (status = 409, description = "The incident is resolved", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+        (status = 507, description = "The store is full, past its reserve", body = ErrorBody),
+    )
+)]
 pub async fn acknowledge_incident(
     State(state): State<ApiState>,
     id: Result<Path<String>, PathRejection>,
@@ -189,6 +273,14 @@ pub async fn acknowledge_incident(
 }
 
 /// `GET /health`.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "service",
+    summary = "Liveness",
+    description = "",
+    responses((status = 200, description = "The service is up", body = HealthBody))
+)]
 pub async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -198,6 +290,27 @@ pub async fn health() -> Json<Value> {
 /// request), rendered by the toolkit's exporter behind the state's
 /// [`Protection`](incident_metrics::exporter::Protection) (`401` without
 /// the configured credentials, `503` past the scrape bound or timeout).
+///
+/// Its OpenAPI path is `/metrics`; [`openapi::document`](super::openapi::document)
+/// moves it to the configured endpoint, or drops it when metrics are not
+/// served on the API port.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    summary = "Metrics",
+    description = "The service's metrics (the path is `[metrics] endpoint`).",
+    responses(
+        (status = 200, description = "The exposition: Prometheus text 0.0.4 by default; OpenMetrics 1.0 or the protobuf exposition as `Accept` asks; gzipped on `Accept-Encoding: gzip`",
+            content(
+                (String = "text/plain"),
+                (String = "application/openmetrics-text"),
+                (String = "application/vnd.google.protobuf"),
+            )),
+        (status = 401, description = "The configured credentials are missing or wrong", body = String, content_type = "text/plain"),
+        (status = 503, description = "Past `max_concurrent_scrapes` or `scrape_timeout_ms`", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn metrics(State(state): State<ApiState>, headers: HeaderMap) -> Response {
     state
         .protection

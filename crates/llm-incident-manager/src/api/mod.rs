@@ -1,7 +1,9 @@
 //! The REST API: [`routes::router`] mounts the handlers of [`handlers`],
-//! `/health` and the metrics endpoint.
+//! `/health`, the metrics endpoint and the API's OpenAPI document
+//! ([`openapi`]).
 
 pub mod handlers;
+pub mod openapi;
 pub mod routes;
 
 /// The page size of a list request that names none.

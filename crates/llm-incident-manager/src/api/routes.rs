@@ -5,9 +5,11 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
+use super::openapi::{OPENAPI_PATH, RenderedDocument};
 use super::{ApiState, handlers};
 
-/// The REST router. `/metrics` (or the configured endpoint) is mounted here,
+/// The REST router, with the API's OpenAPI document at
+/// [`OPENAPI_PATH`]. `/metrics` (or the configured endpoint) is mounted here,
 /// answered by [`handlers::metrics`], unless the metrics configuration turns
 /// metrics off (`enabled = false`) or gives them a listener of their own
 /// (`[metrics.server] listen_addr`).
@@ -30,6 +32,8 @@ pub fn router(state: ApiState, body_limit: usize) -> Router {
             post(handlers::acknowledge_incident),
         )
         .route("/health", get(handlers::health));
+    let document = RenderedDocument::new(endpoint.as_deref());
+    let router = router.route(OPENAPI_PATH, get(move || async move { document }));
     let router = match endpoint {
         Some(endpoint) => router.route(&endpoint, get(handlers::metrics)),
         None => router,

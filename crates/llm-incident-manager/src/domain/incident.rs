@@ -15,7 +15,7 @@ pub const MAX_DESCRIPTION_CHARS: usize = 16 * 1024;
 pub const MAX_FIELD_CHARS: usize = 256;
 
 /// How bad an incident is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Service down or data at risk.
@@ -70,7 +70,7 @@ impl Severity {
 
 /// Where an incident stands: open, then acknowledged by a responder (no
 /// longer escalated), then resolved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Open.
@@ -107,7 +107,7 @@ impl Status {
 }
 
 /// One incident, as stored and as answered.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[non_exhaustive]
 pub struct Incident {
     /// Unique id.
@@ -157,20 +157,37 @@ pub struct Incident {
 
 /// A request to create an incident, before validation. Unknown JSON fields
 /// are ignored, so that clients may send more than the contract names.
-#[derive(Clone, Debug, Default, Deserialize)]
+///
+/// Its OpenAPI schema states the same bounds as the validation that
+/// follows; "not blank" is a `pattern` that asks for one character outside
+/// Unicode's `White_Space` set, which is what `str::trim` removes.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[non_exhaustive]
 pub struct NewIncident {
     /// 1 to 256 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub title: String,
     /// Optional free text.
     #[serde(default)]
+    #[schema(max_length = 16384)]
     pub description: Option<String>,
     /// `critical`, `high`, `medium`, `low` or `info`.
+    #[schema(value_type = Severity)]
     pub severity: String,
     /// The reporting system.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub source: String,
     /// Optional deduplication fingerprint.
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub fingerprint: Option<String>,
 }
 

@@ -114,6 +114,13 @@ pub enum LlmError {
     /// The request could not be built.
     #[error("llm request invalid: {0}")]
     InvalidRequest(String),
+    /// The answer's body was larger than `llm.max_response_bytes`; the
+    /// call was cut off there.
+    #[error("llm answer larger than llm.max_response_bytes ({limit} bytes)")]
+    ResponseTooLarge {
+        /// The configured bound, in bytes.
+        limit: u64,
+    },
 }
 
 impl LlmError {
@@ -130,6 +137,7 @@ impl LlmError {
             },
             Self::InvalidResponse(_) => LlmErrorType::InvalidResponse,
             Self::InvalidRequest(_) => LlmErrorType::InvalidRequest,
+            Self::ResponseTooLarge { .. } => LlmErrorType::ResponseTooLarge,
         }
     }
 }

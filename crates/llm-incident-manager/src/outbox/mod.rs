@@ -133,7 +133,7 @@ impl<H: Handler> Dispatcher<H> {
                     self.kind,
                     self.target.as_deref(),
                     now,
-                    free + in_flight.len(),
+                    free.saturating_add(in_flight.len()),
                 ) {
                     Ok(due) => {
                         let fresh: Vec<Work> = due

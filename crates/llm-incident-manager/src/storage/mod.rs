@@ -145,18 +145,22 @@ impl PageCursor {
         format!("{:x}.{:x}", self.created_at_ms, self.row)
     }
 
-    /// Reads a token made by [`encode`](Self::encode); `None` for anything
-    /// else.
+    /// Reads a token made by [`encode`](Self::encode) (two groups of 1 to
+    /// 16 hexadecimal digits joined by a `.`, as the OpenAPI document's
+    /// pattern for `cursor` says); `None` for anything else.
     pub fn parse(token: &str) -> Option<Self> {
         let (created, row) = token.split_once('.')?;
-        let digits =
-            |s: &str| !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_hexdigit());
-        if !digits(created) || !digits(row) {
-            return None;
-        }
+        let number = |s: &str| -> Option<i64> {
+            if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            // `encode` writes an i64's two's complement bits.
+            let bits = u64::from_str_radix(s, 16).ok()?;
+            Some(i64::from_ne_bytes(bits.to_ne_bytes()))
+        };
         Some(Self {
-            created_at_ms: i64::from_str_radix(created, 16).ok()?,
-            row: i64::from_str_radix(row, 16).ok()?,
+            created_at_ms: number(created)?,
+            row: number(row)?,
         })
     }
 }
