@@ -183,7 +183,7 @@ pub struct ListQuery {
 pub async fn list_incidents(
     State(state): State<ApiState>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, r.body_text()))?;
     let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
     let status = match query.status.as_deref() {
@@ -213,12 +213,21 @@ pub async fn list_incidents(
             })?),
         };
     let page = state.manager.list(status, after, limit)?;
-    let incidents: Vec<Value> = page.incidents.iter().map(incident_json).collect();
-    let mut answer = json!({ "incidents": incidents });
-    if let Some(next) = page.next {
-        answer["next_cursor"] = Value::String(next.encode());
-    }
-    Ok(Json(answer))
+    // Serialised straight from the records (no JSON tree in between: a
+    // page of large incidents is held once).
+    Ok(Json(ListAnswer {
+        incidents: &page.incidents,
+        next_cursor: page.next.map(PageCursor::encode),
+    })
+    .into_response())
+}
+
+/// The answer of `GET /api/v1/incidents`.
+#[derive(serde::Serialize)]
+struct ListAnswer<'a> {
+    incidents: &'a [Incident],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
 }
 
 /// `POST /api/v1/incidents/{id}/resolve`.

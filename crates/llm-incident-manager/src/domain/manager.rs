@@ -590,12 +590,7 @@ impl IncidentManager {
     ///
     /// [`IncidentError::Storage`].
     pub async fn escalate_due(&self, now: i64) -> Result<u32, IncidentError> {
-        let due: Vec<String> = self
-            .storage
-            .escalation_due(now, ESCALATION_BATCH)?
-            .into_iter()
-            .map(|i| i.id)
-            .collect();
+        let due = self.storage.escalation_due(now, ESCALATION_BATCH)?;
         if due.is_empty() {
             return Ok(0);
         }

@@ -699,22 +699,23 @@ impl Storage {
         })
     }
 
-    /// Up to `limit` incidents whose escalation check is due at `now_ms`
-    /// (by the indexed `escalate_at_ms`), earliest first.
+    /// The ids of up to `limit` incidents whose escalation check is due at
+    /// `now_ms` (by the indexed `escalate_at_ms`), earliest first; no record
+    /// is read.
     ///
     /// # Errors
     ///
-    /// When SQLite fails or a record is corrupt.
-    pub fn escalation_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Incident>, StorageError> {
+    /// When SQLite fails.
+    pub fn escalation_due(&self, now_ms: i64, limit: usize) -> Result<Vec<String>, StorageError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(StorageOp::Query, |conn| {
-            query(
-                conn,
-                "SELECT data, dedup_key, escalate_at_ms FROM incidents
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM incidents
                  WHERE escalate_at_ms IS NOT NULL AND escalate_at_ms <= ?1
                  ORDER BY escalate_at_ms LIMIT ?2",
-                params![now_ms, limit],
-            )
+            )?;
+            let ids = stmt.query_map(params![now_ms, limit], |r| r.get(0))?;
+            Ok(ids.collect::<Result<_, _>>()?)
         })
     }
 
