@@ -26,44 +26,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::post;
 use common::*;
 use llm_incident_manager::grpc::pb;
-use pb::incident_service_client::IncidentServiceClient;
 use serde_json::{Value, json};
-use tonic::transport::Channel;
 
 /// How many times the service is killed.
 const KILLS: usize = 5;
 /// Deliveries of one channel in flight at once (the config below).
 const IN_FLIGHT: usize = 4;
-
-/// Every webhook and playbook call the receiver saw: (path, key, body).
-#[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(String, String, Value)>>>);
-
-fn receiver(seen: Seen) -> Router {
-    let record = move |path: &'static str| {
-        let seen = seen.clone();
-        post(move |headers: HeaderMap, body: String| {
-            let seen = seen.clone();
-            async move {
-                let key = headers
-                    .get("idempotency-key")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                let body = serde_json::from_str(&body).unwrap_or(Value::Null);
-                seen.0.lock().unwrap().push((path.to_owned(), key, body));
-                StatusCode::OK
-            }
-        })
-    };
-    Router::new()
-        .route("/hook", record("/hook"))
-        .route("/step", record("/step"))
-}
 
 /// A small xorshift generator: the kill moments, from a seed the test
 /// prints (set `CRASH_SEED` to replay one).
@@ -168,14 +140,7 @@ async fn load(
     {
         let (answered, stop) = (answered.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            let Ok(channel) = Channel::from_shared(format!("http://{grpc}"))
-                .unwrap()
-                .connect()
-                .await
-            else {
-                return;
-            };
-            let mut client = IncidentServiceClient::new(channel);
+            let mut client = grpc_client(grpc).await;
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
@@ -222,7 +187,7 @@ async fn stored(http: SocketAddr) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_no_incident_and_no_page() {
     let seen = Seen::default();
-    let (hooks, _receiver) = serve_stub(receiver(seen.clone())).await;
+    let (hooks, _receiver) = serve_stub(recorder(&seen, &["/hook", "/step"])).await;
     let dir = incident_metrics_testing::scratch_dir("lim-crash");
     let db = dir.join("data").join("incidents.db");
     let config_file = dir.join("config.toml");

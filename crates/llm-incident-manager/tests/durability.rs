@@ -9,61 +9,29 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::post;
 use common::*;
 use llm_incident_manager::grpc::pb;
-use pb::incident_service_client::IncidentServiceClient;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::AsyncWriteExt;
-use tonic::transport::Channel;
-
-/// Every request a receiver saw: path, idempotency key, JSON body.
-#[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(String, String, Value)>>>);
-
-impl Seen {
-    fn all(&self) -> Vec<(String, String, Value)> {
-        self.0.lock().unwrap().clone()
-    }
-}
 
 /// A receiver for webhooks (`/hook`) and playbook calls (`/step`), and an
 /// OpenAI-compatible endpoint that holds each call for `llm_delay`.
-fn receiver(seen: Seen, llm_delay: Duration) -> Router {
-    let record = move |path: &'static str| {
-        let seen = seen.clone();
-        post(move |headers: HeaderMap, body: String| {
-            let seen = seen.clone();
-            async move {
-                let key = headers
-                    .get("idempotency-key")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                let body = serde_json::from_str(&body).unwrap_or(Value::Null);
-                seen.0.lock().unwrap().push((path.to_owned(), key, body));
-                StatusCode::OK
-            }
-        })
-    };
-    Router::new()
-        .route("/hook", record("/hook"))
-        .route("/step", record("/step"))
-        .route(
-            "/v1/chat/completions",
-            post(move || async move {
-                tokio::time::sleep(llm_delay).await;
-                axum::Json(json!({
-                    "choices": [{"message": {"role": "assistant", "content": "network"}}],
-                    "usage": {"prompt_tokens": 3, "completion_tokens": 1}
-                }))
-            }),
-        )
+fn receiver(seen: &Seen, llm_delay: Duration) -> Router {
+    recorder(seen, &["/hook", "/step"]).route(
+        "/v1/chat/completions",
+        post(move || async move {
+            tokio::time::sleep(llm_delay).await;
+            axum::Json(json!({
+                "choices": [{"message": {"role": "assistant", "content": "network"}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1}
+            }))
+        }),
+    )
 }
 
 fn owed_config(addr: std::net::SocketAddr) -> String {
@@ -121,7 +89,7 @@ async fn owed_work_arrives(seen: &Seen, title: &str) {
 async fn pages_are_owed_even_when_the_client_goes_away() {
     let seen = Seen::default();
     // Each LLM call takes 2 s: the analysis must not hold anything up.
-    let (addr, _stub) = serve_stub(receiver(seen.clone(), Duration::from_secs(2))).await;
+    let (addr, _stub) = serve_stub(receiver(&seen, Duration::from_secs(2))).await;
     let app = start(config(&owed_config(addr))).await;
 
     // A REST create whose client hangs up right after sending it.
@@ -143,12 +111,7 @@ async fn pages_are_owed_even_when_the_client_goes_away() {
     drop(client);
 
     // A gRPC create with a 100 ms deadline.
-    let channel = Channel::from_shared(format!("http://{}", app.grpc_addr()))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = IncidentServiceClient::new(channel);
+    let mut grpc = grpc_client(app.grpc_addr()).await;
     let mut request = tonic::Request::new(pb::CreateIncidentRequest {
         title: "short deadline".to_owned(),
         description: String::new(),
@@ -208,12 +171,7 @@ async fn acknowledge_stops_escalation_and_times_the_response() {
     let (status, refused) = post_json(&url(a_id, "acknowledge"), "").await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
     assert!(refused["error"].as_str().unwrap().contains("resolved"));
-    let channel = Channel::from_shared(format!("http://{}", app.grpc_addr()))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = IncidentServiceClient::new(channel);
+    let mut grpc = grpc_client(app.grpc_addr()).await;
     let err = grpc
         .acknowledge_incident(pb::AcknowledgeIncidentRequest {
             id: a_id.to_owned(),
@@ -305,12 +263,7 @@ async fn a_full_store_answers_507_keeps_reads_and_recovers_once_room_is_freed() 
     assert!(stored.len() > 5, "{}", stored.len());
 
     // gRPC says the same.
-    let channel = Channel::from_shared(format!("http://{}", app.grpc_addr()))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = IncidentServiceClient::new(channel);
+    let mut grpc = grpc_client(app.grpc_addr()).await;
     let err = grpc
         .create_incident(pb::CreateIncidentRequest {
             title: "one more".to_owned(),
@@ -441,12 +394,7 @@ async fn lists_are_pages_with_a_cursor() {
     }
 
     // gRPC pages the same way.
-    let channel = Channel::from_shared(format!("http://{}", app.grpc_addr()))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = IncidentServiceClient::new(channel);
+    let mut grpc = grpc_client(app.grpc_addr()).await;
     let mut got = Vec::new();
     let mut token = String::new();
     loop {

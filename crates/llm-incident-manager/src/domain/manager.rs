@@ -470,40 +470,23 @@ impl IncidentManager {
     /// [`IncidentError::NotFound`], [`IncidentError::Conflict`] for a
     /// resolved incident, [`IncidentError::Storage`].
     pub async fn acknowledge(&self, id: &str) -> Result<Incident, IncidentError> {
-        let now = now_ms();
-        let routing = Arc::clone(&self.routing);
-        let key = id.to_owned();
-        let changed = self
-            .storage
-            .write(move |tx| {
-                let Some(mut incident) = tx.get(&key)? else {
-                    return Ok(Change::NotFound);
-                };
-                match incident.status {
-                    Status::Resolved => return Ok(Change::Refused(incident)),
-                    Status::Acknowledged => return Ok(Change::Unchanged(incident)),
-                    Status::Open => {}
-                }
-                incident.status = Status::Acknowledged;
-                incident.acknowledged_at_ms = Some(now);
-                incident.updated_at_ms = now;
-                incident.escalate_at_ms = None;
-                tx.update(&incident)?;
-                let work = routing.notifications(
-                    "acknowledged",
-                    None,
-                    &incident,
-                    "incident acknowledged",
-                    now,
-                );
-                for w in &work {
-                    tx.enqueue(w)?;
-                }
-                Ok(Change::Changed { incident, work })
-            })
-            .await
-            .map_err(|e| self.failed(e))?;
-        match changed {
+        let change = self
+            .transition(
+                id,
+                "acknowledged",
+                "incident acknowledged",
+                |i, now| match i.status {
+                    Status::Resolved => Verdict::Refuse,
+                    Status::Acknowledged => Verdict::Keep,
+                    Status::Open => {
+                        i.status = Status::Acknowledged;
+                        i.acknowledged_at_ms = Some(now);
+                        Verdict::Change
+                    }
+                },
+            )
+            .await?;
+        match change {
             Change::NotFound => Err(IncidentError::NotFound(id.to_owned())),
             Change::Refused(_) => Err(IncidentError::Conflict(format!(
                 "incident {id} is resolved; only an open incident can be acknowledged"
@@ -516,9 +499,12 @@ impl IncidentManager {
                         .incidents
                         .start(severity)
                         .success(IncidentStatus::Acknowledged);
+                    let at = incident
+                        .acknowledged_at_ms
+                        .unwrap_or(incident.updated_at_ms);
                     trackers
                         .incidents
-                        .acknowledged_after(severity, since(incident.created_at_ms, now));
+                        .acknowledged_after(severity, since(incident.created_at_ms, at));
                 }
                 self.owed(&work);
                 self.emit(EventKind::Acknowledged, &incident);
@@ -533,33 +519,17 @@ impl IncidentManager {
     ///
     /// [`IncidentError::NotFound`], [`IncidentError::Storage`].
     pub async fn resolve(&self, id: &str) -> Result<Incident, IncidentError> {
-        let now = now_ms();
-        let routing = Arc::clone(&self.routing);
-        let key = id.to_owned();
-        let changed = self
-            .storage
-            .write(move |tx| {
-                let Some(mut incident) = tx.get(&key)? else {
-                    return Ok(Change::NotFound);
-                };
-                if incident.status == Status::Resolved {
-                    return Ok(Change::Unchanged(incident));
+        let change = self
+            .transition(id, "resolved", "incident resolved", |i, now| {
+                if i.status == Status::Resolved {
+                    return Verdict::Keep;
                 }
-                incident.status = Status::Resolved;
-                incident.resolved_at_ms = Some(now);
-                incident.updated_at_ms = now;
-                incident.escalate_at_ms = None;
-                tx.update(&incident)?;
-                let work =
-                    routing.notifications("resolved", None, &incident, "incident resolved", now);
-                for w in &work {
-                    tx.enqueue(w)?;
-                }
-                Ok(Change::Changed { incident, work })
+                i.status = Status::Resolved;
+                i.resolved_at_ms = Some(now);
+                Verdict::Change
             })
-            .await
-            .map_err(|e| self.failed(e))?;
-        match changed {
+            .await?;
+        match change {
             Change::NotFound => Err(IncidentError::NotFound(id.to_owned())),
             Change::Unchanged(incident) | Change::Refused(incident) => Ok(incident),
             Change::Changed { incident, work } => {
@@ -570,15 +540,53 @@ impl IncidentManager {
                         .start(severity)
                         .success(IncidentStatus::Resolved);
                     trackers.incidents.add_active(severity, -1);
+                    let at = incident.resolved_at_ms.unwrap_or(incident.updated_at_ms);
                     trackers
                         .incidents
-                        .resolved_after(severity, since(incident.created_at_ms, now));
+                        .resolved_after(severity, since(incident.created_at_ms, at));
                 }
                 self.owed(&work);
                 self.emit(EventKind::Resolved, &incident);
                 Ok(incident)
             }
         }
+    }
+
+    /// One change of an incident's status, in one transaction with the
+    /// notifications of `event` it owes: `apply` sees the stored incident
+    /// and the time, and says whether it changed it. A changed incident is
+    /// no longer escalated.
+    async fn transition(
+        &self,
+        id: &str,
+        event: &'static str,
+        message: &'static str,
+        apply: fn(&mut Incident, i64) -> Verdict,
+    ) -> Result<Change, IncidentError> {
+        let now = now_ms();
+        let routing = Arc::clone(&self.routing);
+        let key = id.to_owned();
+        self.storage
+            .write(move |tx| {
+                let Some(mut incident) = tx.get(&key)? else {
+                    return Ok(Change::NotFound);
+                };
+                match apply(&mut incident, now) {
+                    Verdict::Refuse => return Ok(Change::Refused(incident)),
+                    Verdict::Keep => return Ok(Change::Unchanged(incident)),
+                    Verdict::Change => {}
+                }
+                incident.updated_at_ms = now;
+                incident.escalate_at_ms = None;
+                tx.update(&incident)?;
+                let work = routing.notifications(event, None, &incident, message, now);
+                for w in &work {
+                    tx.enqueue(w)?;
+                }
+                Ok(Change::Changed { incident, work })
+            })
+            .await
+            .map_err(|e| self.failed(e))
     }
 
     /// Escalates the open incidents due at `now` (found by their indexed
@@ -722,6 +730,16 @@ enum Outcome {
         linked: Vec<Incident>,
         work: Vec<NewWork>,
     },
+}
+
+/// What a transition's `apply` decided.
+enum Verdict {
+    /// The change is not allowed in this state.
+    Refuse,
+    /// Already done: nothing to change.
+    Keep,
+    /// Changed: store it.
+    Change,
 }
 
 /// What an acknowledge or resolve transaction found.

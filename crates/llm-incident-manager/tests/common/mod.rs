@@ -289,3 +289,56 @@ pub fn listening(line: &str, what: &str) -> SocketAddr {
         .parse()
         .unwrap()
 }
+
+/// Every request a local receiver saw: its path, its `Idempotency-Key`
+/// header, and its JSON body.
+#[derive(Clone, Default)]
+pub struct Seen(pub std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value)>>>);
+
+impl Seen {
+    /// What was seen so far.
+    pub fn all(&self) -> Vec<(String, String, Value)> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// A receiver (for webhooks, playbook calls) that answers `200` to a POST
+/// on any of `paths` and notes it in `seen`.
+pub fn recorder(seen: &Seen, paths: &[&'static str]) -> axum::Router {
+    let mut router = axum::Router::new();
+    for &path in paths {
+        let seen = seen.clone();
+        router = router.route(
+            path,
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let seen = seen.clone();
+                async move {
+                    let key = headers
+                        .get("idempotency-key")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let body = serde_json::from_str(&body).unwrap_or(Value::Null);
+                    seen.0.lock().unwrap().push((path.to_owned(), key, body));
+                    StatusCode::OK
+                }
+            }),
+        );
+    }
+    router
+}
+
+/// A gRPC client of the incident service at `addr`.
+pub async fn grpc_client(
+    addr: SocketAddr,
+) -> llm_incident_manager::grpc::pb::incident_service_client::IncidentServiceClient<
+    tonic::transport::Channel,
+> {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .unwrap();
+    llm_incident_manager::grpc::pb::incident_service_client::IncidentServiceClient::new(channel)
+}
