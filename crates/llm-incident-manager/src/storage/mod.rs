@@ -7,12 +7,12 @@
 //! it is answered, so an answered create survives a crash of the process,
 //! SIGKILL, and a power loss of the machine (on a disk that honours
 //! `fsync`). Writes go through one writer thread that commits the writes
-//! waiting at once in one transaction ([`writer`]), so that a busy service
+//! waiting at once in one transaction (group commit), so that a busy service
 //! pays one `fsync` per group rather than per write.
 //!
 //! **Outbox.** The work an incident owes (analysis, notifications,
 //! playbooks) is stored by the same transaction as the incident
-//! ([`outbox`]); the workers of [`crate::outbox`] carry it out.
+//! ([`NewWork`], [`Work`]); the workers of [`crate::outbox`] carry it out.
 //!
 //! Every statement is recorded by the storage tracker (and every commit as
 //! the `commit` operation), and `storage_size_bytes` follows the database's
@@ -420,7 +420,7 @@ impl Tx<'_> {
     }
 }
 
-/// The incident store. Writes go to one writer thread (see [`writer`]);
+/// The incident store. Writes go to one writer thread (group commit);
 /// reads use a connection of their own (the same one, in memory).
 #[derive(Debug)]
 pub struct Storage {
