@@ -419,6 +419,8 @@ impl MetricsConfig {
     /// | `INCIDENT_METRICS_PUSHGATEWAY_JOB` | the job name of the grouping key |
     /// | `INCIDENT_METRICS_PUSHGATEWAY_GROUPING` | comma-separated `name=value` pairs (replaces the list) |
     /// | `INCIDENT_METRICS_PUSHGATEWAY_TIMEOUT_SECONDS` | seconds one request may take |
+    /// | `INCIDENT_METRICS_REMOTE_WRITE_TLS_CA_FILE`, `..._TLS_CERT_FILE`, `..._TLS_KEY_FILE`, `..._TLS_INSECURE_SKIP_VERIFY` | `[push.remote_write.tls]` |
+    /// | `INCIDENT_METRICS_PUSHGATEWAY_TLS_CA_FILE`, `..._TLS_CERT_FILE`, `..._TLS_KEY_FILE`, `..._TLS_INSECURE_SKIP_VERIFY` | `[push.pushgateway.tls]` |
     /// | `INCIDENT_METRICS_SERVER_*`, `_BEARER_TOKEN*`, `_BASIC_AUTH_*` | the endpoint's server and auth ([`ServerConfig`], [`AuthConfig`](crate::AuthConfig)) |
     ///
     /// Any `REMOTE_WRITE_*` (or `PUSHGATEWAY_*`) variable turns the section
@@ -568,10 +570,23 @@ const REMOTE_WRITE_ENV: &[&str] = &[
     "EXTERNAL_LABELS",
     "MAX_BACKOFF_SECONDS",
     "HEADERS",
+    "TLS_CA_FILE",
+    "TLS_CERT_FILE",
+    "TLS_KEY_FILE",
+    "TLS_INSECURE_SKIP_VERIFY",
 ];
 
 /// The suffixes of the `INCIDENT_METRICS_PUSHGATEWAY_*` variables.
-const PUSHGATEWAY_ENV: &[&str] = &["URL", "JOB", "GROUPING", "TIMEOUT_SECONDS"];
+const PUSHGATEWAY_ENV: &[&str] = &[
+    "URL",
+    "JOB",
+    "GROUPING",
+    "TIMEOUT_SECONDS",
+    "TLS_CA_FILE",
+    "TLS_CERT_FILE",
+    "TLS_KEY_FILE",
+    "TLS_INSECURE_SKIP_VERIFY",
+];
 
 /// The longest push interval: one day.
 pub const MAX_PUSH_INTERVAL_SECONDS: f64 = 86_400.0;
@@ -669,6 +684,10 @@ impl PushConfig {
                 "MAX_SAMPLES_PER_REQUEST" => rw.max_samples_per_request = parse_size(value)?,
                 "EXTERNAL_LABELS" => rw.external_labels = parse_pairs(value)?,
                 "HEADERS" => rw.headers = parse_pairs(value)?,
+                _ if key.starts_with("TLS_") => rw
+                    .tls
+                    .get_or_insert_with(crate::ClientTlsSettings::new)
+                    .set_env(&key[4..], value)?,
                 _ => {
                     return Err(format!(
                         "unknown variable; the known {ENV_PREFIX}REMOTE_WRITE_* ones are {}",
@@ -685,6 +704,10 @@ impl PushConfig {
                 "JOB" => pg.job = value.trim().to_owned(),
                 "GROUPING" => pg.grouping = parse_pairs(value)?,
                 "TIMEOUT_SECONDS" => pg.timeout_seconds = parse_seconds(value)?,
+                _ if key.starts_with("TLS_") => pg
+                    .tls
+                    .get_or_insert_with(crate::ClientTlsSettings::new)
+                    .set_env(&key[4..], value)?,
                 _ => {
                     return Err(format!(
                         "unknown variable; the known {ENV_PREFIX}PUSHGATEWAY_* ones are {}",
@@ -738,6 +761,7 @@ pub struct RemoteWriteConfig {
     max_backoff_seconds: f64,
     #[serde(deserialize_with = "deserialize_labels")]
     headers: Vec<(String, String)>,
+    tls: Option<crate::ClientTlsSettings>,
 }
 
 impl Default for RemoteWriteConfig {
@@ -772,7 +796,21 @@ impl RemoteWriteConfig {
             external_labels: Vec::new(),
             max_backoff_seconds: Self::DEFAULT_MAX_BACKOFF_SECONDS,
             headers: Vec::new(),
+            tls: None,
         }
+    }
+
+    /// Sets how an `https://` receiver is verified and the client
+    /// certificate shown to it (the `[push.remote_write.tls]` table).
+    #[must_use]
+    pub fn with_tls(mut self, tls: Option<crate::ClientTlsSettings>) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// The TLS settings, when configured.
+    pub fn tls(&self) -> Option<&crate::ClientTlsSettings> {
+        self.tls.as_ref()
     }
 
     /// Sets the seconds between snapshots.
@@ -905,6 +943,9 @@ impl RemoteWriteConfig {
     /// characters or non-ASCII text.
     pub fn validate(&self) -> Result<()> {
         check_url("push.remote_write.url", &self.url, true)?;
+        if let Some(tls) = &self.tls {
+            tls.validate("push.remote_write.tls")?;
+        }
         check_seconds(
             "push.remote_write.interval_seconds",
             self.interval_seconds,
@@ -1013,6 +1054,7 @@ pub struct PushgatewayConfig {
     #[serde(deserialize_with = "deserialize_labels")]
     grouping: Vec<(String, String)>,
     timeout_seconds: f64,
+    tls: Option<crate::ClientTlsSettings>,
 }
 
 impl Default for PushgatewayConfig {
@@ -1034,7 +1076,21 @@ impl PushgatewayConfig {
             job: job.into(),
             grouping: Vec::new(),
             timeout_seconds: Self::DEFAULT_TIMEOUT_SECONDS,
+            tls: None,
         }
+    }
+
+    /// Sets how an `https://` Pushgateway is verified and the client
+    /// certificate shown to it (the `[push.pushgateway.tls]` table).
+    #[must_use]
+    pub fn with_tls(mut self, tls: Option<crate::ClientTlsSettings>) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// The TLS settings, when configured.
+    pub fn tls(&self) -> Option<&crate::ClientTlsSettings> {
+        self.tls.as_ref()
     }
 
     /// Adds a label to the grouping key (any value, `/` and empty included).
@@ -1093,6 +1149,9 @@ impl PushgatewayConfig {
     /// (0, [`MAX_PUSH_TIMEOUT_SECONDS`]].
     pub fn validate(&self) -> Result<()> {
         check_url("push.pushgateway.url", &self.url, false)?;
+        if let Some(tls) = &self.tls {
+            tls.validate("push.pushgateway.tls")?;
+        }
         if self.job.is_empty() {
             return Err(Error::InvalidJob {
                 job: self.job.clone(),

@@ -119,6 +119,7 @@ pub struct ServerConfig {
     max_concurrent_scrapes: usize,
     scrape_timeout_ms: u64,
     auth: Option<AuthConfig>,
+    tls: Option<crate::ServerTlsSettings>,
 }
 
 impl Default for ServerConfig {
@@ -128,6 +129,7 @@ impl Default for ServerConfig {
             max_concurrent_scrapes: DEFAULT_MAX_CONCURRENT_SCRAPES,
             scrape_timeout_ms: DEFAULT_SCRAPE_TIMEOUT_MS,
             auth: None,
+            tls: None,
         }
     }
 }
@@ -192,6 +194,19 @@ impl ServerConfig {
     /// The authentication, if configured.
     pub fn auth(&self) -> Option<&AuthConfig> {
         self.auth.as_ref()
+    }
+
+    /// Serves the endpoint's own listener over TLS (the `[server.tls]`
+    /// table); `None` serves plain HTTP.
+    #[must_use]
+    pub fn with_tls(mut self, tls: Option<crate::ServerTlsSettings>) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// The TLS of the endpoint's own listener, if configured.
+    pub fn tls(&self) -> Option<&crate::ServerTlsSettings> {
+        self.tls.as_ref()
     }
 
     /// Checks every field.

@@ -141,6 +141,15 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A `tls` sub-table is incomplete.
+    #[error("invalid `{field}`: {reason}")]
+    InvalidTls {
+        /// The table, such as `push.remote_write.tls`.
+        field: &'static str,
+        /// What is wrong and what to change.
+        reason: &'static str,
+    },
+
     /// A push interval, timeout or backoff is not a number of seconds in
     /// its allowed range.
     #[error("invalid `{field}` {value}: use a number of seconds from {min} to {max}")]

@@ -79,6 +79,7 @@ mod name;
 mod registry;
 mod sampler;
 mod shared_str;
+mod tls_settings;
 
 pub use cardinality::{
     BoundedFamily, CARDINALITY_OVERFLOW, DEFAULT_CARDINALITY_LIMIT, OVERFLOW_VALUE,
@@ -101,6 +102,7 @@ pub use name::{validate_label_name, validate_metric_name};
 pub use registry::{FamilySpec, MetricKind, RegisteredFamily, Registry, Unit};
 pub use sampler::Sampler;
 pub use shared_str::SharedStr;
+pub use tls_settings::{ClientTlsSettings, ServerTlsSettings};
 
 /// The prometheus-client version this crate builds on, re-exported so that
 /// users name the same types (`Counter`, `Gauge`, `Family`, encoders).

@@ -81,15 +81,22 @@ pub enum Error {
         source: incident_metrics_core::Error,
     },
 
-    /// The push URL asks for TLS, which the push client does not speak.
-    #[error(
-        "cannot push to {url}: https is not supported by the push client; send over http to a \
-         local agent (Prometheus in agent mode, vmagent, Grafana Alloy) or to a TLS-terminating \
-         sidecar (such as Envoy or stunnel) that forwards to the https endpoint"
-    )]
-    TlsUnsupported {
-        /// The URL asked for.
-        url: String,
+    /// A TLS file (certificate, key or CA) cannot be read or holds no usable
+    /// PEM.
+    #[error("cannot load TLS file {}: {reason}; check the path and that it holds PEM", path.display())]
+    TlsFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The TLS settings do not fit together (a key that does not match its
+    /// certificate, a client certificate without its key).
+    #[error("invalid TLS settings: {reason}")]
+    TlsConfig {
+        /// What is wrong.
+        reason: String,
     },
 
     /// The remote-write sender was started outside a tokio runtime.

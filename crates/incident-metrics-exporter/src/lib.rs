@@ -83,9 +83,11 @@
 //! - `pushgateway` (off): [`Pushgateway`], push (`PUT`), add (`POST`) and
 //!   delete of a grouping key, on the same client.
 //!
-//! Both push paths speak plain `http://` only: TLS is out of scope. Send to
-//! a local agent (Prometheus in agent mode, vmagent, Grafana Alloy) or
-//! through a TLS-terminating sidecar instead ([`Error::TlsUnsupported`]).
+//! - `tls` (off; on with either push feature): [`ClientTlsConfig`] and
+//!   [`ServerTlsConfig`] on rustls with the `ring` provider, the one TLS
+//!   stack of the workspace (see [`tls`]). Both push paths take `http://`
+//!   and `https://` URLs; [`MetricsServer::with_tls`] serves over TLS, with
+//!   client certificates required when a client CA is given.
 //!
 //! With none of them, the crate renders, negotiates and builds
 //! [`http::Response`]s for any HTTP stack, and needs no async runtime.
@@ -119,6 +121,8 @@ mod protection;
 mod push;
 #[cfg(feature = "server")]
 mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use compression::Compression;
 pub use error::{Error, Result};
@@ -139,3 +143,5 @@ pub use push::{
 };
 #[cfg(feature = "server")]
 pub use server::MetricsServer;
+#[cfg(feature = "tls")]
+pub use tls::{ClientTlsConfig, ServerTlsConfig, TlsAcceptor};

@@ -69,7 +69,13 @@ pub struct MetricsServer {
     local_addr: SocketAddr,
     registry: Arc<Registry>,
     protection: Option<Protection>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::TlsAcceptor>,
 }
+
+/// How long a client may take over the TLS handshake.
+#[cfg(feature = "tls")]
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl MetricsServer {
     /// Binds a listening socket on `addr` for serving `registry`.
@@ -92,7 +98,56 @@ impl MetricsServer {
             local_addr,
             registry,
             protection: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         })
+    }
+
+    /// Serves over TLS (HTTP/1.1 announced by ALPN) with the certificate of
+    /// `tls`, re-read when its files change; with a client CA, scrapers
+    /// must show a certificate it signed. A client that has not finished
+    /// its handshake within 10 seconds is disconnected.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TlsFile`] or [`Error::TlsConfig`] when the certificate, key
+    /// or client CA cannot be used.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    ///
+    /// use incident_metrics_core::{MetricsConfig, Registry};
+    /// use incident_metrics_exporter::{MetricsServer, ServerTlsConfig};
+    ///
+    /// let registry = Arc::new(Registry::new(&MetricsConfig::new())?);
+    /// let server = MetricsServer::bind("127.0.0.1:9100".parse()?, registry)?
+    ///     .with_tls(&ServerTlsConfig::new("metrics.pem", "metrics.key"))?;
+    /// assert!(server.is_tls());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: &crate::ServerTlsConfig) -> Result<Self> {
+        self.tls = Some(tls.acceptor(&[b"http/1.1"])?);
+        Ok(self)
+    }
+
+    /// Serves over TLS with an acceptor built beforehand (one shared with
+    /// other listeners, or one the caller reloads on SIGHUP).
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn with_tls_acceptor(mut self, acceptor: crate::TlsAcceptor) -> Self {
+        self.tls = Some(acceptor);
+        self
+    }
+
+    /// Whether the server speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
     }
 
     /// Puts scrapes behind `protection`: authentication, a bound on
@@ -163,6 +218,8 @@ impl MetricsServer {
             local_addr,
             registry,
             protection,
+            #[cfg(feature = "tls")]
+            tls,
         } = self;
         let listener =
             tokio::net::TcpListener::from_std(listener).map_err(|source| Error::Serve {
@@ -186,13 +243,31 @@ impl MetricsServer {
                                 Ok::<_, Infallible>(answer(registry, protection, request).await)
                             }
                         });
+                        let watcher = graceful.watcher();
+                        #[cfg(feature = "tls")]
+                        if let Some(tls) = &tls {
+                            let tls = tls.clone();
+                            tokio::spawn(async move {
+                                let handshake = tokio::time::timeout(
+                                    TLS_HANDSHAKE_TIMEOUT,
+                                    tls.accept(stream),
+                                );
+                                // A failed handshake concerns only its client.
+                                if let Ok(Ok(stream)) = handshake.await {
+                                    let connection = http1::Builder::new()
+                                        .timer(TokioTimer::new())
+                                        .serve_connection(TokioIo::new(stream), service);
+                                    let _ = watcher.watch(connection).await;
+                                }
+                            });
+                            continue;
+                        }
                         let connection = http1::Builder::new()
                             .timer(TokioTimer::new())
                             .serve_connection(TokioIo::new(stream), service);
-                        let connection = graceful.watch(connection);
                         tokio::spawn(async move {
                             // A failed connection concerns only its client.
-                            let _ = connection.await;
+                            let _ = watcher.watch(connection).await;
                         });
                     }
                     Err(error) if is_connection_error(&error) => {}
@@ -216,6 +291,7 @@ impl fmt::Debug for MetricsServer {
             .field("local_addr", &self.local_addr)
             .field("endpoint", &self.registry.config().endpoint())
             .field("protection", &self.protection)
+            .field("tls", &self.is_tls())
             .finish_non_exhaustive()
     }
 }

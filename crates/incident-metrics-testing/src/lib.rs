@@ -21,6 +21,9 @@
 //! ```
 #![allow(clippy::panic, clippy::expect_used)] // test support: failing loudly is the job
 
+#[cfg(feature = "tls")]
+pub mod tls;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;

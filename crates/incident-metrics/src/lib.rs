@@ -48,7 +48,11 @@
 //! - `server` (default): `exporter::MetricsServer`, a standalone `/metrics` server.
 //! - `http`, `grpc`, `trackers` (default): the layers and trackers.
 //! - `tokio`: tokio runtime metrics in the runtime collector.
-//! - `remote-write`, `pushgateway`: push from the exporter.
+//! - `remote-write`, `pushgateway`: push from the exporter (`http://` and
+//!   `https://`).
+//! - `tls`: `exporter::tls`, the one TLS stack (rustls with the `ring`
+//!   provider): `ClientTlsConfig` for outbound clients, `ServerTlsConfig`
+//!   for listeners, `MetricsServer::with_tls`.
 //!
 //! # What this crate does not do
 //!

@@ -50,6 +50,10 @@ pub enum AppError {
     /// The metrics endpoint's protection or listener could not be set up.
     #[error("metrics endpoint: {0}")]
     Metrics(#[from] incident_metrics::exporter::Error),
+    /// A TLS file (listener certificate, key or CA, or an outbound `tls`
+    /// table's) cannot be used.
+    #[error("tls: {0}")]
+    Tls(String),
     /// Server reflection could not be set up.
     #[error("grpc reflection: {0}")]
     Reflection(String),
@@ -112,6 +116,21 @@ impl App {
         // The tokenizer's vocabulary takes a moment to load: not on a request.
         let _ = tokio::task::spawn_blocking(crate::llm::warm_up).await;
 
+        // TLS files are read before anything binds: a bad one stops the
+        // start with a message naming it.
+        crate::http_client::check_tls(&config).map_err(AppError::Tls)?;
+        let http_tls =
+            crate::serve::tls_acceptor("http", config.tls.for_http().as_ref(), b"http/1.1")
+                .map_err(AppError::Tls)?;
+        let grpc_tls = crate::serve::tls_acceptor("grpc", config.tls.for_grpc().as_ref(), b"h2")
+            .map_err(AppError::Tls)?;
+        let metrics_tls = crate::serve::tls_acceptor(
+            "metrics",
+            config.tls.for_metrics(&config.metrics).as_ref(),
+            b"http/1.1",
+        )
+        .map_err(AppError::Tls)?;
+
         let storage = Arc::new(Storage::open(&config.storage, telemetry.clone())?);
         if announce && storage.in_memory() {
             eprintln!(
@@ -169,12 +188,25 @@ impl App {
                 source,
             })?;
         // `[metrics.server]`: the /metrics guard, and its own listener if set.
-        let metrics_endpoint = crate::metrics_endpoint::MetricsEndpoint::bind(&registry)?;
+        let metrics_endpoint =
+            crate::metrics_endpoint::MetricsEndpoint::bind(&registry, metrics_tls.clone())?;
         let metrics_addr = metrics_endpoint.addr();
         if announce {
-            announce_listeners(http_addr, grpc_addr);
-            crate::metrics_endpoint::announce(metrics_addr);
+            announce_listeners(http_addr, grpc_addr, http_tls.is_some(), grpc_tls.is_some());
+            crate::metrics_endpoint::announce(metrics_addr, metrics_endpoint.is_tls());
         }
+
+        crate::serve::reload_on_sighup(
+            [
+                ("http", &http_tls),
+                ("grpc", &grpc_tls),
+                ("metrics", &metrics_tls),
+            ]
+            .into_iter()
+            .filter_map(|(name, tls)| Some((name, tls.clone()?)))
+            .collect(),
+            shutdown_rx.clone(),
+        );
 
         // HTTP.
         let router = routes::router(
@@ -196,7 +228,7 @@ impl App {
         let mut http_stop = shutdown_rx.clone();
         let limits = config.limits.clone();
         let http = tokio::spawn(async move {
-            crate::serve::serve_http(http_listener, router, &limits, async move {
+            crate::serve::serve_http_tls(http_listener, router, &limits, http_tls, async move {
                 let _ = http_stop.wait_for(|s| *s).await;
             })
             .await
@@ -236,20 +268,20 @@ impl App {
         let mut grpc_stop = shutdown_rx.clone();
         let limits = config.limits.clone();
         let grpc = tokio::spawn(async move {
-            let incoming = crate::serve::grpc_incoming(grpc_listener, &limits);
+            let incoming = crate::serve::grpc_incoming(grpc_listener, &limits, grpc_tls);
             let stop = async move {
                 let _ = grpc_stop.wait_for(|s| *s).await;
             };
             let served = match grpc_layer {
                 Some(layer) => {
-                    tonic::transport::Server::builder()
+                    crate::serve::grpc_server(&limits)
                         .layer(layer)
                         .add_routes(grpc_routes)
                         .serve_with_incoming_shutdown(incoming, stop)
                         .await
                 }
                 None => {
-                    tonic::transport::Server::builder()
+                    crate::serve::grpc_server(&limits)
                         .add_routes(grpc_routes)
                         .serve_with_incoming_shutdown(incoming, stop)
                         .await
@@ -306,12 +338,14 @@ impl App {
     }
 }
 
-// The contract asks for exactly these two lines on stdout.
+// The contract asks for exactly these two lines on stdout (` (tls)` added
+// over TLS).
 #[allow(clippy::print_stdout)]
-fn announce_listeners(http: SocketAddr, grpc: SocketAddr) {
+fn announce_listeners(http: SocketAddr, grpc: SocketAddr, http_tls: bool, grpc_tls: bool) {
+    use crate::serve::tls_suffix;
     use std::io::Write;
-    println!("http listening on {http}");
-    println!("grpc listening on {grpc}");
+    println!("http listening on {http}{}", tls_suffix(http_tls));
+    println!("grpc listening on {grpc}{}", tls_suffix(grpc_tls));
     let _ = std::io::stdout().flush();
 }
 
@@ -418,13 +452,16 @@ async fn start_workers(
             kind: WorkKind::Playbook,
             target: None,
             max_in_flight: config.limits.max_active_playbooks,
-            handler: Arc::new(PlaybookHandler::new(
-                config.playbooks.clone(),
-                Arc::clone(storage),
-                telemetry.clone(),
-                wake.clone(),
-                playbooks_owed,
-            )),
+            handler: Arc::new(
+                PlaybookHandler::new(
+                    config.playbooks.clone(),
+                    Arc::clone(storage),
+                    telemetry.clone(),
+                    wake.clone(),
+                    playbooks_owed,
+                )
+                .with_tls(config.playbooks_tls.as_ref()),
+            ),
             notify: wake.register(),
             telemetry: telemetry.clone(),
         }

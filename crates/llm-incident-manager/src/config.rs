@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use incident_metrics::MetricsConfig;
+pub use incident_metrics::base::{ClientTlsSettings, ServerTlsSettings};
 use serde::Deserialize;
 
 use crate::domain::Severity;
@@ -71,6 +72,102 @@ pub struct Config {
     pub notifications: NotificationConfig,
     /// Playbooks (`[[playbooks]]`).
     pub playbooks: Vec<PlaybookConfig>,
+    /// How playbook `http` steps verify `https://` endpoints and which
+    /// client certificate they show (`[playbooks_tls]`: `ca_file`,
+    /// `cert_file`, `key_file`, `insecure_skip_verify`); the platform's
+    /// roots when absent.
+    pub playbooks_tls: Option<ClientTlsSettings>,
+    /// TLS of the listeners (`[tls]`, `[tls.http]`, `[tls.grpc]`; the
+    /// metrics listener also reads `[metrics.server.tls]`); the flags
+    /// `--tls-cert`, `--tls-key`, `--tls-client-ca` set it for every
+    /// listener.
+    pub tls: ListenerTlsConfig,
+}
+
+/// `[tls]`: TLS of the listeners.
+///
+/// `cert_file`, `key_file` and `client_ca_file` at the top apply to every
+/// listener (REST, gRPC and the metrics listener); `[tls.http]`,
+/// `[tls.grpc]` and `[tls.metrics]` (or `[metrics.server.tls]`) set one
+/// listener's own. A `client_ca_file` requires client certificates signed
+/// by it (mTLS). The files are re-read when they change and on SIGHUP.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ListenerTlsConfig {
+    /// The certificate chain (PEM, leaf first) of every listener.
+    pub cert_file: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub key_file: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM) on every listener.
+    pub client_ca_file: Option<PathBuf>,
+    /// The REST listener's own TLS.
+    pub http: Option<ServerTlsSettings>,
+    /// The gRPC listener's own TLS.
+    pub grpc: Option<ServerTlsSettings>,
+    /// The metrics listener's own TLS.
+    pub metrics: Option<ServerTlsSettings>,
+}
+
+impl ListenerTlsConfig {
+    /// The TLS shared by every listener, if `cert_file` and `key_file` are set.
+    fn shared(&self) -> Option<ServerTlsSettings> {
+        match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => Some(
+                ServerTlsSettings::new(cert, key).with_client_ca_file(self.client_ca_file.clone()),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The REST listener's TLS, if any.
+    pub fn for_http(&self) -> Option<ServerTlsSettings> {
+        self.http.clone().or_else(|| self.shared())
+    }
+
+    /// The gRPC listener's TLS, if any.
+    pub fn for_grpc(&self) -> Option<ServerTlsSettings> {
+        self.grpc.clone().or_else(|| self.shared())
+    }
+
+    /// The metrics listener's TLS, if any: `[tls.metrics]`, then
+    /// `[metrics.server.tls]`, then the shared one.
+    pub fn for_metrics(&self, metrics: &MetricsConfig) -> Option<ServerTlsSettings> {
+        self.metrics
+            .clone()
+            .or_else(|| metrics.server().tls().cloned())
+            .or_else(|| self.shared())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls.cert_file and tls.key_file (--tls-cert, --tls-key) go together: set both or neither"
+                    .to_owned(),
+            ));
+        }
+        if self.client_ca_file.is_some() && self.cert_file.is_none() {
+            return Err(ConfigError::Invalid(
+                "tls.client_ca_file (--tls-client-ca) needs tls.cert_file and tls.key_file \
+                 (--tls-cert, --tls-key): client certificates are only asked for over TLS"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a client `tls` table: a certificate comes with its key.
+fn validate_client_tls(
+    field: &'static str,
+    tls: Option<&ClientTlsSettings>,
+) -> Result<(), ConfigError> {
+    match tls {
+        Some(tls) => tls
+            .validate(field)
+            .map_err(|e| ConfigError::Invalid(e.to_string())),
+        None => Ok(()),
+    }
 }
 
 impl Default for Config {
@@ -87,6 +184,8 @@ impl Default for Config {
             llm: LlmConfig::default(),
             notifications: NotificationConfig::default(),
             playbooks: vec![PlaybookConfig::default_page_on_call()],
+            playbooks_tls: None,
+            tls: ListenerTlsConfig::default(),
         }
     }
 }
@@ -238,6 +337,9 @@ pub struct LlmConfig {
     /// USD per million tokens, by model, over the toolkit's built-in table
     /// (`incident_metrics_trackers::DEFAULT_PRICES`).
     pub prices: BTreeMap<String, Price>,
+    /// How an `https://` `base_url` is verified and which client
+    /// certificate is shown (`[llm.tls]`); the platform's roots when absent.
+    pub tls: Option<ClientTlsSettings>,
 }
 
 impl Default for LlmConfig {
@@ -252,6 +354,7 @@ impl Default for LlmConfig {
             max_in_flight: 4,
             max_response_bytes: LlmConfig::DEFAULT_MAX_RESPONSE_BYTES,
             prices: BTreeMap::new(),
+            tls: None,
         }
     }
 }
@@ -317,7 +420,7 @@ impl Default for NotificationConfig {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct WebhookConfig {
-    /// Where to POST (plain `http://`).
+    /// Where to POST (`http://` or `https://`).
     pub url: String,
     /// Attempts before a notification is marked failed.
     pub max_attempts: u32,
@@ -325,6 +428,10 @@ pub struct WebhookConfig {
     pub initial_backoff_ms: u64,
     /// The timeout of one attempt, in milliseconds.
     pub timeout_ms: u64,
+    /// How an `https://` URL is verified and which client certificate is
+    /// shown (`[notifications.webhook.tls]`); the platform's roots when
+    /// absent.
+    pub tls: Option<ClientTlsSettings>,
 }
 
 impl Default for WebhookConfig {
@@ -334,6 +441,7 @@ impl Default for WebhookConfig {
             max_attempts: 3,
             initial_backoff_ms: 200,
             timeout_ms: 5_000,
+            tls: None,
         }
     }
 }
@@ -404,7 +512,7 @@ pub enum StepConfig {
     /// Call an HTTP endpoint (with the incident as JSON and an
     /// `Idempotency-Key` header); a status outside 2xx fails the step.
     Http {
-        /// The URL (plain `http://`).
+        /// The URL (`http://` or `https://`; TLS as `[playbooks_tls]` says).
         url: String,
         /// The method, `POST` by default.
         #[serde(default = "default_http_method")]
@@ -438,6 +546,13 @@ pub struct Flags {
     /// `--metrics-addr`: serve `/metrics` on this address alone
     /// (`[metrics.server] listen_addr`).
     pub metrics_addr: Option<SocketAddr>,
+    /// `--tls-cert`: serve every listener over TLS with this certificate.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`: the key of `--tls-cert`.
+    pub tls_key: Option<PathBuf>,
+    /// `--tls-client-ca`: require client certificates signed by this CA on
+    /// every listener.
+    pub tls_client_ca: Option<PathBuf>,
     /// `--help`.
     pub help: bool,
     /// `--version`.
@@ -448,6 +563,7 @@ pub struct Flags {
 pub const USAGE: &str = "\
 Usage: llm-incident-manager [--http-addr ADDR] [--grpc-addr ADDR] [--metrics-addr ADDR]
                             [--config FILE] [--db FILE]
+                            [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 
   --http-addr ADDR  REST API, /health and /metrics (default 127.0.0.1:8080)
   --grpc-addr ADDR  gRPC API (default 127.0.0.1:50051)
@@ -457,6 +573,12 @@ Usage: llm-incident-manager [--http-addr ADDR] [--grpc-addr ADDR] [--metrics-add
   --config FILE     optional TOML file; flags win over it
   --db FILE         SQLite database file, created with its folder if missing
                     (default: data/incidents.db); :memory: keeps nothing
+  --tls-cert FILE   serve every listener (REST, gRPC, metrics) over TLS with
+                    this certificate chain (PEM); re-read when it changes or on SIGHUP
+  --tls-key FILE    the private key (PEM) of --tls-cert
+  --tls-client-ca FILE
+                    require client certificates signed by this CA (mTLS) on
+                    every listener
   --help            print this help
   --version         print the version
 ";
@@ -484,7 +606,8 @@ impl Flags {
             match name.as_str() {
                 "--help" | "-h" => flags.help = true,
                 "--version" | "-V" => flags.version = true,
-                "--http-addr" | "--grpc-addr" | "--metrics-addr" | "--config" | "--db" => {
+                "--http-addr" | "--grpc-addr" | "--metrics-addr" | "--config" | "--db"
+                | "--tls-cert" | "--tls-key" | "--tls-client-ca" => {
                     let value = match inline {
                         Some(v) => v,
                         None => args
@@ -498,6 +621,9 @@ impl Flags {
                             flags.metrics_addr = Some(parse_addr(&name, &value)?);
                         }
                         "--config" => flags.config = Some(PathBuf::from(value)),
+                        "--tls-cert" => flags.tls_cert = Some(PathBuf::from(value)),
+                        "--tls-key" => flags.tls_key = Some(PathBuf::from(value)),
+                        "--tls-client-ca" => flags.tls_client_ca = Some(PathBuf::from(value)),
                         _ if value.is_empty() => {
                             return Err(ConfigError::Flag(
                                 "--db needs a file name, or :memory:".to_owned(),
@@ -596,6 +722,23 @@ impl Config {
             let server = self.metrics.server().clone().with_listen_addr(Some(addr));
             self.metrics = self.metrics.clone().with_server(server);
         }
+        // The TLS flags are for every listener at once: they replace the
+        // per-listener tables.
+        if flags.tls_cert.is_some() || flags.tls_key.is_some() || flags.tls_client_ca.is_some() {
+            let tls = &mut self.tls;
+            if flags.tls_cert.is_some() || flags.tls_key.is_some() {
+                tls.cert_file.clone_from(&flags.tls_cert);
+                tls.key_file.clone_from(&flags.tls_key);
+            }
+            if flags.tls_client_ca.is_some() {
+                tls.client_ca_file.clone_from(&flags.tls_client_ca);
+            }
+            tls.http = None;
+            tls.grpc = None;
+            tls.metrics = None;
+            let server = self.metrics.server().clone().with_tls(None);
+            self.metrics = self.metrics.clone().with_server(server);
+        }
     }
 
     /// Checks the values that the types alone do not.
@@ -663,9 +806,13 @@ impl Config {
                 }
             }
         }
+        self.tls.validate()?;
+        validate_client_tls("llm.tls", self.llm.tls.as_ref())?;
+        validate_client_tls("playbooks_tls", self.playbooks_tls.as_ref())?;
         if let Some(webhook) = &self.notifications.webhook {
-            if !webhook.url.starts_with("http://") {
-                return invalid("notifications.webhook.url must start with http://");
+            validate_client_tls("notifications.webhook.tls", webhook.tls.as_ref())?;
+            if !webhook.url.starts_with("http://") && !webhook.url.starts_with("https://") {
+                return invalid("notifications.webhook.url must start with http:// or https://");
             }
             if let Some(problem) = http_url_problem(&webhook.url) {
                 return Err(ConfigError::Invalid(format!(
@@ -747,10 +894,11 @@ impl Config {
                 }
             }
         }
-        if self.llm.provider == ProviderKind::Openai && !self.llm.base_url.starts_with("http://") {
-            return invalid(
-                "llm.base_url must start with http:// (this build has no TLS client; put a TLS-terminating proxy in front)",
-            );
+        if self.llm.provider == ProviderKind::Openai
+            && !self.llm.base_url.starts_with("http://")
+            && !self.llm.base_url.starts_with("https://")
+        {
+            return invalid("llm.base_url must start with http:// or https://");
         }
         if self.llm.provider == ProviderKind::Openai
             && let Some(problem) = http_url_problem(&self.llm.base_url)

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use incident_metrics::Registry;
-use incident_metrics::exporter::{MetricsServer, Protection};
+use incident_metrics::exporter::{MetricsServer, Protection, TlsAcceptor};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -25,18 +25,30 @@ impl MetricsEndpoint {
     /// Reads `[metrics.server]` from the registry's configuration (the one
     /// the API router reads too): builds the protection, reading any secret
     /// file now, and binds the metrics listener when `listen_addr` is set
-    /// and metrics are enabled.
-    pub(crate) fn bind(registry: &Arc<Registry>) -> Result<Self, AppError> {
+    /// and metrics are enabled, over TLS with `tls`.
+    pub(crate) fn bind(
+        registry: &Arc<Registry>,
+        tls: Option<TlsAcceptor>,
+    ) -> Result<Self, AppError> {
         let config = registry.config();
         let protection = Protection::from_config(config.server())?;
         let server = match config.server().listen_addr() {
-            Some(addr) if config.enabled() => Some(
-                MetricsServer::bind(addr, Arc::clone(registry))?
-                    .with_protection(protection.clone()),
-            ),
+            Some(addr) if config.enabled() => {
+                let server = MetricsServer::bind(addr, Arc::clone(registry))?
+                    .with_protection(protection.clone());
+                Some(match tls {
+                    Some(tls) => server.with_tls_acceptor(tls),
+                    None => server,
+                })
+            }
             _ => None,
         };
         Ok(Self { protection, server })
+    }
+
+    /// Whether the metrics listener speaks TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        self.server.as_ref().is_some_and(MetricsServer::is_tls)
     }
 
     /// The bound address of the metrics listener, if there is one.
@@ -88,13 +100,17 @@ pub(crate) async fn join(
     }
 }
 
-/// Prints `metrics listening on ADDR`, after the `http` and `grpc` lines.
+/// Prints `metrics listening on ADDR` (with ` (tls)` over TLS), after the
+/// `http` and `grpc` lines.
 // The contract asks for one line per listener on stdout.
 #[allow(clippy::print_stdout)]
-pub(crate) fn announce(addr: Option<SocketAddr>) {
+pub(crate) fn announce(addr: Option<SocketAddr>, tls: bool) {
     use std::io::Write;
     if let Some(addr) = addr {
-        println!("metrics listening on {addr}");
+        println!(
+            "metrics listening on {addr}{}",
+            crate::serve::tls_suffix(tls)
+        );
         let _ = std::io::stdout().flush();
     }
 }

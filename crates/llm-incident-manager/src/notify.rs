@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{NotificationConfig, WebhookConfig};
 use crate::domain::now_ms;
-use crate::http_client::{HttpClient, new_client};
+use crate::http_client::{HttpClient, new_client_with};
 use crate::outbox::{Handler, Signals, backoff};
 use crate::storage::{Storage, Work, WorkKind};
 use crate::telemetry::Telemetry;
@@ -43,7 +43,7 @@ pub struct Notification {
 
 /// How a channel delivers.
 #[derive(Debug)]
-pub enum Delivery {
+pub(crate) enum Delivery {
     /// One JSON line on stderr.
     Log,
     /// An HTTP POST.
@@ -51,12 +51,15 @@ pub enum Delivery {
 }
 
 /// The channels of `config`: `log` always, `webhook` when configured.
-pub fn channels(config: &NotificationConfig) -> Vec<(&'static str, Delivery)> {
+pub(crate) fn channels(config: &NotificationConfig) -> Vec<(&'static str, Delivery)> {
     let mut channels = vec![("log", Delivery::Log)];
     if let Some(webhook) = &config.webhook {
         channels.push((
             "webhook",
-            Delivery::Webhook(Box::new((webhook.clone(), new_client()))),
+            Delivery::Webhook(Box::new((
+                webhook.clone(),
+                new_client_with(webhook.tls.as_ref()),
+            ))),
         ));
     }
     channels
@@ -75,7 +78,7 @@ pub struct NotificationHandler {
 impl NotificationHandler {
     /// The handler of `channel`; sets its `notification_queue_size` to the
     /// rows the outbox holds for it.
-    pub fn new(
+    pub(crate) fn new(
         channel: &'static str,
         delivery: Delivery,
         storage: Arc<Storage>,

@@ -20,7 +20,7 @@ use incident_metrics::catalog::playbook::PlaybookStatus;
 
 use crate::config::{PlaybookConfig, StepConfig};
 use crate::domain::now_ms;
-use crate::http_client::{HttpClient, new_client};
+use crate::http_client::{HttpClient, new_client, new_client_with};
 use crate::notify::{IDEMPOTENCY_KEY, Notification};
 use crate::outbox::{Handler, Signals, Wake};
 use crate::storage::{NewWork, Storage, StorageError, Work, WorkKind};
@@ -78,6 +78,14 @@ impl PlaybookHandler {
             wake,
             pending: gauge,
         }
+    }
+
+    /// Verifies `https://` step URLs as `tls` says (`[playbooks_tls]`; the
+    /// platform's roots when `None`).
+    #[must_use]
+    pub fn with_tls(mut self, tls: Option<&crate::config::ClientTlsSettings>) -> Self {
+        self.client = new_client_with(tls);
+        self
     }
 
     /// `playbooks_pending`, moved by the manager when it owes executions.

@@ -1,11 +1,13 @@
-//! The plain-HTTP/1.1 client both push paths share: hyper-util's pooled
-//! client with a timeout per request.
+//! The HTTP/1.1 client both push paths share: hyper-util's pooled client
+//! on the crate's TLS connector (`http://` in plain text, `https://` over
+//! TLS, never one for the other), with a timeout per request.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -50,21 +52,21 @@ pub(crate) enum Failure {
     ),
 }
 
-/// A pooled plain-HTTP client; cheap to clone.
+/// A pooled HTTP and HTTPS client; cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct HttpClient {
-    inner: Client<HttpConnector, Full<Bytes>>,
+    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl HttpClient {
-    pub(crate) fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
+    /// A client verifying servers as `tls` says.
+    pub(crate) fn new(tls: &crate::ClientTlsConfig) -> Result<Self> {
+        let connector = tls.https_connector()?;
         let inner = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
-        Self { inner }
+        Ok(Self { inner })
     }
 
     /// Sends `request` and reads the answer, all within `timeout`.
@@ -78,7 +80,7 @@ impl HttpClient {
                 .inner
                 .request(request)
                 .await
-                .map_err(|e| Failure::Transport(Box::new(e)))?;
+                .map_err(|e| Failure::Transport(crate::tls::describe_error(&e).into()))?;
             let (parts, body) = response.into_parts();
             // Only the start of the body matters, and only for messages.
             let body = match Limited::new(body, MAX_ANSWER_BYTES).collect().await {
@@ -97,7 +99,7 @@ impl HttpClient {
     }
 }
 
-/// Parses a validated push URL, refusing `https://`.
+/// Parses a validated push URL (`http://` or `https://`).
 pub(crate) fn parse_http_uri(field: &'static str, url: &str) -> Result<Uri> {
     let uri: Uri = url.parse().map_err(|_| Error::PushConfig {
         source: incident_metrics_core::Error::InvalidUrl {
@@ -106,9 +108,15 @@ pub(crate) fn parse_http_uri(field: &'static str, url: &str) -> Result<Uri> {
             reason: "the URL is malformed",
         },
     })?;
-    if uri.scheme() != Some(&http::uri::Scheme::HTTP) {
-        return Err(Error::TlsUnsupported {
-            url: url.to_owned(),
+    if uri.scheme() != Some(&http::uri::Scheme::HTTP)
+        && uri.scheme() != Some(&http::uri::Scheme::HTTPS)
+    {
+        return Err(Error::PushConfig {
+            source: incident_metrics_core::Error::InvalidUrl {
+                field,
+                url: url.to_owned(),
+                reason: "the URL must start with http:// or https://",
+            },
         });
     }
     Ok(uri)

@@ -25,7 +25,8 @@ use crate::{Error, Format, Result, render};
 /// The body is Prometheus text 0.0.4. The grouping key is escaped as the
 /// Pushgateway documents: a value holding `/`, and an empty value, go in the
 /// `@base64` form (URL-safe base64, `=` for the empty value), anything else
-/// percent-encoded. Plain `http://` only (see [`Error::TlsUnsupported`]).
+/// percent-encoded. `http://` and `https://` (see
+/// [`with_tls`](Self::with_tls)).
 ///
 /// # Examples
 ///
@@ -97,7 +98,8 @@ impl Pushgateway {
     ///
     /// [`Error::PushConfig`] for what [`PushgatewayConfig::validate`]
     /// refuses (bad URL, empty job, bad or repeated grouping label, bad
-    /// timeout); [`Error::TlsUnsupported`] for an `https://` URL.
+    /// timeout); [`Error::TlsFile`] or [`Error::TlsConfig`] for TLS files
+    /// (`[push.pushgateway.tls]`) that cannot be used.
     pub fn from_config(config: &PushgatewayConfig) -> Result<Self> {
         config
             .validate()
@@ -111,8 +113,20 @@ impl Pushgateway {
         Ok(Self {
             config: config.clone(),
             uri,
-            client: HttpClient::new(),
+            client: HttpClient::new(&crate::ClientTlsConfig::from_settings(config.tls()))?,
         })
+    }
+
+    /// Sets how an `https://` Pushgateway is verified (the platform's roots
+    /// by default) and the client certificate shown to it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TlsFile`] or [`Error::TlsConfig`] for TLS files that cannot
+    /// be used.
+    pub fn with_tls(mut self, tls: &crate::ClientTlsConfig) -> Result<Self> {
+        self.client = HttpClient::new(tls)?;
+        Ok(self)
     }
 
     /// Adds a label to the grouping key.
@@ -330,10 +344,7 @@ mod tests {
     fn builds_and_checks_the_url() {
         let g = Pushgateway::new("http://pg:9091/prefix/", "j").unwrap();
         assert_eq!(g.url(), "http://pg:9091/prefix/metrics/job/j");
-        assert!(matches!(
-            Pushgateway::new("https://pg:9091", "j"),
-            Err(Error::TlsUnsupported { .. })
-        ));
+        assert!(Pushgateway::new("https://pg:9091", "j").is_ok());
         for e in [
             Pushgateway::new("http://pg:9091", "").unwrap_err(),
             Pushgateway::new("pg:9091", "j").unwrap_err(),

@@ -105,8 +105,10 @@ const PROTOCOL_VERSION: &str = "0.1.0";
 ///   counted: an outage of up to `queue_capacity / series × interval` loses
 ///   nothing.
 ///
-/// Plain `http://` only: for an `https://` receiver, send to a local agent
-/// or a TLS-terminating sidecar (see [`Error::TlsUnsupported`]).
+/// `http://` and `https://` receivers: an `https://` one is verified
+/// against the platform's roots, or as [`with_tls`](Self::with_tls) says
+/// (a CA file, a client certificate); a TLS failure counts as a failed
+/// attempt and is retried, never sent in plain text.
 ///
 /// Set it up in two steps, because the sender's own families must be
 /// registered while the registry is still `&mut`:
@@ -142,6 +144,7 @@ pub struct RemoteWriteBuilder {
     config: RemoteWriteConfig,
     min_backoff: Duration,
     flush_timeout: Option<Duration>,
+    tls: crate::ClientTlsConfig,
 }
 
 impl RemoteWriteBuilder {
@@ -172,10 +175,18 @@ impl RemoteWriteBuilder {
     /// ```
     pub fn from_config(config: &RemoteWriteConfig) -> Self {
         Self {
+            tls: crate::ClientTlsConfig::from_settings(config.tls()),
             config: config.clone(),
             min_backoff: DEFAULT_MIN_BACKOFF,
             flush_timeout: None,
         }
+    }
+
+    /// Sets how `https://` receivers are verified (the platform's roots by
+    /// default) and the client certificate shown to them.
+    pub fn with_tls(mut self, tls: crate::ClientTlsConfig) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Sets the time between snapshots (15 s).
@@ -249,12 +260,14 @@ impl RemoteWriteBuilder {
     /// [`RemoteWriteConfig::validate`] refuses (bad URL, interval, timeout,
     /// backoff, queue size, external label, header) or a family that cannot be
     /// registered (a second sender in the same registry);
-    /// [`Error::TlsUnsupported`] for an `https://` URL.
+    /// [`Error::TlsFile`] or [`Error::TlsConfig`] for TLS files that cannot
+    /// be used.
     pub fn register(self, registry: &mut Registry) -> Result<RemoteWrite> {
         let config_error = |source| Error::PushConfig { source };
         self.config.validate().map_err(config_error)?;
         let url = self.config.url();
         let uri = parse_http_uri("push.remote_write.url", url)?;
+        let client = HttpClient::new(&self.tls)?;
         let headers = self
             .config
             .headers()
@@ -302,6 +315,7 @@ impl RemoteWriteBuilder {
             uri,
             headers,
             metrics,
+            client,
         })
     }
 }
@@ -316,6 +330,7 @@ pub struct RemoteWrite {
     uri: Uri,
     headers: Vec<(HeaderName, HeaderValue)>,
     metrics: SenderMetrics,
+    client: HttpClient,
 }
 
 impl RemoteWrite {
@@ -339,7 +354,7 @@ impl RemoteWrite {
             snapshotter: Snapshotter::new(self.config.external_labels().to_vec()),
             queue: SampleQueue::new(self.config.queue_capacity()),
             backoff: Backoff::new(self.min_backoff, self.config.max_backoff()),
-            client: HttpClient::new(),
+            client: self.client,
             last_timestamp_ms: 0,
             registry,
             uri: self.uri,
@@ -856,10 +871,11 @@ mod tests {
     fn register_checks_the_settings() {
         let mut registry = Registry::new(&incident_metrics_core::MetricsConfig::new()).unwrap();
         let e = RemoteWriteBuilder::new("https://mimir/api/v1/push")
+            .with_tls(crate::ClientTlsConfig::new().with_ca_file("/nonexistent/ca.pem"))
             .register(&mut registry)
             .unwrap_err();
-        assert!(matches!(e, Error::TlsUnsupported { .. }), "{e}");
-        assert!(e.to_string().contains("sidecar"), "{e}");
+        assert!(matches!(e, Error::TlsFile { .. }), "{e}");
+        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
         let e = RemoteWriteBuilder::new("http://p/x")
             .with_interval(Duration::ZERO)
             .register(&mut registry)

@@ -44,6 +44,9 @@ pub struct Program {
     pub port: u16,
     pub dir: PathBuf,
     child: Option<Child>,
+    /// Served over TLS (`--web.config.file`): readiness is then an
+    /// accepted TCP connection, and URLs are `https://`.
+    tls: bool,
 }
 
 impl Program {
@@ -53,6 +56,62 @@ impl Program {
         let binary =
             incident_metrics_testing::program("prometheus", "apt-get install -y prometheus")?;
         Self::prometheus_at(binary, free_port())
+    }
+
+    /// Prometheus with `config` (YAML) as its configuration file and, with
+    /// `web_config`, that `--web.config.file` (TLS on its own port).
+    pub fn prometheus_with(config: &str, web_config: Option<&str>) -> Option<Self> {
+        let binary =
+            incident_metrics_testing::program("prometheus", "apt-get install -y prometheus")?;
+        let port = free_port();
+        let dir = temp_dir("prometheus");
+        let config_file = dir.join("prometheus.yml");
+        std::fs::write(&config_file, config).unwrap();
+        let mut args = vec![
+            format!("--config.file={}", config_file.display()),
+            format!("--storage.tsdb.path={}", dir.join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--web.enable-remote-write-receiver".to_owned(),
+        ];
+        if let Some(web) = web_config {
+            let web_file = dir.join("web.yml");
+            std::fs::write(&web_file, web).unwrap();
+            args.push(format!("--web.config.file={}", web_file.display()));
+        }
+        Some(Self::start_with(
+            "prometheus",
+            binary,
+            args,
+            "/-/ready",
+            port,
+            dir,
+            web_config.is_some(),
+        ))
+    }
+
+    /// A Pushgateway serving TLS as `web_config` (YAML) says.
+    pub fn pushgateway_with(web_config: &str) -> Option<Self> {
+        let binary = incident_metrics_testing::program(
+            "prometheus-pushgateway",
+            "apt-get install -y prometheus-pushgateway",
+        )?;
+        let port = free_port();
+        let dir = temp_dir("pushgateway");
+        let web_file = dir.join("web.yml");
+        std::fs::write(&web_file, web_config).unwrap();
+        let args = vec![
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--web.config.file={}", web_file.display()),
+        ];
+        Some(Self::start_with(
+            "pushgateway",
+            binary,
+            args,
+            "/-/ready",
+            port,
+            dir,
+            true,
+        ))
     }
 
     /// Prometheus on a given port.
@@ -134,6 +193,18 @@ impl Program {
         port: u16,
         dir: PathBuf,
     ) -> Self {
+        Self::start_with(name, binary, args, ready_path, port, dir, false)
+    }
+
+    fn start_with(
+        name: &'static str,
+        binary: PathBuf,
+        args: Vec<String>,
+        ready_path: &'static str,
+        port: u16,
+        dir: PathBuf,
+        tls: bool,
+    ) -> Self {
         let mut program = Self {
             name,
             binary,
@@ -142,14 +213,21 @@ impl Program {
             port,
             dir,
             child: None,
+            tls,
         };
         program.start();
         program
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://` when it serves TLS.
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The program's log so far.
+    pub fn log_text(&self) -> String {
+        self.log()
     }
 
     /// Starts the program and waits until it answers its readiness path.
@@ -205,7 +283,13 @@ impl Program {
             {
                 panic!("{} exited early ({status}):\n{}", self.name, self.log());
             }
-            if blocking_get_status(&url) == Some(200) {
+            let ready = if self.tls {
+                // Its HTTPS is checked by the test itself; listening is enough.
+                std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            } else {
+                blocking_get_status(&url) == Some(200)
+            };
+            if ready {
                 return;
             }
             assert!(

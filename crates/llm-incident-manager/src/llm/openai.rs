@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::{LlmError, LlmProvider, LlmRequest, LlmResponse, count_tokens};
 use crate::config::LlmConfig;
-use crate::http_client::{HttpClient, new_client};
+use crate::http_client::{HttpClient, new_client_with};
 
 /// The `provider` label value.
 pub const PROVIDER: &str = "openai";
@@ -64,7 +64,7 @@ impl OpenAiProvider {
             api_key: config.api_key.clone(),
             stream: config.stream,
             max_response_bytes: config.max_response_bytes,
-            client: new_client(),
+            client: new_client_with(config.tls.as_ref()),
         }
     }
 
