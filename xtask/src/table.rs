@@ -3,9 +3,12 @@
 //! when a family or a label of the catalog has no entry here, so that a new
 //! family cannot go undocumented.
 
+use incident_metrics_catalog::alert::AlertStatus;
 use incident_metrics_catalog::grpc::GrpcCode;
 use incident_metrics_catalog::http::Method;
-use incident_metrics_catalog::incident::{EscalationLevel, IncidentStatus, Severity};
+use incident_metrics_catalog::incident::{
+    EscalationLevel, IncidentSource, IncidentStatus, Severity,
+};
 use incident_metrics_catalog::llm::{LlmErrorType, LlmOperation, TokenType};
 use incident_metrics_catalog::notification::NotificationStatus;
 use incident_metrics_catalog::playbook::PlaybookStatus;
@@ -163,12 +166,28 @@ pub const FAMILY_DOCS: &[FamilyDoc] = &[
         recorded_by: "`incident-metrics-trackers`: `IncidentRecorder::pruned(n)`",
     },
     FamilyDoc {
+        name: "incidents_opened",
+        recorded_by: "`incident-metrics-trackers`: `IncidentRecorder::opened_from(severity, source)`",
+    },
+    FamilyDoc {
+        name: "incidents_active_by_source",
+        recorded_by: "`incident-metrics-trackers`: `IncidentRecorder::set_active_from(source, n)` and `add_active_from(source, delta)`",
+    },
+    FamilyDoc {
         name: "incident_time_to_acknowledge",
-        recorded_by: "`incident-metrics-trackers`: `IncidentRecorder::acknowledged_after(severity, elapsed)`",
+        recorded_by: "`incident-metrics-trackers`: `IncidentRecorder::acknowledged_after(severity, source, elapsed)`",
     },
     FamilyDoc {
         name: "incident_time_to_resolve",
-        recorded_by: "`incident-metrics-trackers`: `IncidentRecorder::resolved_after(severity, elapsed)`",
+        recorded_by: "`incident-metrics-trackers`: `IncidentRecorder::resolved_after(severity, source, elapsed)`",
+    },
+    FamilyDoc {
+        name: "alerts_received",
+        recorded_by: "`incident-metrics-trackers`: `AlertRecorder::received(receiver, status)`",
+    },
+    FamilyDoc {
+        name: "alerts_truncated",
+        recorded_by: "`incident-metrics-trackers`: `AlertRecorder::truncated(receiver, n)`",
     },
     FamilyDoc {
         name: "llm_requests",
@@ -343,6 +362,26 @@ pub const LABEL_DOCS: &[LabelDoc] = &[
         domain: Domain::Closed(values::<IncidentStatus>),
     },
     LabelDoc {
+        label: "source",
+        scope: "incident",
+        domain: Domain::Closed(values::<IncidentSource>),
+    },
+    LabelDoc {
+        label: "receiver",
+        scope: "alerts_",
+        domain: Domain::Limited {
+            what: "the Alertmanager receiver named in the webhook's `receiver` field",
+            limiter: "alert_receiver",
+            field: "max_receivers",
+            cap: |c| c.max_receivers,
+        },
+    },
+    LabelDoc {
+        label: "status",
+        scope: "alerts_",
+        domain: Domain::Closed(values::<AlertStatus>),
+    },
+    LabelDoc {
         label: "level",
         scope: "incident_escalations",
         domain: Domain::Closed(values::<EscalationLevel>),
@@ -479,7 +518,7 @@ pub const LABEL_DOCS: &[LabelDoc] = &[
         label: "label",
         scope: "label_values_folded",
         domain: Domain::Described(
-            "the limiter that folded a value, set by code: `llm_provider`, `llm_model`, `notification_channel`, `playbook`, `storage_backend`, `error_component`, `error_type`, and the incident recorder's `severity` and `incident_status`",
+            "the limiter that folded a value, set by code: `llm_provider`, `llm_model`, `notification_channel`, `playbook`, `storage_backend`, `error_component`, `error_type`, `alert_receiver`, and the incident recorder's `severity` and `incident_status`",
         ),
     },
 ];

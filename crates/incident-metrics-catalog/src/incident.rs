@@ -58,6 +58,17 @@ label_enum! {
     }
 }
 
+label_enum! {
+    /// Where an incident came from: the service's own API (REST or gRPC), or
+    /// an Alertmanager webhook.
+    pub enum IncidentSource {
+        /// Created through the REST or gRPC API.
+        Api => "api",
+        /// Opened by an alert from Alertmanager's webhook.
+        Alertmanager => "alertmanager",
+    }
+}
+
 impl EscalationLevel {
     /// The level for a 1-based number; 0 counts as 1 and anything above 5 as 5.
     pub fn from_number(level: u32) -> Self {
@@ -85,6 +96,22 @@ pub struct IncidentLabels {
 pub struct SeverityLabels {
     /// The incident's severity.
     pub severity: Severity,
+}
+
+/// Labels of the per-source families.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    /// Where the incident came from.
+    pub source: IncidentSource,
+}
+
+/// Labels of the families by severity and source.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SeveritySourceLabels {
+    /// The incident's severity.
+    pub severity: Severity,
+    /// Where the incident came from.
+    pub source: IncidentSource,
 }
 
 /// Labels of `incident_escalations_total`.
@@ -157,22 +184,40 @@ pub const PRUNED: FamilySpec = FamilySpec {
     labels: &[],
 };
 
+/// `incidents_opened_total`.
+pub const OPENED: FamilySpec = FamilySpec {
+    name: "incidents_opened",
+    help: "Total number of incidents opened (duplicates folded into an open incident not included), by severity and source",
+    kind: MetricKind::Counter,
+    unit: None,
+    labels: &["severity", "source"],
+};
+
+/// `incidents_active_by_source`.
+pub const ACTIVE_BY_SOURCE: FamilySpec = FamilySpec {
+    name: "incidents_active_by_source",
+    help: "Number of incidents open or acknowledged now, by source",
+    kind: MetricKind::Gauge,
+    unit: None,
+    labels: &["source"],
+};
+
 /// `incident_time_to_acknowledge_seconds`.
 pub const TIME_TO_ACKNOWLEDGE: FamilySpec = FamilySpec {
     name: "incident_time_to_acknowledge",
-    help: "Time from an incident's creation to its acknowledgement, by severity",
+    help: "Time from an incident's creation to its acknowledgement, by severity and source",
     kind: MetricKind::Histogram,
     unit: Some(Unit::Seconds),
-    labels: &["severity"],
+    labels: &["severity", "source"],
 };
 
 /// `incident_time_to_resolve_seconds`.
 pub const TIME_TO_RESOLVE: FamilySpec = FamilySpec {
     name: "incident_time_to_resolve",
-    help: "Time from an incident's creation to its resolution, by severity",
+    help: "Time from an incident's creation to its resolution, by severity and source",
     kind: MetricKind::Histogram,
     unit: Some(Unit::Seconds),
-    labels: &["severity"],
+    labels: &["severity", "source"],
 };
 
 /// The incident families, with every series resolved to a handle.
@@ -193,16 +238,22 @@ pub struct IncidentMetrics {
     pub escalations: CounterFamily<EscalationLabels>,
     /// `incidents_pruned_total`.
     pub pruned: Counter,
-    /// `incident_time_to_acknowledge_seconds{severity}`.
-    pub time_to_acknowledge: HistogramFamily<SeverityLabels>,
-    /// `incident_time_to_resolve_seconds{severity}`.
-    pub time_to_resolve: HistogramFamily<SeverityLabels>,
+    /// `incidents_opened_total{severity, source}`.
+    pub opened: CounterFamily<SeveritySourceLabels>,
+    /// `incidents_active_by_source{source}`.
+    pub active_by_source: GaugeFamily<SourceLabels>,
+    /// `incident_time_to_acknowledge_seconds{severity, source}`.
+    pub time_to_acknowledge: HistogramFamily<SeveritySourceLabels>,
+    /// `incident_time_to_resolve_seconds{severity, source}`.
+    pub time_to_resolve: HistogramFamily<SeveritySourceLabels>,
     by_outcome: ByLabel<Severity, ByLabel<IncidentStatus, Counter>>,
     active_by_severity: ByLabel<Severity, Gauge>,
     duration_by_severity: ByLabel<Severity, Histogram>,
     escalations_by_level: ByLabel<EscalationLevel, Counter>,
-    acknowledge_by_severity: ByLabel<Severity, Histogram>,
-    resolve_by_severity: ByLabel<Severity, Histogram>,
+    opened_by: ByLabel<Severity, ByLabel<IncidentSource, Counter>>,
+    active_by_source_handles: ByLabel<IncidentSource, Gauge>,
+    acknowledge_by: ByLabel<Severity, ByLabel<IncidentSource, Histogram>>,
+    resolve_by: ByLabel<Severity, ByLabel<IncidentSource, Histogram>>,
 }
 
 impl IncidentMetrics {
@@ -226,12 +277,14 @@ impl IncidentMetrics {
         let escalations = family::counter::<EscalationLabels>(registry, &ESCALATIONS)?;
         let pruned = Counter::default();
         registry.register(&PRUNED, pruned.clone())?;
-        let time_to_acknowledge = family::histogram::<SeverityLabels>(
+        let opened = family::counter::<SeveritySourceLabels>(registry, &OPENED)?;
+        let active_by_source = family::gauge::<SourceLabels>(registry, &ACTIVE_BY_SOURCE)?;
+        let time_to_acknowledge = family::histogram::<SeveritySourceLabels>(
             registry,
             &TIME_TO_ACKNOWLEDGE,
             buckets::RESPONSE_TIME_SECONDS,
         )?;
-        let time_to_resolve = family::histogram::<SeverityLabels>(
+        let time_to_resolve = family::histogram::<SeveritySourceLabels>(
             registry,
             &TIME_TO_RESOLVE,
             buckets::RESPONSE_TIME_SECONDS,
@@ -256,15 +309,31 @@ impl IncidentMetrics {
                 .get_or_create(&EscalationLabels { level })
                 .clone()
         });
-        let acknowledge_by_severity = ByLabel::new(|severity| {
-            time_to_acknowledge
-                .get_or_create(&SeverityLabels { severity })
+        let opened_by = ByLabel::new(|severity| {
+            ByLabel::new(|source| {
+                opened
+                    .get_or_create(&SeveritySourceLabels { severity, source })
+                    .clone()
+            })
+        });
+        let active_by_source_handles = ByLabel::new(|source| {
+            active_by_source
+                .get_or_create(&SourceLabels { source })
                 .clone()
         });
-        let resolve_by_severity = ByLabel::new(|severity| {
-            time_to_resolve
-                .get_or_create(&SeverityLabels { severity })
-                .clone()
+        let acknowledge_by = ByLabel::new(|severity| {
+            ByLabel::new(|source| {
+                time_to_acknowledge
+                    .get_or_create(&SeveritySourceLabels { severity, source })
+                    .clone()
+            })
+        });
+        let resolve_by = ByLabel::new(|severity| {
+            ByLabel::new(|source| {
+                time_to_resolve
+                    .get_or_create(&SeveritySourceLabels { severity, source })
+                    .clone()
+            })
         });
         Ok(Self {
             incidents,
@@ -274,14 +343,18 @@ impl IncidentMetrics {
             correlated,
             escalations,
             pruned,
+            opened,
+            active_by_source,
             time_to_acknowledge,
             time_to_resolve,
             by_outcome,
             active_by_severity,
             duration_by_severity,
             escalations_by_level,
-            acknowledge_by_severity,
-            resolve_by_severity,
+            opened_by,
+            active_by_source_handles,
+            acknowledge_by,
+            resolve_by,
         })
     }
 
@@ -303,16 +376,28 @@ impl IncidentMetrics {
         self.duration_by_severity.get(severity)
     }
 
-    /// The time-to-acknowledge histogram for one severity.
+    /// The `incidents_opened_total` counter for one severity and source.
     #[inline]
-    pub fn time_to_acknowledge(&self, severity: Severity) -> &Histogram {
-        self.acknowledge_by_severity.get(severity)
+    pub fn opened(&self, severity: Severity, source: IncidentSource) -> &Counter {
+        self.opened_by.get(severity).get(source)
     }
 
-    /// The time-to-resolve histogram for one severity.
+    /// The `incidents_active_by_source` gauge for one source.
     #[inline]
-    pub fn time_to_resolve(&self, severity: Severity) -> &Histogram {
-        self.resolve_by_severity.get(severity)
+    pub fn active_by_source(&self, source: IncidentSource) -> &Gauge {
+        self.active_by_source_handles.get(source)
+    }
+
+    /// The time-to-acknowledge histogram for one severity and source.
+    #[inline]
+    pub fn time_to_acknowledge(&self, severity: Severity, source: IncidentSource) -> &Histogram {
+        self.acknowledge_by.get(severity).get(source)
+    }
+
+    /// The time-to-resolve histogram for one severity and source.
+    #[inline]
+    pub fn time_to_resolve(&self, severity: Severity, source: IncidentSource) -> &Histogram {
+        self.resolve_by.get(severity).get(source)
     }
 
     /// The escalation counter for one level.

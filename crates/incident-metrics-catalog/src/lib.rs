@@ -60,6 +60,7 @@
 //! - `test-util`: [`test_util`], helpers for tests that exercise the whole
 //!   catalog. Off by default.
 
+pub mod alert;
 pub mod errors;
 mod family;
 pub mod grpc;
@@ -75,6 +76,7 @@ pub mod system;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 
+pub use alert::AlertMetrics;
 pub use errors::ErrorMetrics;
 pub use family::{CounterFamily, FloatCounterFamily, GaugeFamily, HistogramFamily, LabelSet};
 pub use grpc::GrpcMetrics;
@@ -118,8 +120,12 @@ pub const FAMILIES: &[&incident_metrics_core::FamilySpec] = &[
     &incident::CORRELATED,
     &incident::ESCALATIONS,
     &incident::PRUNED,
+    &incident::OPENED,
+    &incident::ACTIVE_BY_SOURCE,
     &incident::TIME_TO_ACKNOWLEDGE,
     &incident::TIME_TO_RESOLVE,
+    &alert::ALERTS_RECEIVED,
+    &alert::ALERTS_TRUNCATED,
     &llm::REQUESTS,
     &llm::REQUEST_DURATION,
     &llm::TOKENS,

@@ -5,6 +5,7 @@ use std::sync::{Arc, LazyLock};
 
 use incident_metrics_core::{Global, MetricsConfig, Registry, Result};
 
+use crate::alert::AlertMetrics;
 use crate::errors::ErrorMetrics;
 use crate::grpc::GrpcMetrics;
 use crate::http::HttpMetrics;
@@ -27,6 +28,8 @@ pub struct Metrics {
     pub grpc: GrpcMetrics,
     /// Incident families.
     pub incidents: IncidentMetrics,
+    /// Alert intake families.
+    pub alerts: AlertMetrics,
     /// LLM client families.
     pub llm: LlmMetrics,
     /// Notification families.
@@ -65,6 +68,7 @@ impl Metrics {
             http: HttpMetrics::register(registry)?,
             grpc: GrpcMetrics::register(registry)?,
             incidents: IncidentMetrics::register(registry)?,
+            alerts: AlertMetrics::register(registry)?,
             llm: LlmMetrics::register(registry)?,
             notifications: NotificationMetrics::register(registry)?,
             playbooks: PlaybookMetrics::register(registry)?,

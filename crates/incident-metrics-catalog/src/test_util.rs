@@ -1,6 +1,7 @@
 //! Test support for crates that check the whole catalog (feature `test-util`).
 
 use crate::Metrics;
+use crate::alert::{AlertLabels, AlertStatus, ReceiverLabels};
 use crate::errors::ErrorLabels;
 use crate::grpc::{GrpcCode, GrpcMethodLabels, GrpcRequestLabels};
 use crate::http::{HttpRequestLabels, HttpRouteLabels, HttpStatus, Method};
@@ -101,6 +102,19 @@ pub fn populate_every_family(m: &Metrics) {
         .time_per_output_token
         .get_or_create(&model)
         .observe(0.02);
+    m.alerts
+        .received
+        .get_or_create(&AlertLabels {
+            receiver: s("oncall"),
+            status: AlertStatus::Firing,
+        })
+        .inc();
+    m.alerts
+        .truncated
+        .get_or_create(&ReceiverLabels {
+            receiver: s("oncall"),
+        })
+        .inc();
     m.notifications
         .notifications
         .get_or_create(&NotificationLabels {

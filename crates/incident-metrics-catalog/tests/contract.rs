@@ -47,16 +47,20 @@ const CONTRACT: &[(&str, &str, &[&str])] = &[
     ("incidents_correlated_total", "counter", &[]),
     ("incident_escalations_total", "counter", &["level"]),
     ("incidents_pruned_total", "counter", &[]),
+    ("incidents_opened_total", "counter", &["severity", "source"]),
+    ("incidents_active_by_source", "gauge", &["source"]),
     (
         "incident_time_to_acknowledge_seconds",
         "histogram",
-        &["severity"],
+        &["severity", "source"],
     ),
     (
         "incident_time_to_resolve_seconds",
         "histogram",
-        &["severity"],
+        &["severity", "source"],
     ),
+    ("alerts_received_total", "counter", &["receiver", "status"]),
+    ("alerts_truncated_total", "counter", &["receiver"]),
     (
         "llm_requests_total",
         "counter",

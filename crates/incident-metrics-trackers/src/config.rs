@@ -16,7 +16,7 @@ pub const MAX_COMBINATIONS: usize = 65_536;
 /// Limits on the open labels the trackers record, and the LLM price table.
 ///
 /// Every open label (a string from outside: provider, model, playbook,
-/// channel, backend, component, error type) has a limit of distinct values;
+/// channel, backend, component, error type, alert receiver) has a limit of distinct values;
 /// values past it are folded into `other` and counted in
 /// `label_values_folded_total{label}`.
 ///
@@ -55,6 +55,9 @@ pub struct TrackerConfig {
     pub max_components: usize,
     /// Distinct error types of `errors_total` (label `error_type`); default 32.
     pub max_error_types: usize,
+    /// Distinct Alertmanager receivers of `alerts_received_total` (label
+    /// `alert_receiver`); default 16.
+    pub max_receivers: usize,
     /// LLM prices per model; default [`PriceTable::builtin`].
     pub prices: PriceTable,
 }
@@ -69,6 +72,7 @@ impl Default for TrackerConfig {
             max_backends: 8,
             max_components: 16,
             max_error_types: 32,
+            max_receivers: 16,
             prices: PriceTable::builtin(),
         }
     }
@@ -84,6 +88,7 @@ struct RawConfig {
     max_backends: Option<usize>,
     max_components: Option<usize>,
     max_error_types: Option<usize>,
+    max_receivers: Option<usize>,
     /// Start from the built-in prices (default) or from an empty table.
     builtin_prices: Option<bool>,
     #[serde(default)]
@@ -121,6 +126,7 @@ impl TrackerConfig {
             max_backends: raw.max_backends.unwrap_or(d.max_backends),
             max_components: raw.max_components.unwrap_or(d.max_components),
             max_error_types: raw.max_error_types.unwrap_or(d.max_error_types),
+            max_receivers: raw.max_receivers.unwrap_or(d.max_receivers),
             prices: base.with_raw(raw.prices)?,
         };
         config.validate()?;
@@ -191,6 +197,13 @@ impl TrackerConfig {
         self
     }
 
+    /// The same configuration with another Alertmanager receiver limit.
+    #[must_use]
+    pub fn with_max_receivers(mut self, max_receivers: usize) -> Self {
+        self.max_receivers = max_receivers;
+        self
+    }
+
     /// The same configuration with another price table.
     #[must_use]
     pub fn with_prices(mut self, prices: PriceTable) -> Self {
@@ -214,6 +227,7 @@ impl TrackerConfig {
             ("max_backends", self.max_backends),
             ("max_components", self.max_components),
             ("max_error_types", self.max_error_types),
+            ("max_receivers", self.max_receivers),
         ];
         for (field, value) in limits {
             if value > MAX_LABEL_VALUES {

@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 use incident_metrics_catalog::Metrics;
 
 use crate::{
-    Error, ErrorRecorder, IncidentRecorder, LlmRecorder, NotificationRecorder, PlaybookRecorder,
-    Result, StorageRecorder, TrackerConfig,
+    AlertRecorder, Error, ErrorRecorder, IncidentRecorder, LlmRecorder, NotificationRecorder,
+    PlaybookRecorder, Result, StorageRecorder, TrackerConfig,
 };
 
 /// One recorder per domain, built from the catalog's [`Metrics`].
@@ -35,6 +35,8 @@ pub struct Trackers {
     pub llm: LlmRecorder,
     /// Incident processing and lifecycle.
     pub incidents: IncidentRecorder,
+    /// Alerts received from Alertmanager.
+    pub alerts: AlertRecorder,
     /// Playbook executions.
     pub playbooks: PlaybookRecorder,
     /// Notification deliveries and queues.
@@ -57,6 +59,7 @@ impl Trackers {
         Ok(Self {
             llm: LlmRecorder::from_metrics(metrics, config)?,
             incidents: IncidentRecorder::from_metrics(metrics),
+            alerts: AlertRecorder::from_metrics(metrics, config)?,
             playbooks: PlaybookRecorder::from_metrics(metrics, config)?,
             notifications: NotificationRecorder::from_metrics(metrics, config)?,
             storage: StorageRecorder::from_metrics(metrics, errors.clone(), config)?,

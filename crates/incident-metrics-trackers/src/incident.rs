@@ -5,7 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use incident_metrics_catalog::incident::{EscalationLevel, IncidentStatus, Severity};
+use incident_metrics_catalog::incident::{
+    EscalationLevel, IncidentSource, IncidentStatus, Severity,
+};
 use incident_metrics_catalog::limits::FoldedLabels;
 use incident_metrics_catalog::{IncidentMetrics, LimitMetrics, Metrics};
 use incident_metrics_core::SharedStr;
@@ -137,23 +139,53 @@ impl IncidentRecorder {
         self.inner.metrics.active(severity).inc_by(delta);
     }
 
-    /// An incident was acknowledged `elapsed` after it was created
-    /// (`incident_time_to_acknowledge_seconds{severity}`).
-    pub fn acknowledged_after(&self, severity: impl IntoLabel<Severity>, elapsed: Duration) {
+    /// An incident was opened from `source`
+    /// (`incidents_opened_total{severity, source}`); duplicates folded into
+    /// an open incident are not openings.
+    pub fn opened_from(&self, severity: impl IntoLabel<Severity>, source: IncidentSource) {
+        let severity = self.severity(severity);
+        self.inner.metrics.opened(severity, source).inc();
+    }
+
+    /// Sets `incidents_active_by_source{source}` to `count` (at start-up,
+    /// from the store; then moved with
+    /// [`add_active_from`](Self::add_active_from)).
+    pub fn set_active_from(&self, source: IncidentSource, count: i64) {
+        self.inner.metrics.active_by_source(source).set(count);
+    }
+
+    /// Moves `incidents_active_by_source{source}` by `delta`.
+    pub fn add_active_from(&self, source: IncidentSource, delta: i64) {
+        self.inner.metrics.active_by_source(source).inc_by(delta);
+    }
+
+    /// An incident from `source` was acknowledged `elapsed` after it was
+    /// created (`incident_time_to_acknowledge_seconds{severity, source}`).
+    pub fn acknowledged_after(
+        &self,
+        severity: impl IntoLabel<Severity>,
+        source: IncidentSource,
+        elapsed: Duration,
+    ) {
         let severity = self.severity(severity);
         self.inner
             .metrics
-            .time_to_acknowledge(severity)
+            .time_to_acknowledge(severity, source)
             .observe(elapsed.as_secs_f64());
     }
 
-    /// An incident was resolved `elapsed` after it was created
-    /// (`incident_time_to_resolve_seconds{severity}`).
-    pub fn resolved_after(&self, severity: impl IntoLabel<Severity>, elapsed: Duration) {
+    /// An incident from `source` was resolved `elapsed` after it was
+    /// created (`incident_time_to_resolve_seconds{severity, source}`).
+    pub fn resolved_after(
+        &self,
+        severity: impl IntoLabel<Severity>,
+        source: IncidentSource,
+        elapsed: Duration,
+    ) {
         let severity = self.severity(severity);
         self.inner
             .metrics
-            .time_to_resolve(severity)
+            .time_to_resolve(severity, source)
             .observe(elapsed.as_secs_f64());
     }
 

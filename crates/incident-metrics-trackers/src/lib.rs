@@ -87,6 +87,7 @@
 //! onto plain inputs); register anything behind the caller's back; panic
 //! or fail a caller's operation because of metrics.
 
+mod alert;
 mod cache;
 mod config;
 mod error;
@@ -105,6 +106,7 @@ mod runtime;
 mod storage;
 mod table;
 
+pub use alert::AlertRecorder;
 pub use config::{MAX_COMBINATIONS, MAX_LABEL_VALUES, TrackerConfig};
 pub use error::{Error, Result};
 pub use errors::{ErrorRecorder, record_error};

@@ -217,3 +217,43 @@ fn record_error_counts_and_limits() {
         1.0
     );
 }
+
+#[test]
+fn alert_receivers_past_the_limit_fold_into_other_and_are_counted() {
+    use incident_metrics_catalog::alert::AlertStatus;
+    use incident_metrics_trackers::AlertRecorder;
+
+    let (registry, metrics) = setup();
+    let alerts =
+        AlertRecorder::from_metrics(&metrics, &TrackerConfig::default().with_max_receivers(2))
+            .unwrap();
+    alerts.received("oncall", AlertStatus::Firing);
+    alerts.received("oncall", AlertStatus::Firing);
+    alerts.received("db", AlertStatus::Resolved);
+    alerts.received("third", AlertStatus::Firing);
+    alerts.truncated("oncall", 3);
+    alerts.truncated("oncall", 0);
+    let text = render(&registry);
+    let get = |series: &str| get(&text, series);
+    assert_eq!(
+        get(r#"alerts_received_total{receiver="oncall",status="firing"}"#),
+        2.0
+    );
+    assert_eq!(
+        get(r#"alerts_received_total{receiver="oncall",status="resolved"}"#),
+        0.0
+    );
+    assert_eq!(
+        get(r#"alerts_received_total{receiver="db",status="resolved"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"alerts_received_total{receiver="other",status="firing"}"#),
+        1.0
+    );
+    assert_eq!(get(r#"alerts_truncated_total{receiver="oncall"}"#), 3.0);
+    assert_eq!(
+        get(r#"label_values_folded_total{label="alert_receiver"}"#),
+        1.0
+    );
+}

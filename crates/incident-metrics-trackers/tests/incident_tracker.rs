@@ -7,7 +7,9 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use common::{get, render, setup};
-use incident_metrics_catalog::incident::{EscalationLevel, IncidentStatus, Severity};
+use incident_metrics_catalog::incident::{
+    EscalationLevel, IncidentSource, IncidentStatus, Severity,
+};
 use incident_metrics_core::LabelEnum;
 use incident_metrics_trackers::IncidentRecorder;
 
@@ -153,34 +155,80 @@ fn a_store_backed_active_gauge_and_the_response_times() {
 
     incidents.pruned(3);
     assert_eq!(metrics.incidents.pruned.get(), 3);
-    incidents.acknowledged_after(Severity::Critical, std::time::Duration::from_secs(45));
-    incidents.resolved_after(Severity::Critical, std::time::Duration::from_secs(3600));
-    incidents.resolved_after("low", std::time::Duration::from_secs(5));
+    incidents.acknowledged_after(
+        Severity::Critical,
+        IncidentSource::Api,
+        std::time::Duration::from_secs(45),
+    );
+    incidents.resolved_after(
+        Severity::Critical,
+        IncidentSource::Alertmanager,
+        std::time::Duration::from_secs(3600),
+    );
+    incidents.resolved_after(
+        "low",
+        IncidentSource::Api,
+        std::time::Duration::from_secs(5),
+    );
     let text = render(&registry);
     let get = |series: &str| get(&text, series);
     assert_eq!(
-        get(r#"incident_time_to_acknowledge_seconds_count{severity="critical"}"#),
+        get(r#"incident_time_to_acknowledge_seconds_count{severity="critical",source="api"}"#),
         1.0
     );
     assert_eq!(
-        get(r#"incident_time_to_acknowledge_seconds_bucket{severity="critical",le="30"}"#),
+        get(
+            r#"incident_time_to_acknowledge_seconds_bucket{severity="critical",source="api",le="30"}"#
+        ),
         0.0
     );
     assert_eq!(
-        get(r#"incident_time_to_acknowledge_seconds_bucket{severity="critical",le="60"}"#),
+        get(
+            r#"incident_time_to_acknowledge_seconds_bucket{severity="critical",source="api",le="60"}"#
+        ),
         1.0
     );
     assert_eq!(
-        get(r#"incident_time_to_resolve_seconds_sum{severity="critical"}"#),
+        get(r#"incident_time_to_resolve_seconds_sum{severity="critical",source="alertmanager"}"#),
         3600.0
     );
     assert_eq!(
-        get(r#"incident_time_to_resolve_seconds_bucket{severity="low",le="10"}"#),
+        get(r#"incident_time_to_resolve_seconds_bucket{severity="low",source="api",le="10"}"#),
         1.0
     );
-    // Every severity's series exists from the start.
+    // Every severity's and source's series exists from the start.
     assert_eq!(
-        get(r#"incident_time_to_resolve_seconds_count{severity="info"}"#),
+        get(r#"incident_time_to_resolve_seconds_count{severity="info",source="alertmanager"}"#),
         0.0
     );
+    assert_eq!(
+        get(r#"incident_time_to_resolve_seconds_sum{severity="critical",source="api"}"#),
+        0.0
+    );
+
+    // Openings and the active gauge by source.
+    incidents.opened_from(Severity::High, IncidentSource::Alertmanager);
+    incidents.opened_from("bogus", IncidentSource::Api);
+    incidents.set_active_from(IncidentSource::Alertmanager, 4);
+    incidents.add_active_from(IncidentSource::Alertmanager, -1);
+    let text = render(&registry);
+    let get = |series: &str| common::get(&text, series);
+    assert_eq!(
+        get(r#"incidents_opened_total{severity="high",source="alertmanager"}"#),
+        1.0
+    );
+    // An unknown severity counts as the fallback, and is itself counted.
+    assert_eq!(
+        get(r#"incidents_opened_total{severity="info",source="api"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"incidents_opened_total{severity="high",source="api"}"#),
+        0.0
+    );
+    assert_eq!(
+        get(r#"incidents_active_by_source{source="alertmanager"}"#),
+        3.0
+    );
+    assert_eq!(get(r#"incidents_active_by_source{source="api"}"#), 0.0);
 }

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api::alertmanager::AlertIntake;
 use crate::api::{ApiState, routes};
 use crate::config::Config;
 use crate::domain::Routing;
@@ -54,6 +55,9 @@ pub enum AppError {
     /// table's) cannot be used.
     #[error("tls: {0}")]
     Tls(String),
+    /// The Alertmanager receiver's token cannot be read or used.
+    #[error("alertmanager: {0}")]
+    Alertmanager(String),
     /// Server reflection could not be set up.
     #[error("grpc reflection: {0}")]
     Reflection(String),
@@ -130,6 +134,17 @@ impl App {
             b"http/1.1",
         )
         .map_err(AppError::Tls)?;
+
+        // The Alertmanager receiver, with its token read now: a file that
+        // cannot be read stops the start with a message naming it.
+        let token = config
+            .alertmanager
+            .bearer_token()
+            .map_err(|e| AppError::Alertmanager(e.to_string()))?;
+        let alerts = Arc::new(
+            AlertIntake::new(config.alertmanager.clone(), token.as_deref())
+                .map_err(|e| AppError::Alertmanager(e.to_string()))?,
+        );
 
         let storage = Arc::new(Storage::open(&config.storage, telemetry.clone())?);
         if announce && storage.in_memory() {
@@ -214,6 +229,7 @@ impl App {
                 manager: manager.clone(),
                 registry: registry.clone(),
                 protection: metrics_endpoint.protection(),
+                alerts: alerts.clone(),
             },
             config.body_limit_bytes,
         );

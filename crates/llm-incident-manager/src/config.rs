@@ -70,6 +70,8 @@ pub struct Config {
     pub llm: LlmConfig,
     /// Notification channels (`[notifications]`).
     pub notifications: NotificationConfig,
+    /// The Alertmanager webhook receiver (`[alertmanager]`).
+    pub alertmanager: AlertmanagerConfig,
     /// Playbooks (`[[playbooks]]`).
     pub playbooks: Vec<PlaybookConfig>,
     /// How playbook `http` steps verify `https://` endpoints and which
@@ -183,6 +185,7 @@ impl Default for Config {
             incidents: IncidentConfig::default(),
             llm: LlmConfig::default(),
             notifications: NotificationConfig::default(),
+            alertmanager: AlertmanagerConfig::default(),
             playbooks: vec![PlaybookConfig::default_page_on_call()],
             playbooks_tls: None,
             tls: ListenerTlsConfig::default(),
@@ -385,6 +388,146 @@ pub struct Price {
     pub input_per_million: f64,
     /// Per million completion tokens.
     pub output_per_million: f64,
+}
+
+/// `[alertmanager]`: the receiver of Alertmanager's webhook,
+/// `POST /api/v1/alerts/alertmanager`.
+///
+/// Each firing alert opens an incident (or folds into the open one of the
+/// same alert fingerprint); a resolved alert resolves it. The incident's
+/// severity comes from the alert's `severity_label`, through
+/// [`severity_for`](Self::severity_for).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AlertmanagerConfig {
+    /// Whether the route is served. Default true.
+    pub enabled: bool,
+    /// A file holding the bearer token Alertmanager must present
+    /// (`Authorization: Bearer <token>`, Alertmanager's
+    /// `http_config.authorization.credentials_file`); surrounding
+    /// whitespace is ignored. No token by default: then anyone who reaches
+    /// the REST port may post alerts.
+    pub bearer_token_file: Option<PathBuf>,
+    /// The alert label that names the severity. Default `severity`.
+    pub severity_label: String,
+    /// Label values mapped to severities, over the defaults (`critical`,
+    /// `error` → high, `warning` → medium, `info`, and this service's own
+    /// names `high`, `medium`, `low`); case-insensitive.
+    pub severities: BTreeMap<String, Severity>,
+    /// The severity of an alert whose label is missing or maps to nothing.
+    /// Default `medium`.
+    pub default_severity: Severity,
+    /// The most alerts one webhook may carry; more answer `413` (set
+    /// Alertmanager's `max_alerts` at or below it). Default 1000.
+    pub max_alerts: usize,
+    /// The largest webhook body, in bytes (this route's own limit, in place
+    /// of `body_limit_bytes`). Default 4 MiB.
+    pub body_limit_bytes: usize,
+}
+
+impl Default for AlertmanagerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bearer_token_file: None,
+            severity_label: "severity".to_owned(),
+            severities: BTreeMap::new(),
+            default_severity: Severity::Medium,
+            max_alerts: 1000,
+            body_limit_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl AlertmanagerConfig {
+    /// The largest `max_alerts` accepted.
+    pub const MAX_ALERTS: usize = 100_000;
+    /// The largest `body_limit_bytes` accepted: 64 MiB.
+    pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+    /// The default mapping of severity label values (lower case).
+    pub const DEFAULT_SEVERITIES: [(&'static str, Severity); 7] = [
+        ("critical", Severity::Critical),
+        ("error", Severity::High),
+        ("high", Severity::High),
+        ("warning", Severity::Medium),
+        ("medium", Severity::Medium),
+        ("low", Severity::Low),
+        ("info", Severity::Info),
+    ];
+
+    /// The severity of an alert whose severity label is `value`: the
+    /// configured mapping, then the defaults, then `default_severity`.
+    pub fn severity_for(&self, value: Option<&str>) -> Severity {
+        let Some(value) = value else {
+            return self.default_severity;
+        };
+        let value = value.trim().to_lowercase();
+        self.severities
+            .iter()
+            .find(|(k, _)| k.to_lowercase() == value)
+            .map(|(_, s)| *s)
+            .or_else(|| {
+                Self::DEFAULT_SEVERITIES
+                    .iter()
+                    .find(|(k, _)| *k == value)
+                    .map(|(_, s)| *s)
+            })
+            .unwrap_or(self.default_severity)
+    }
+
+    /// The bearer token, read from `bearer_token_file`, if one is set.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] when the file cannot be read or holds no
+    /// token.
+    pub fn bearer_token(&self) -> Result<Option<String>, ConfigError> {
+        let Some(path) = &self.bearer_token_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "alertmanager.bearer_token_file {}: cannot be read: {e}",
+                path.display()
+            ))
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "alertmanager.bearer_token_file {}: holds no token",
+                path.display()
+            )));
+        }
+        Ok(Some(token.to_owned()))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.severity_label.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "alertmanager.severity_label must name a label".to_owned(),
+            ));
+        }
+        if !(1..=Self::MAX_ALERTS).contains(&self.max_alerts) {
+            return Err(ConfigError::Invalid(format!(
+                "alertmanager.max_alerts must be from 1 to {}, not {}",
+                Self::MAX_ALERTS,
+                self.max_alerts
+            )));
+        }
+        if !(1..=Self::MAX_BODY_BYTES).contains(&self.body_limit_bytes) {
+            return Err(ConfigError::Invalid(format!(
+                "alertmanager.body_limit_bytes must be from 1 to {}, not {}",
+                Self::MAX_BODY_BYTES,
+                self.body_limit_bytes
+            )));
+        }
+        if self.enabled {
+            self.bearer_token()?;
+        }
+        Ok(())
+    }
 }
 
 /// `[notifications]`.
@@ -807,6 +950,7 @@ impl Config {
             }
         }
         self.tls.validate()?;
+        self.alertmanager.validate()?;
         validate_client_tls("llm.tls", self.llm.tls.as_ref())?;
         validate_client_tls("playbooks_tls", self.playbooks_tls.as_ref())?;
         if let Some(webhook) = &self.notifications.webhook {

@@ -118,6 +118,13 @@ pub fn incident_to_pb(i: &domain::Incident) -> pb::Incident {
         duplicate_count: i.duplicate_count,
         annotations: i.annotations.clone(),
         acknowledged_at_ms: i.acknowledged_at_ms.unwrap_or(0),
+        labels: i
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        generator_url: i.generator_url.clone().unwrap_or_default(),
+        origin: i.origin.as_str().to_owned(),
     }
 }
 

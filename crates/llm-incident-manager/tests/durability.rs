@@ -206,11 +206,11 @@ async fn acknowledge_stops_escalation_and_times_the_response() {
         1.0
     );
     assert_eq!(
-        m("incident_time_to_acknowledge_seconds_count{severity=\"critical\"}"),
+        m("incident_time_to_acknowledge_seconds_count{severity=\"critical\",source=\"api\"}"),
         2.0
     );
     assert_eq!(
-        m("incident_time_to_resolve_seconds_count{severity=\"critical\"}"),
+        m("incident_time_to_resolve_seconds_count{severity=\"critical\",source=\"api\"}"),
         1.0
     );
     // Acknowledged is still active; resolved is not.

@@ -27,8 +27,9 @@ use serde_json::{Value, json};
 const INSTALL: &str = "python3 -m pip install schemathesis==4.32.5";
 
 /// Every route the API port serves, with the metrics endpoint on it.
-const ROUTES: [(&str, &str); 8] = [
+const ROUTES: [(&str, &str); 9] = [
     ("/api/v1/incidents", "post"),
+    ("/api/v1/alerts/alertmanager", "post"),
     ("/api/v1/incidents", "get"),
     ("/api/v1/incidents/{id}", "get"),
     ("/api/v1/incidents/{id}/resolve", "post"),

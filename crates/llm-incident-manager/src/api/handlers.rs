@@ -23,6 +23,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// An error with `status` and `message`.
+    pub fn status(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::new(status, message)
+    }
+
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -105,7 +110,7 @@ pub async fn create_incident(
 /// A body that could not be read: `408` when the client did not send it
 /// within `limits.body_read_timeout_ms`, else axum's own status (`413` over
 /// the body limit, `400` otherwise).
-fn body_rejection(rejection: BytesRejection) -> ApiError {
+pub(crate) fn body_rejection(rejection: BytesRejection) -> ApiError {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
     while let Some(e) = cause {
         if e.is::<tower_http::timeout::TimeoutError>() {

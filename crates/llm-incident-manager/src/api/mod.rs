@@ -2,6 +2,7 @@
 //! `/health`, the metrics endpoint and the API's OpenAPI document
 //! ([`openapi`]).
 
+pub mod alertmanager;
 pub mod handlers;
 pub mod openapi;
 pub mod routes;
@@ -30,6 +31,8 @@ pub struct ApiState {
     /// What guards `/metrics`: auth, the scrape bound and the scrape
     /// timeout of `[metrics.server]`.
     pub protection: Protection,
+    /// The Alertmanager webhook receiver (`[alertmanager]`).
+    pub alerts: Arc<alertmanager::AlertIntake>,
 }
 
 impl FromRef<ApiState> for Arc<Registry> {

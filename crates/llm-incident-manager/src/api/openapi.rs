@@ -41,6 +41,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         handlers::get_incident,
         handlers::resolve_incident,
         handlers::acknowledge_incident,
+        super::alertmanager::receive,
         handlers::health,
         handlers::metrics,
         openapi_json,
@@ -54,9 +55,13 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         IncidentList,
         ErrorBody,
         HealthBody,
+        super::alertmanager::WebhookSchema,
+        super::alertmanager::AlertSchema,
+        super::alertmanager::WebhookAnswer,
     )),
     tags(
         (name = "incidents", description = "Open, read, list and resolve incidents"),
+        (name = "alerts", description = "Alertmanager's webhook: alerts open and resolve incidents"),
         (name = "service", description = "Health, metrics and this document"),
     )
 )]

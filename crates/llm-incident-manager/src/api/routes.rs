@@ -6,7 +6,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use super::openapi::{OPENAPI_PATH, RenderedDocument};
-use super::{ApiState, handlers};
+use super::{ApiState, alertmanager, handlers};
 
 /// The REST router, with the API's OpenAPI document at
 /// [`OPENAPI_PATH`]. `/metrics` (or the configured endpoint) is mounted here,
@@ -32,6 +32,17 @@ pub fn router(state: ApiState, body_limit: usize) -> Router {
             post(handlers::acknowledge_incident),
         )
         .route("/health", get(handlers::health));
+    // Alertmanager's webhooks carry many alerts: the route has its own
+    // body limit, which wins over the router's.
+    let alerts = state.alerts.config().clone();
+    let router = if alerts.enabled {
+        router.route(
+            alertmanager::PATH,
+            post(alertmanager::receive).layer(DefaultBodyLimit::max(alerts.body_limit_bytes)),
+        )
+    } else {
+        router
+    };
     let document = RenderedDocument::new(endpoint.as_deref());
     let router = router.route(OPENAPI_PATH, get(move || async move { document }));
     let router = match endpoint {

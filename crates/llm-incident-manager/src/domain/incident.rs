@@ -1,10 +1,11 @@
 //! The incident model and the validation of new incidents.
 
+use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use incident_metrics::catalog::incident::Severity as MetricSeverity;
+use incident_metrics::catalog::incident::{IncidentSource, Severity as MetricSeverity};
 use serde::{Deserialize, Serialize};
 
 /// The longest title accepted, in characters.
@@ -106,6 +107,43 @@ impl Status {
     }
 }
 
+/// Where an incident came from: the service's own API (REST or gRPC), or
+/// an alert from Alertmanager's webhook. The `source` label of the
+/// incident families (`incidents_opened_total`, `incidents_active_by_source`,
+/// the time to acknowledge and to resolve).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// Created through the REST or gRPC API.
+    #[default]
+    Api,
+    /// Opened by a firing alert from Alertmanager.
+    Alertmanager,
+}
+
+impl Origin {
+    /// Every origin.
+    pub const ALL: [Self; 2] = [Self::Api, Self::Alertmanager];
+
+    /// The answer's spelling, and the metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Alertmanager => "alertmanager",
+        }
+    }
+
+    /// The metrics catalog's label value.
+    pub fn metric(self) -> IncidentSource {
+        match self {
+            Self::Api => IncidentSource::Api,
+            Self::Alertmanager => IncidentSource::Alertmanager,
+        }
+    }
+}
+
 /// One incident, as stored and as answered.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[non_exhaustive]
@@ -148,6 +186,17 @@ pub struct Incident {
     pub duplicate_count: u32,
     /// Notes added by playbooks.
     pub annotations: Vec<String>,
+    /// Where the incident came from: `api` or `alertmanager`.
+    #[serde(default)]
+    pub origin: Origin,
+    /// The alert's labels, for an incident opened by Alertmanager; empty
+    /// otherwise.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The alert's `generatorURL` (the Prometheus expression that fired),
+    /// for an incident opened by Alertmanager.
+    #[serde(default)]
+    pub generator_url: Option<String>,
     /// When the escalation task looks at this incident next (milliseconds
     /// since the Unix epoch): stored in its own indexed column, not in the
     /// record, and not answered.
@@ -230,15 +279,28 @@ pub(crate) struct ValidIncident {
     pub(crate) severity: Severity,
     pub(crate) source: String,
     pub(crate) fingerprint: Option<String>,
+    pub(crate) origin: Origin,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) generator_url: Option<String>,
 }
 
 impl ValidIncident {
+    /// The key duplicates fold on: an alert's fingerprint for Alertmanager
+    /// (its own namespace, so that an API fingerprint never folds into an
+    /// alert's incident), else the caller's fingerprint, else the source
+    /// and the title.
     pub(crate) fn dedup_key(&self) -> String {
-        match &self.fingerprint {
-            Some(fp) => format!("fp:{fp}"),
-            None => format!("st:{}\u{1f}{}", self.source, self.title),
+        match (self.origin, &self.fingerprint) {
+            (Origin::Alertmanager, Some(fp)) => alert_dedup_key(fp),
+            (_, Some(fp)) => format!("fp:{fp}"),
+            (_, None) => format!("st:{}\u{1f}{}", self.source, self.title),
         }
     }
+}
+
+/// The deduplication key of the incident of the alert with `fingerprint`.
+pub(crate) fn alert_dedup_key(fingerprint: &str) -> String {
+    format!("am:{fingerprint}")
 }
 
 /// Why a request was refused.
@@ -302,6 +364,9 @@ impl NewIncident {
             severity,
             source: self.source,
             fingerprint,
+            origin: Origin::Api,
+            labels: BTreeMap::new(),
+            generator_url: None,
         })
     }
 }

@@ -9,7 +9,10 @@ use std::time::Duration;
 use incident_metrics::catalog::incident::IncidentStatus;
 use tokio::sync::{broadcast, watch};
 
-use super::incident::{Incident, NewIncident, Severity, Status, ValidationError, new_id, now_ms};
+use super::incident::{
+    Incident, NewIncident, Origin, Severity, Status, ValidIncident, ValidationError,
+    alert_dedup_key, new_id, now_ms,
+};
 use crate::config::{Config, EscalationConfig, IncidentConfig};
 use crate::notify::Notification;
 use crate::outbox::Wake;
@@ -217,9 +220,18 @@ impl IncidentManager {
             for severity in Severity::ALL {
                 let n = counts
                     .iter()
-                    .find(|(s, _)| *s == severity)
-                    .map_or(0, |(_, n)| *n);
+                    .filter(|(s, _, _)| *s == severity)
+                    .map(|(_, _, n)| *n)
+                    .sum();
                 trackers.incidents.set_active(severity.metric(), n);
+            }
+            for origin in Origin::ALL {
+                let n = counts
+                    .iter()
+                    .filter(|(_, o, _)| *o == origin)
+                    .map(|(_, _, n)| *n)
+                    .sum();
+                trackers.incidents.set_active_from(origin.metric(), n);
             }
         }
         let stored = storage.write(|tx: &Tx<'_>| tx.count()).await?;
@@ -233,6 +245,11 @@ impl IncidentManager {
             wake,
             stored: Arc::new(AtomicU64::new(stored)),
         })
+    }
+
+    /// The service's telemetry.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
     }
 
     /// The store.
@@ -290,7 +307,12 @@ impl IncidentManager {
     /// [`IncidentError::Invalid`] for bad fields,
     /// [`IncidentError::StoreFull`], [`IncidentError::Storage`].
     pub async fn create(&self, request: NewIncident) -> Result<Created, IncidentError> {
-        let valid = request.validate()?;
+        self.open(request.validate()?).await
+    }
+
+    /// Opens a validated incident, or folds it into the active incident
+    /// with the same deduplication key.
+    async fn open(&self, valid: ValidIncident) -> Result<Created, IncidentError> {
         // Dropped on an error below, the tracker records the outcome `failed`.
         let tracker = self
             .telemetry
@@ -316,6 +338,9 @@ impl IncidentManager {
             summary: None,
             duplicate_count: 0,
             annotations: Vec::new(),
+            origin: valid.origin,
+            labels: valid.labels,
+            generator_url: valid.generator_url,
             escalate_at_ms: None,
         };
         incident.escalate_at_ms = next_escalation(&self.config.escalation, &incident);
@@ -397,7 +422,10 @@ impl IncidentManager {
                 work,
             } => {
                 if let Some(trackers) = self.telemetry.recording() {
-                    trackers.incidents.add_active(incident.severity.metric(), 1);
+                    let (severity, source) = (incident.severity.metric(), incident.origin.metric());
+                    trackers.incidents.add_active(severity, 1);
+                    trackers.incidents.opened_from(severity, source);
+                    trackers.incidents.add_active_from(source, 1);
                     if !linked.is_empty() {
                         trackers.incidents.correlated();
                     }
@@ -437,6 +465,49 @@ impl IncidentManager {
             .map_err(|e| IncidentError::Storage(StorageError::RolledBack(e.to_string())))?
     }
 
+    /// Opens the incident of a firing alert (a [`ValidIncident`] of origin
+    /// [`Origin::Alertmanager`]), or folds it into the active incident of
+    /// the same alert fingerprint: Alertmanager's re-sends of a firing
+    /// alert fold as duplicates. Carried out to its end in a task of its
+    /// own, as [`create_detached`](Self::create_detached).
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create).
+    pub(crate) async fn open_alert(
+        self: &Arc<Self>,
+        alert: ValidIncident,
+    ) -> Result<Created, IncidentError> {
+        let manager = Arc::clone(self);
+        tokio::spawn(async move { manager.open(alert).await })
+            .await
+            .map_err(|e| IncidentError::Storage(StorageError::RolledBack(e.to_string())))?
+    }
+
+    /// Resolves the active incident of the alert with `fingerprint`, if
+    /// there is one (a resolved alert whose incident was already resolved,
+    /// or never opened, changes nothing). Carried out to its end in a task
+    /// of its own.
+    ///
+    /// # Errors
+    ///
+    /// [`IncidentError::Storage`].
+    pub(crate) async fn resolve_alert(
+        self: &Arc<Self>,
+        fingerprint: &str,
+    ) -> Result<Option<Incident>, IncidentError> {
+        let manager = Arc::clone(self);
+        let key = Lookup::Active(alert_dedup_key(fingerprint));
+        let resolved = tokio::spawn(async move { manager.resolve_where(key).await })
+            .await
+            .map_err(|e| IncidentError::Storage(StorageError::RolledBack(e.to_string())))?;
+        match resolved {
+            Ok(incident) => Ok(Some(incident)),
+            Err(IncidentError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// One incident.
     ///
     /// # Errors
@@ -472,7 +543,7 @@ impl IncidentManager {
     pub async fn acknowledge(&self, id: &str) -> Result<Incident, IncidentError> {
         let change = self
             .transition(
-                id,
+                Lookup::Id(id.to_owned()),
                 "acknowledged",
                 "incident acknowledged",
                 |i, now| match i.status {
@@ -502,9 +573,11 @@ impl IncidentManager {
                     let at = incident
                         .acknowledged_at_ms
                         .unwrap_or(incident.updated_at_ms);
-                    trackers
-                        .incidents
-                        .acknowledged_after(severity, since(incident.created_at_ms, at));
+                    trackers.incidents.acknowledged_after(
+                        severity,
+                        incident.origin.metric(),
+                        since(incident.created_at_ms, at),
+                    );
                 }
                 self.owed(&work);
                 self.emit(EventKind::Acknowledged, &incident);
@@ -519,8 +592,14 @@ impl IncidentManager {
     ///
     /// [`IncidentError::NotFound`], [`IncidentError::Storage`].
     pub async fn resolve(&self, id: &str) -> Result<Incident, IncidentError> {
+        self.resolve_where(Lookup::Id(id.to_owned())).await
+    }
+
+    /// Resolves the incident `lookup` finds.
+    async fn resolve_where(&self, lookup: Lookup) -> Result<Incident, IncidentError> {
+        let id = lookup.describe();
         let change = self
-            .transition(id, "resolved", "incident resolved", |i, now| {
+            .transition(lookup, "resolved", "incident resolved", |i, now| {
                 if i.status == Status::Resolved {
                     return Verdict::Keep;
                 }
@@ -530,7 +609,7 @@ impl IncidentManager {
             })
             .await?;
         match change {
-            Change::NotFound => Err(IncidentError::NotFound(id.to_owned())),
+            Change::NotFound => Err(IncidentError::NotFound(id)),
             Change::Unchanged(incident) | Change::Refused(incident) => Ok(incident),
             Change::Changed { incident, work } => {
                 if let Some(trackers) = self.telemetry.recording() {
@@ -539,11 +618,15 @@ impl IncidentManager {
                         .incidents
                         .start(severity)
                         .success(IncidentStatus::Resolved);
+                    let source = incident.origin.metric();
                     trackers.incidents.add_active(severity, -1);
+                    trackers.incidents.add_active_from(source, -1);
                     let at = incident.resolved_at_ms.unwrap_or(incident.updated_at_ms);
-                    trackers
-                        .incidents
-                        .resolved_after(severity, since(incident.created_at_ms, at));
+                    trackers.incidents.resolved_after(
+                        severity,
+                        source,
+                        since(incident.created_at_ms, at),
+                    );
                 }
                 self.owed(&work);
                 self.emit(EventKind::Resolved, &incident);
@@ -558,17 +641,20 @@ impl IncidentManager {
     /// no longer escalated.
     async fn transition(
         &self,
-        id: &str,
+        lookup: Lookup,
         event: &'static str,
         message: &'static str,
         apply: fn(&mut Incident, i64) -> Verdict,
     ) -> Result<Change, IncidentError> {
         let now = now_ms();
         let routing = Arc::clone(&self.routing);
-        let key = id.to_owned();
         self.storage
             .write(move |tx| {
-                let Some(mut incident) = tx.get(&key)? else {
+                let found = match &lookup {
+                    Lookup::Id(id) => tx.get(id)?,
+                    Lookup::Active(key) => tx.active_duplicate(key)?,
+                };
+                let Some(mut incident) = found else {
                     return Ok(Change::NotFound);
                 };
                 match apply(&mut incident, now) {
@@ -730,6 +816,24 @@ enum Outcome {
         linked: Vec<Incident>,
         work: Vec<NewWork>,
     },
+}
+
+/// How a transition finds its incident.
+enum Lookup {
+    /// By id.
+    Id(String),
+    /// The active incident with this deduplication key.
+    Active(String),
+}
+
+impl Lookup {
+    /// The id, or the key, for a not-found error.
+    fn describe(&self) -> String {
+        match self {
+            Self::Id(id) => id.clone(),
+            Self::Active(key) => format!("with key {key}"),
+        }
+    }
 }
 
 /// What a transition's `apply` decided.

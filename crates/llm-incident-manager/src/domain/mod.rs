@@ -4,11 +4,11 @@
 mod incident;
 mod manager;
 
-pub(crate) use incident::now_ms;
 pub use incident::{
-    Incident, MAX_DESCRIPTION_CHARS, MAX_FIELD_CHARS, MAX_TITLE_CHARS, NewIncident, Severity,
-    Status, ValidationError,
+    Incident, MAX_DESCRIPTION_CHARS, MAX_FIELD_CHARS, MAX_TITLE_CHARS, NewIncident, Origin,
+    Severity, Status, ValidationError,
 };
+pub(crate) use incident::{ValidIncident, now_ms};
 pub use manager::{
     Created, ESCALATION_BATCH, EventKind, IncidentError, IncidentEvent, IncidentManager,
     PRUNE_BATCH, Routing,

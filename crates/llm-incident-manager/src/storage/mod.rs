@@ -32,7 +32,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 use tokio::sync::watch;
 
 use crate::config::StorageConfig;
-use crate::domain::{Incident, Severity, Status};
+use crate::domain::{Incident, Origin, Severity, Status};
 use incident_metrics::base::prometheus_client::metrics::gauge::Gauge;
 use incident_metrics::catalog::storage::StorageOperation as StorageOp;
 
@@ -675,24 +675,37 @@ impl Storage {
         })
     }
 
-    /// Active (open or acknowledged) incidents by severity, for
-    /// `incidents_active` at start-up: one indexed count, no record read.
+    /// Active (open or acknowledged) incidents by severity and origin, for
+    /// `incidents_active` and `incidents_active_by_source` at start-up: one
+    /// pass over the active rows (found by the status index), reading each
+    /// one's origin from its record.
     ///
     /// # Errors
     ///
     /// When SQLite fails.
-    pub fn active_counts(&self) -> Result<Vec<(Severity, i64)>, StorageError> {
+    pub fn active_counts(&self) -> Result<Vec<(Severity, Origin, i64)>, StorageError> {
         self.read(StorageOp::Query, |conn| {
+            // Records written before `origin` existed came from the API.
             let mut stmt = conn.prepare_cached(
-                "SELECT severity, COUNT(*) FROM incidents
-                 WHERE status IN ('open', 'acknowledged') GROUP BY severity",
+                "SELECT severity, COALESCE(json_extract(data, '$.origin'), 'api'), COUNT(*)
+                 FROM incidents WHERE status IN ('open', 'acknowledged') GROUP BY 1, 2",
             )?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
             let mut out = Vec::new();
             for row in rows {
-                let (severity, n) = row?;
+                let (severity, origin, n) = row?;
+                let origin = Origin::ALL
+                    .into_iter()
+                    .find(|o| o.as_str() == origin)
+                    .unwrap_or_default();
                 if let Some(severity) = Severity::parse(&severity) {
-                    out.push((severity, n));
+                    out.push((severity, origin, n));
                 }
             }
             Ok(out)
@@ -906,6 +919,9 @@ mod tests {
             summary: None,
             duplicate_count: 0,
             annotations: Vec::new(),
+            origin: crate::domain::Origin::Api,
+            labels: std::collections::BTreeMap::new(),
+            generator_url: None,
             escalate_at_ms: None,
         }
     }
