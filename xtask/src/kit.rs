@@ -13,6 +13,8 @@ pub const RECORDING_RULES: &str = "deploy/prometheus/recording_rules.yml";
 pub const ALERT_RULES: &str = "deploy/prometheus/alert_rules.yml";
 /// The promtool unit tests, relative to the workspace root.
 pub const RULE_TESTS_DIR: &str = "deploy/prometheus/tests";
+/// The Alertmanager configuration, relative to the workspace root.
+pub const ALERTMANAGER_CONFIG: &str = "deploy/alertmanager/alertmanager.yml";
 /// The Grafana dashboard, relative to the workspace root.
 pub const DASHBOARD: &str = "deploy/grafana/llm-incident-manager.json";
 

@@ -1,5 +1,7 @@
 //! The Grafana dashboard has the agreed rows, a `${datasource}` variable,
-//! and every panel's query is valid PromQL by promtool's parser.
+//! panels that do not overlap on the grid, an On-call row built on the
+//! on-call recording rules, and every panel's query is valid PromQL by
+//! promtool's parser.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,6 +16,7 @@ const ROWS: &[&str] = &[
     "HTTP",
     "gRPC",
     "Incidents",
+    "On-call",
     "LLM",
     "Notifications",
     "Playbooks",
@@ -93,6 +96,105 @@ fn the_llm_row_covers_tokens_cost_latency_ttft_and_errors() {
             llm.iter().any(|e| e.contains(family)),
             "no LLM panel reads {family}"
         );
+    }
+}
+
+#[test]
+fn the_on_call_row_reads_the_on_call_recording_rules() {
+    let panels = kit::panels(&dashboard());
+    let on_call: Vec<&kit::Panel> = panels.iter().filter(|p| p.row == "On-call").collect();
+    // (what the row must show, the recording rule its panel reads)
+    for (what, rule) in [
+        (
+            "incidents opened by source",
+            "job_source_severity:llm_incident_manager_incidents_opened:rate5m",
+        ),
+        (
+            "open alert-backed incidents",
+            "job_source:llm_incident_manager_incidents_active_by_source:sum{source=\"alertmanager\"}",
+        ),
+        (
+            "MTTA",
+            "job_severity_source:llm_incident_manager_incident_time_to_acknowledge_seconds:mean1h",
+        ),
+        (
+            "MTTA p90",
+            "job_severity_source:llm_incident_manager_incident_time_to_acknowledge_seconds:p90_rate1h",
+        ),
+        (
+            "MTTR",
+            "job_severity_source:llm_incident_manager_incident_time_to_resolve_seconds:mean1h",
+        ),
+        (
+            "MTTR p90",
+            "job_severity_source:llm_incident_manager_incident_time_to_resolve_seconds:p90_rate1h",
+        ),
+        (
+            "alerts received by status",
+            "job_receiver_status:llm_incident_manager_alerts_received:rate5m",
+        ),
+        (
+            "notifications that reached a person",
+            "job_channel:llm_incident_manager_notifications_sent:rate5m",
+        ),
+        (
+            "the delivered ratio",
+            "job_channel:llm_incident_manager_notifications_delivered:ratio_rate5m",
+        ),
+    ] {
+        assert!(
+            on_call
+                .iter()
+                .any(|p| p.exprs.iter().any(|e| e.contains(rule))),
+            "no On-call panel shows {what} (`{rule}`)"
+        );
+    }
+    let recorded: Vec<String> = kit::rules(&read(kit::RECORDING_RULES))
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    for panel in &on_call {
+        for expr in &panel.exprs {
+            let names = xtask::promql::metric_names(expr, "llm_incident_manager_");
+            assert!(
+                !names.is_empty() && names.iter().all(|n| recorded.contains(n)),
+                "On-call / {}: `{expr}` should read recording rules only",
+                panel.title
+            );
+        }
+    }
+}
+
+#[test]
+fn panels_sit_on_the_grid_without_overlapping() {
+    let dashboard = dashboard();
+    let mut boxes: Vec<(String, u64, u64, u64, u64)> = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        let grid = &panel["gridPos"];
+        let [x, y, w, h] = ["x", "y", "w", "h"].map(|k| grid[k].as_u64().unwrap());
+        let title = panel["title"].as_str().unwrap_or_default().to_owned();
+        assert!(w > 0 && h > 0 && x + w <= 24, "{title}: gridPos {grid}");
+        if panel["type"] == "row" {
+            assert_eq!((x, w, h), (0, 24, 1), "row {title}: gridPos {grid}");
+        }
+        for (other, ox, oy, ow, oh) in &boxes {
+            let apart = x + w <= *ox || ox + ow <= x || y + h <= *oy || oy + oh <= y;
+            assert!(apart, "{title} overlaps {other}");
+        }
+        boxes.push((title, x, y, w, h));
+    }
+    // Each row starts below everything before it, so rows read top to bottom.
+    let mut bottom = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        let y = panel["gridPos"]["y"].as_u64().unwrap();
+        if panel["type"] == "row" {
+            assert!(
+                y >= bottom,
+                "row {} starts above a panel before it",
+                panel["title"]
+            );
+        }
+        bottom = bottom.max(y + panel["gridPos"]["h"].as_u64().unwrap());
     }
 }
 

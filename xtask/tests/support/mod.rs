@@ -95,6 +95,9 @@ pub struct Service {
     app: Option<RunningApp>,
     llm_calls: Arc<AtomicUsize>,
     runtime: tokio::runtime::Runtime,
+    /// Whether the service has the Alertmanager webhook (its families are
+    /// in the catalog).
+    webhook: bool,
 }
 
 /// Model name the stub answers as; priced in the configuration.
@@ -136,10 +139,15 @@ impl Service {
                 .await
                 .expect("the service starts")
         });
+        let webhook = xtask::reference::sample_names()
+            .unwrap_or_default()
+            .iter()
+            .any(|n| n == "llm_incident_manager_alerts_received_total");
         Self {
             app: Some(app),
             llm_calls,
             runtime,
+            webhook,
         }
     }
 
@@ -165,7 +173,9 @@ impl Service {
     }
 
     /// One round of traffic: over REST, create a `high` incident, get it,
-    /// list the open ones, resolve it, and get an unknown id (404); over
+    /// list the open ones, acknowledge and resolve it, and get an unknown
+    /// id (404); once the service has the Alertmanager webhook, post one
+    /// `info` alert firing and then resolved; over
     /// gRPC, create a `critical` incident and get an unknown id
     /// (`NOT_FOUND`). Titles and sources are unique, so nothing is
     /// deduplicated or correlated.
@@ -188,11 +198,27 @@ impl Service {
         let (status, _) = http(
             "POST",
             addr,
+            &format!("/api/v1/incidents/{id}/acknowledge"),
+            Some(""),
+        )
+        .unwrap();
+        assert_eq!(status, 200);
+        let (status, _) = http(
+            "POST",
+            addr,
             &format!("/api/v1/incidents/{id}/resolve"),
             Some(""),
         )
         .unwrap();
         assert_eq!(status, 200);
+        if self.webhook {
+            for status in ["firing", "resolved"] {
+                let body = alertmanager_webhook(n, status);
+                let (code, answer) =
+                    http("POST", addr, "/api/v1/alerts/alertmanager", Some(&body)).unwrap();
+                assert_eq!(code, 200, "{status} alert: {answer}");
+            }
+        }
         let (status, _) = http("GET", addr, "/api/v1/incidents/no-such-incident", None).unwrap();
         assert_eq!(status, 404);
 
@@ -253,6 +279,7 @@ impl Service {
             (http("GET", "/api/v1/incidents", 200), n),
             (http("GET", "/api/v1/incidents/{id}", 200), n),
             (http("GET", "/api/v1/incidents/{id}", 404), n),
+            (http("POST", "/api/v1/incidents/{id}/acknowledge", 200), n),
             (http("POST", "/api/v1/incidents/{id}/resolve", 200), n),
             (grpc("CreateIncident", "OK"), n),
             (grpc("GetIncident", "NOT_FOUND"), n),
@@ -279,6 +306,44 @@ impl Drop for Service {
             });
         }
     }
+}
+
+/// An Alertmanager webhook (payload version 4) of one `info` alert of round
+/// `n`, `firing` or `resolved`, as Alertmanager posts it with the kit's
+/// receiver.
+fn alertmanager_webhook(n: usize, status: &str) -> String {
+    let labels = serde_json::json!({
+        "alertname": "OperatorKitProbe",
+        "job": JOB,
+        "instance": format!("kit-{n}"),
+        "severity": "info",
+    });
+    let ends_at = if status == "resolved" {
+        "2024-01-01T00:05:00Z"
+    } else {
+        "0001-01-01T00:00:00Z"
+    };
+    serde_json::json!({
+        "version": "4",
+        "groupKey": "{}:{alertname=\"OperatorKitProbe\", job=\"llm-incident-manager\"}",
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "llm-incident-manager",
+        "groupLabels": {"alertname": "OperatorKitProbe", "job": JOB},
+        "commonLabels": labels,
+        "commonAnnotations": {"summary": format!("operator kit probe {n}")},
+        "externalURL": "http://127.0.0.1:9093",
+        "alerts": [{
+            "status": status,
+            "labels": labels,
+            "annotations": {"summary": format!("operator kit probe {n}")},
+            "startsAt": "2024-01-01T00:00:00Z",
+            "endsAt": ends_at,
+            "generatorURL": "http://127.0.0.1:9090/graph",
+            "fingerprint": format!("{:016x}", n),
+        }],
+    })
+    .to_string()
 }
 
 /// The OpenAI-compatible stub (`/v1/chat/completions`, streamed, every
@@ -421,8 +486,9 @@ pub fn scratch(what: &str) -> PathBuf {
 }
 
 /// The kit's `prometheus.yml`, pointed at `target`, scraping and evaluating
-/// every second, with the rule files named by absolute path. Fails when the
-/// committed file no longer has the shape this rewrite expects.
+/// every second, with the rule files named by absolute path and no
+/// Alertmanager. Fails when the committed file no longer has the shape this
+/// rewrite expects.
 pub fn kit_config(target: SocketAddr) -> String {
     let root = workspace_root();
     let text = std::fs::read_to_string(root.join(kit::PROMETHEUS_CONFIG)).unwrap();
@@ -446,6 +512,9 @@ pub fn kit_config(target: SocketAddr) -> String {
             format!("- {}", rules_dir.join("alert_rules.yml").display()),
         ),
         (&format!("job_name: {JOB}"), format!("job_name: {JOB}")),
+        // Alerts the rules might fire during a test go nowhere (nothing
+        // listens on port 1), not to an Alertmanager the machine may run.
+        ("\"127.0.0.1:9093\"", "\"127.0.0.1:1\"".to_owned()),
     ] {
         assert!(
             out.contains(from),
