@@ -1,8 +1,7 @@
 //! Every PromQL expression of the operator kit (rules and dashboard) names
 //! only metrics that exist: a sample name of the catalog, of the runtime
 //! collector or of the remote-write sender, or a recording rule of
-//! `deploy/prometheus/recording_rules.yml` (and, until the catalog has
-//! them, the Alertmanager webhook's families: `common::WEBHOOK_SAMPLE_NAMES`).
+//! `deploy/prometheus/recording_rules.yml`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -18,11 +17,9 @@ fn prefix() -> String {
     format!("{DEFAULT_NAMESPACE}_")
 }
 
-/// Every name an expression may use (with the Alertmanager webhook's
-/// families while the catalog does not have them yet).
+/// Every name an expression may use.
 fn known_names() -> Vec<String> {
     let mut names = xtask::reference::sample_names().unwrap_or_else(|e| panic!("{e}"));
-    names.extend(pending_webhook_names().into_iter().map(str::to_owned));
     names.extend(
         kit::rules(&read(kit::RECORDING_RULES))
             .into_iter()

@@ -95,9 +95,6 @@ pub struct Service {
     app: Option<RunningApp>,
     llm_calls: Arc<AtomicUsize>,
     runtime: tokio::runtime::Runtime,
-    /// Whether the service has the Alertmanager webhook (its families are
-    /// in the catalog).
-    webhook: bool,
 }
 
 /// Model name the stub answers as; priced in the configuration.
@@ -139,15 +136,10 @@ impl Service {
                 .await
                 .expect("the service starts")
         });
-        let webhook = xtask::reference::sample_names()
-            .unwrap_or_default()
-            .iter()
-            .any(|n| n == "llm_incident_manager_alerts_received_total");
         Self {
             app: Some(app),
             llm_calls,
             runtime,
-            webhook,
         }
     }
 
@@ -174,8 +166,8 @@ impl Service {
 
     /// One round of traffic: over REST, create a `high` incident, get it,
     /// list the open ones, acknowledge and resolve it, and get an unknown
-    /// id (404); once the service has the Alertmanager webhook, post one
-    /// `info` alert firing and then resolved; over
+    /// id (404); post one `info` alert to the Alertmanager webhook, firing
+    /// and then resolved; over
     /// gRPC, create a `critical` incident and get an unknown id
     /// (`NOT_FOUND`). Titles and sources are unique, so nothing is
     /// deduplicated or correlated.
@@ -211,13 +203,11 @@ impl Service {
         )
         .unwrap();
         assert_eq!(status, 200);
-        if self.webhook {
-            for status in ["firing", "resolved"] {
-                let body = alertmanager_webhook(n, status);
-                let (code, answer) =
-                    http("POST", addr, "/api/v1/alerts/alertmanager", Some(&body)).unwrap();
-                assert_eq!(code, 200, "{status} alert: {answer}");
-            }
+        for status in ["firing", "resolved"] {
+            let body = alertmanager_webhook(n, status);
+            let (code, answer) =
+                http("POST", addr, "/api/v1/alerts/alertmanager", Some(&body)).unwrap();
+            assert_eq!(code, 200, "{status} alert: {answer}");
         }
         let (status, _) = http("GET", addr, "/api/v1/incidents/no-such-incident", None).unwrap();
         assert_eq!(status, 404);
