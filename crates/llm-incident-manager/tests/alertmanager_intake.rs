@@ -266,3 +266,119 @@ fn a_token_file_that_cannot_be_read_is_refused_by_validate() {
     .to_string();
     assert!(e.contains("alertmanager.bearer_token_file"), "{e}");
 }
+
+/// A webhook of one firing alert with fingerprint `n`.
+fn numbered(n: usize) -> String {
+    let mut one = alert("firing");
+    one["fingerprint"] = Value::from(format!("{n:016x}"));
+    one["labels"]["instance"] = Value::from(format!("host-{n}"));
+    webhook("firing", json!([one]), 0)
+}
+
+/// The real binary on a real file store, SIGKILLed while Alertmanager's
+/// webhooks arrive: every answered alert's incident is there after the
+/// restart, and Alertmanager's re-send of every webhook (answered or cut)
+/// leaves exactly one incident per alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_webhooks_arrive_loses_no_answered_alert() {
+    let dir = incident_metrics_testing::scratch_dir("am-crash");
+    let db = dir.join("incidents.db");
+    let start_binary = || {
+        let (guard, lines) = spawn_binary(
+            &[
+                "--http-addr",
+                "127.0.0.1:0",
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--db",
+                db.to_str().unwrap(),
+            ],
+            &[],
+            2,
+        );
+        (guard, listening(&lines[0], "http"))
+    };
+    let (mut guard, http) = start_binary();
+    let base = format!("http://{http}");
+
+    // Webhooks one after another (at most 2000) until the kill cuts them.
+    let poster = tokio::spawn({
+        let base = base.clone();
+        async move {
+            let mut answered = Vec::new();
+            for n in 0..2000 {
+                let url = format!("{base}/api/v1/alerts/alertmanager");
+                let request = http::Request::post(&url)
+                    .header("content-type", "application/json")
+                    .body(http_body_util::Full::new(bytes::Bytes::from(numbered(n))))
+                    .unwrap();
+                let Ok(Ok(response)) = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    client().request(request),
+                )
+                .await
+                else {
+                    break; // killed
+                };
+                if response.status() != StatusCode::OK {
+                    break;
+                }
+                answered.push(n);
+            }
+            answered
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // SIGKILL, by the child's pid.
+    guard.0.kill().unwrap();
+    guard.0.wait().unwrap();
+    let answered = poster.await.unwrap();
+    assert!(
+        !answered.is_empty(),
+        "no webhook was answered before the kill"
+    );
+    let posted = answered.len() + 1; // the one the kill may have cut
+
+    let (_guard, http) = start_binary();
+    let base = format!("http://{http}");
+    let fingerprints = |list: &Value| -> Vec<String> {
+        list["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["origin"] == "alertmanager")
+            .map(|i| i["fingerprint"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, list) = get_json(&format!("{base}/api/v1/incidents?limit=1000")).await;
+    let stored = fingerprints(&list);
+    for n in &answered {
+        assert!(
+            stored.contains(&format!("{n:016x}")),
+            "alert {n} was answered 200 and is not stored"
+        );
+    }
+    // Alertmanager sends every webhook again: nothing opens twice.
+    for n in 0..posted {
+        let (status, answer) = post(&base, &numbered(n), &[]).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        if answered.contains(&n) {
+            assert_eq!(
+                answer["opened"],
+                json!([]),
+                "alert {n} opened again: {answer}"
+            );
+        }
+    }
+    let (_, list) = get_json(&format!("{base}/api/v1/incidents?limit=1000")).await;
+    let mut stored = fingerprints(&list);
+    let all = stored.len();
+    stored.sort();
+    stored.dedup();
+    assert_eq!(stored.len(), all, "an alert has two incidents");
+    assert_eq!(all, posted);
+    eprintln!(
+        "{} webhooks answered before the SIGKILL, all stored; {posted} re-sent, one incident each",
+        answered.len()
+    );
+}
