@@ -65,6 +65,8 @@ fn quick_run_passes_its_checks_and_prints_every_section() {
         "throughput ratio on/off = ",
         "== scrape under load ==",
         "scrape latency (OpenMetrics, gzip): p50 ",
+        "== create rate ==",
+        " creates/s: ",
         "== checks ==",
         "ok   service counters equal the client's counts; gauges back to 0",
         "ok   no client request failed on the metrics-off service",
@@ -72,6 +74,7 @@ fn quick_run_passes_its_checks_and_prints_every_section() {
         "ok   resident memory within bound",
         "ok   scrape p99 under load within bound",
         "ok   request p99 with a 10/s scrape loop within bound",
+        "ok   every create of the create-rate phase answered 201",
         "loadgen: all checks passed",
     ] {
         assert!(stdout.contains(section), "no {section:?} in:\n{stdout}");
@@ -84,7 +87,10 @@ fn quick_run_passes_its_checks_and_prints_every_section() {
     assert_eq!(json["options"]["rounds"], 1);
     assert_eq!(json["options"]["concurrency"], 4);
     let checks = json["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), 6);
+    assert_eq!(checks.len(), 7);
+    let created = json["create_rate"]["created"].as_u64().unwrap();
+    assert!(created > 0, "no incident created in the create-rate phase");
+    assert!(json["create_rate"]["creates_per_second"].as_f64().unwrap() > 0.0);
     assert!(checks.iter().all(|c| c["ok"] == Value::Bool(true)));
     for mode in ["metrics_on", "metrics_off"] {
         for proto in ["http", "grpc"] {

@@ -32,6 +32,11 @@
 //! (`/proc/self/task/*/schedstat`), a figure that other load on the machine
 //! disturbs much less than throughput.
 //!
+//! Last, the create rate: a third service (metrics on, the same kind of
+//! store) takes only creates, each a new incident (one transaction with
+//! its outbox rows), from `--concurrency` REST clients for twice the phase
+//! duration; the report gives creates per second and their latency.
+//!
 //! Checks (the exit status is 1 when one fails):
 //! - the service's `http_requests_total{method,path,status}`,
 //!   `grpc_requests_total{service,method,status}`,
@@ -289,21 +294,18 @@ fn service_config(metrics_on: bool, store: &std::path::Path) -> Result<Config, L
 }
 
 /// The folder of one target's file store, under the temporary folder.
-fn store_dir(metrics_on: bool) -> PathBuf {
-    std::env::temp_dir().join(format!(
-        "loadgen-{}-{}",
-        std::process::id(),
-        if metrics_on { "on" } else { "off" }
-    ))
+fn store_dir(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("loadgen-{}-{name}", std::process::id()))
 }
 
-async fn start_target(metrics_on: bool, memory: bool) -> Result<Target, LoadgenError> {
+/// Starts a service with metrics on or off; `name` names its store folder.
+async fn start_target(metrics_on: bool, memory: bool, name: &str) -> Result<Target, LoadgenError> {
     let store = if memory {
         PathBuf::from(llm_incident_manager::storage::MEMORY)
     } else {
         // A fresh file each run.
-        let _ = std::fs::remove_dir_all(store_dir(metrics_on));
-        store_dir(metrics_on).join("incidents.db")
+        let _ = std::fs::remove_dir_all(store_dir(name));
+        store_dir(name).join("incidents.db")
     };
     let config = service_config(metrics_on, &store)?;
     let metrics = MetricsRegistry::new(&config.metrics)?;
@@ -1327,6 +1329,93 @@ struct Check {
     detail: String,
 }
 
+/// What the create-rate phase measured.
+struct CreateRate {
+    created: u64,
+    failures: u64,
+    first_failure: Option<String>,
+    elapsed: Duration,
+    latency: Histogram<u64>,
+}
+
+impl CreateRate {
+    fn per_second(&self) -> f64 {
+        self.created as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// `concurrency` REST clients, each creating new incidents (a fingerprint
+/// of its own every time, severity `low`, so no playbook) one after the
+/// other for `duration`.
+async fn create_rate(
+    target: &Target,
+    concurrency: usize,
+    duration: Duration,
+) -> Result<CreateRate, LoadgenError> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let url = format!("http://{}/api/v1/incidents", target.http);
+    let mut tasks = Vec::new();
+    for client_id in 0..concurrency {
+        let url = url.clone();
+        let mut latency = new_hist()?;
+        tasks.push(tokio::spawn(async move {
+            let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+            let (mut created, mut failures, mut first_failure) = (0_u64, 0_u64, None);
+            let mut n = 0_u64;
+            while Instant::now() < deadline && n < MAX_REQUESTS_PER_CLIENT {
+                let body = json!({
+                    "title": format!("create rate {client_id} {n}"),
+                    "severity": "low",
+                    "source": format!("loadgen-creates-{client_id}"),
+                    "fingerprint": format!("creates-{client_id}-{n}"),
+                })
+                .to_string();
+                n += 1;
+                let sent = Instant::now();
+                match http_call(&client, Method::POST, url.clone(), Some(body)).await {
+                    Ok((StatusCode::CREATED, _)) => {
+                        record(&mut latency, sent.elapsed());
+                        created += 1;
+                    }
+                    other => {
+                        failures += 1;
+                        first_failure.get_or_insert_with(|| match other {
+                            Ok((status, body)) => {
+                                format!("{status}: {}", String::from_utf8_lossy(&body))
+                            }
+                            Err(e) => e,
+                        });
+                    }
+                }
+            }
+            (created, failures, first_failure, latency)
+        }));
+    }
+    let mut rate = CreateRate {
+        created: 0,
+        failures: 0,
+        first_failure: None,
+        elapsed: Duration::ZERO,
+        latency: new_hist()?,
+    };
+    for task in tasks {
+        let (created, failures, first_failure, latency) = task
+            .await
+            .map_err(|e| LoadgenError::Histogram(format!("a create client panicked: {e}")))?;
+        rate.created += created;
+        rate.failures += failures;
+        if rate.first_failure.is_none() {
+            rate.first_failure = first_failure;
+        }
+        rate.latency
+            .add(&latency)
+            .map_err(|e| LoadgenError::Histogram(e.to_string()))?;
+    }
+    rate.elapsed = started.elapsed();
+    Ok(rate)
+}
+
 fn run(options: &Options) -> Result<bool, LoadgenError> {
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     let server_rt = tokio::runtime::Builder::new_multi_thread()
@@ -1361,8 +1450,8 @@ fn run(options: &Options) -> Result<bool, LoadgenError> {
             "SQLite files (WAL, synchronous=FULL, group commit), the service's default"
         }
     );
-    let on = server_rt.block_on(start_target(true, options.memory_store))?;
-    let off = server_rt.block_on(start_target(false, options.memory_store))?;
+    let on = server_rt.block_on(start_target(true, options.memory_store, "on"))?;
+    let off = server_rt.block_on(start_target(false, options.memory_store, "off"))?;
     let mut on_clients = Some(client_rt.block_on(connect_clients(&on, options.concurrency, 0))?);
     let mut off_clients = Some(client_rt.block_on(connect_clients(
         &off,
@@ -1499,6 +1588,24 @@ fn run(options: &Options) -> Result<bool, LoadgenError> {
         detail: rss_detail,
     });
 
+    // The create rate, after the memory was measured: a service of its
+    // own (metrics on, the same store kind), every request a new incident.
+    let creates_target = server_rt.block_on(start_target(true, options.memory_store, "creates"))?;
+    let creates = client_rt.block_on(create_rate(
+        &creates_target,
+        options.concurrency,
+        options.duration * 2,
+    ))?;
+
+    checks.push(Check {
+        name: "every create of the create-rate phase answered 201",
+        ok: creates.failures == 0 && creates.created > 0,
+        detail: match &creates.first_failure {
+            Some(f) => format!("{} failures; the first: {f}", creates.failures),
+            None => format!("{} incidents created", creates.created),
+        },
+    });
+
     let scrape_hist = match &scraped.scrapes {
         Some(h) => h.clone(),
         None => new_hist()?,
@@ -1567,6 +1674,21 @@ fn run(options: &Options) -> Result<bool, LoadgenError> {
         cpu_on / 1000.0,
         cpu_off / 1000.0
     );
+    println!("== create rate ==");
+    println!(
+        "{:.0} creates/s: {} new incidents in {:.1} s from {} REST clients, each one transaction with its outbox rows (analysis, notifications) on {}; p50 {}  p99 {}",
+        creates.per_second(),
+        creates.created,
+        creates.elapsed.as_secs_f64(),
+        options.concurrency,
+        if options.memory_store {
+            "an in-memory store"
+        } else {
+            "a SQLite file (WAL, synchronous=FULL, group commit)"
+        },
+        fmt_us(us(&creates.latency, 0.5)),
+        fmt_us(us(&creates.latency, 0.99)),
+    );
     println!("== scrape under load ==");
     for (name, result) in [("without scrapes", &quiet), ("with 10/s scrapes", &scraped)] {
         println!(
@@ -1613,6 +1735,14 @@ fn run(options: &Options) -> Result<bool, LoadgenError> {
             "overhead_percent": overhead,
             "cpu_ratio": cpu_ratio,
             "cpu_overhead_percent": cpu_overhead,
+            "create_rate": {
+                "creates_per_second": creates.per_second(),
+                "created": creates.created,
+                "seconds": creates.elapsed.as_secs_f64(),
+                "failures": creates.failures,
+                "p50_us": us(&creates.latency, 0.5),
+                "p99_us": us(&creates.latency, 0.99),
+            },
             "scrape_under_load": {
                 "without": {
                     "rps": quiet.rps(),
@@ -1655,14 +1785,14 @@ fn run(options: &Options) -> Result<bool, LoadgenError> {
     // Close the clients (their connections) before the services stop.
     drop(on_clients);
     drop(off_clients);
-    for target in [on, off] {
+    for target in [on, off, creates_target] {
         let _ = server_rt.block_on(async {
             tokio::time::timeout(Duration::from_secs(15), target.app.shutdown()).await
         });
     }
     if !options.memory_store {
-        for metrics_on in [true, false] {
-            let _ = std::fs::remove_dir_all(store_dir(metrics_on));
+        for name in ["on", "off", "creates"] {
+            let _ = std::fs::remove_dir_all(store_dir(name));
         }
     }
     client_rt.shutdown_timeout(Duration::from_secs(5));
