@@ -190,12 +190,12 @@ pub struct Incident {
     #[serde(default)]
     pub origin: Origin,
     /// The alert's labels, for an incident opened by Alertmanager; empty
-    /// otherwise.
-    #[serde(default)]
+    /// (and left out of the answer) otherwise.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     /// The alert's `generatorURL` (the Prometheus expression that fired),
-    /// for an incident opened by Alertmanager.
-    #[serde(default)]
+    /// for an incident opened by Alertmanager; left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generator_url: Option<String>,
     /// When the escalation task looks at this incident next (milliseconds
     /// since the Unix epoch): stored in its own indexed column, not in the
