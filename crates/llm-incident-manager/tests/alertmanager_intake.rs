@@ -352,6 +352,20 @@ async fn sigkill_while_webhooks_arrive_loses_no_answered_alert() {
     };
     let (_, list) = get_json(&format!("{base}/api/v1/incidents?limit=1000")).await;
     let stored = fingerprints(&list);
+    // The gauges are rebuilt from the store, by source.
+    let (_, _, text) = request(Method::GET, &format!("{base}/metrics"), None, &[]).await;
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    assert_eq!(
+        value(
+            &text,
+            &m(r#"incidents_active_by_source{source="alertmanager"}"#)
+        ),
+        stored.len() as f64
+    );
+    assert_eq!(
+        value(&text, &m(r#"incidents_active{severity="critical"}"#)),
+        stored.len() as f64
+    );
     for n in &answered {
         assert!(
             stored.contains(&format!("{n:016x}")),

@@ -299,6 +299,9 @@ impl ValidIncident {
 }
 
 /// The deduplication key of the incident of the alert with `fingerprint`.
+/// The store counts alert-backed incidents by this prefix
+/// ([`crate::storage::Storage::active_counts`]): no other key starts with
+/// `am:`.
 pub(crate) fn alert_dedup_key(fingerprint: &str) -> String {
     format!("am:{fingerprint}")
 }

@@ -677,17 +677,21 @@ impl Storage {
 
     /// Active (open or acknowledged) incidents by severity and origin, for
     /// `incidents_active` and `incidents_active_by_source` at start-up: one
-    /// pass over the active rows (found by the status index), reading each
-    /// one's origin from its record.
+    /// pass over the active rows (found by the status index) that reads
+    /// their columns, not their records.
     ///
     /// # Errors
     ///
     /// When SQLite fails.
     pub fn active_counts(&self) -> Result<Vec<(Severity, Origin, i64)>, StorageError> {
         self.read(StorageOp::Query, |conn| {
-            // Records written before `origin` existed came from the API.
+            // The origin is read from the deduplication key (an alert's
+            // incident folds on `am:<fingerprint>`, nothing else does), a
+            // column before the record: no record is read.
             let mut stmt = conn.prepare_cached(
-                "SELECT severity, COALESCE(json_extract(data, '$.origin'), 'api'), COUNT(*)
+                "SELECT severity,
+                        CASE WHEN substr(dedup_key, 1, 3) = 'am:' THEN 'alertmanager' ELSE 'api' END,
+                        COUNT(*)
                  FROM incidents WHERE status IN ('open', 'acknowledged') GROUP BY 1, 2",
             )?;
             let rows = stmt.query_map([], |r| {
