@@ -45,6 +45,12 @@ pub use writer::MAX_GROUP;
 /// The backend label value.
 pub const BACKEND: &str = "sqlite";
 
+/// Statements each connection keeps compiled: more than the write
+/// connection uses (its transaction control, the incident and outbox
+/// statements, the size pragmas), so that none is compiled again
+/// (rusqlite's default keeps 16).
+const STATEMENT_CACHE: usize = 64;
+
 /// The `[storage] path` (and `--db`) that keeps the store in memory.
 pub const MEMORY: &str = ":memory:";
 
@@ -457,6 +463,7 @@ impl Storage {
             Connection::open(&path).map_err(|e| open_failed(e.to_string()))?
         };
         write.busy_timeout(Duration::from_secs(5))?;
+        write.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // Reads only, until the file is known to be ours.
         schema::prepare(&write, &path)?;
         if !in_memory {
@@ -485,6 +492,7 @@ impl Storage {
             )
             .map_err(|e| open_failed(e.to_string()))?;
             read.busy_timeout(Duration::from_secs(5))?;
+            read.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             read.pragma_update(None, "query_only", true)?;
             Arc::new(Mutex::new(read))
         };

@@ -154,12 +154,18 @@ fn run(conn: &Mutex<Connection>, shared: &Shared, rx: &Receiver<Box<dyn Job>>) {
     }
 }
 
+/// Runs one transaction-control statement, compiled once per connection
+/// (from rusqlite's statement cache) rather than on every transaction.
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// Runs `group` in one transaction, each write in its own savepoint, and
 /// commits once.
 fn commit_group(conn: &Connection, shared: &Shared, group: Vec<Box<dyn Job>>) {
     let mut jobs = group.into_iter();
     let mut done: Vec<Box<dyn Job>> = Vec::new();
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
         let e = StorageError::from(e);
         for job in jobs {
             job.finish(Err(e.clone()));
@@ -167,13 +173,13 @@ fn commit_group(conn: &Connection, shared: &Shared, group: Vec<Box<dyn Job>>) {
         return;
     }
     while let Some(mut job) = jobs.next() {
-        if let Err(e) = conn.execute_batch("SAVEPOINT w") {
+        if let Err(e) = control(conn, "SAVEPOINT w") {
             job.finish(Err(e.into()));
             continue;
         }
         let ok = job.run(conn, shared);
         let kept = if ok {
-            conn.execute_batch("RELEASE w").is_ok()
+            control(conn, "RELEASE w").is_ok()
         } else {
             let _ = conn.execute_batch("ROLLBACK TO w; RELEASE w");
             false
@@ -190,7 +196,7 @@ fn commit_group(conn: &Connection, shared: &Shared, group: Vec<Box<dyn Job>>) {
                 earlier.finish(Err(gone.clone()));
             }
             job.finish(Err(gone.clone()));
-            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
                 let e = StorageError::from(e);
                 for job in jobs {
                     job.finish(Err(e.clone()));
@@ -207,7 +213,7 @@ fn commit_group(conn: &Connection, shared: &Shared, group: Vec<Box<dyn Job>>) {
             )));
         }
     }
-    let committed = shared.record(StorageOp::Commit, || Ok(conn.execute_batch("COMMIT")?));
+    let committed = shared.record(StorageOp::Commit, || Ok(control(conn, "COMMIT")?));
     match committed {
         Ok(()) => {
             shared.written();
