@@ -13,14 +13,19 @@
 //! None of it needs a feature: the types always compile, so that a file
 //! naming them parses wherever the toolkit is used.
 
+mod check;
 mod push;
+mod pushgateway;
+mod remote_write;
 mod server;
 mod tls;
 
 pub use push::{
     MAX_PUSH_INTERVAL_SECONDS, MAX_PUSH_TIMEOUT_SECONDS, MAX_QUEUE_CAPACITY,
-    MIN_PUSH_INTERVAL_SECONDS, PushConfig, PushgatewayConfig, RemoteWriteConfig,
+    MIN_PUSH_INTERVAL_SECONDS, PushConfig,
 };
+pub use pushgateway::PushgatewayConfig;
+pub use remote_write::RemoteWriteConfig;
 pub use server::{
     AuthConfig, Credentials, DEFAULT_MAX_CONCURRENT_SCRAPES, DEFAULT_SCRAPE_TIMEOUT_MS,
     MAX_CONCURRENT_SCRAPES_LIMIT, MAX_SCRAPE_TIMEOUT_MS, Secret, ServerConfig,
