@@ -387,7 +387,7 @@ pub fn metrics_reference() -> Result<String, Error> {
     writeln!(out, "## Remote-write sender families\n")?;
     writeln!(
         out,
-        "Registered by `incident-metrics-exporter`'s `RemoteWriteBuilder::register` (feature \
+        "Registered by `incident-metrics-exporter`'s `RemoteWriteConfig::register` (feature \
          `remote-write`) when the service pushes with Prometheus remote-write; absent \
          otherwise.\n"
     )?;

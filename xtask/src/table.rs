@@ -308,7 +308,7 @@ pub const FAMILY_DOCS: &[FamilyDoc] = &[
     },
 ];
 
-const REMOTE_WRITE: &str = "`incident-metrics-exporter` (feature `remote-write`): `RemoteWriteBuilder::register` and the sender task";
+const REMOTE_WRITE: &str = "`incident-metrics-exporter` (feature `remote-write`): `RemoteWriteConfig::register` and the sender task";
 
 /// Every label of every family, by name and family-name prefix; the first
 /// entry that matches wins.

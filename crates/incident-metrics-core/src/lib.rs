@@ -5,12 +5,14 @@
 //! This crate knows Prometheus and nothing else: not HTTP, not gRPC, not
 //! LLMs or incidents. It owns
 //!
-//! - [`MetricsConfig`]: namespace (default `llm_incident_manager`), metrics
-//!   endpoint, sample rate, excluded paths, global labels, bucket
-//!   overrides, the push settings ([`PushConfig`]: remote-write and
-//!   Pushgateway, as plain data) and the endpoint's server and auth
-//!   ([`ServerConfig`], [`AuthConfig`]), loaded from code, TOML or environment
-//!   variables and checked by [`MetricsConfig::validate`];
+//! - [`MetricsConfig`]: what is recorded and how: on or off, the namespace
+//!   (default `llm_incident_manager`), the metrics endpoint's path, sample
+//!   rate, excluded paths, global labels, bucket overrides and cardinality
+//!   limits, loaded from code, TOML or environment variables and checked by
+//!   [`MetricsConfig::validate`]. How the endpoint is served and guarded
+//!   (listener, auth, TLS, scrape limits) and how the registry is pushed
+//!   (remote-write, Pushgateway) are the exporter crate's settings, not
+//!   this crate's;
 //! - [`Registry`]: prometheus-client's registry with the namespace and global
 //!   labels applied, registration that returns [`Error`] instead of
 //!   panicking, duplicate detection, and every family announced even before
@@ -70,7 +72,6 @@ pub mod buckets;
 mod cardinality;
 mod computed;
 mod config;
-mod endpoint;
 mod error;
 mod global;
 mod histogram;
@@ -79,20 +80,13 @@ mod name;
 mod registry;
 mod sampler;
 mod shared_str;
-mod tls_settings;
 
 pub use cardinality::{
     BoundedFamily, CARDINALITY_OVERFLOW, DEFAULT_CARDINALITY_LIMIT, OVERFLOW_VALUE,
 };
 pub use computed::ComputedGauge;
 pub use config::{
-    DEFAULT_ENDPOINT, DEFAULT_EXCLUDED_PATHS, DEFAULT_NAMESPACE, ENV_PREFIX,
-    MAX_PUSH_INTERVAL_SECONDS, MAX_PUSH_TIMEOUT_SECONDS, MAX_QUEUE_CAPACITY,
-    MIN_PUSH_INTERVAL_SECONDS, MetricsConfig, PushConfig, PushgatewayConfig, RemoteWriteConfig,
-};
-pub use endpoint::{
-    AuthConfig, Credentials, DEFAULT_MAX_CONCURRENT_SCRAPES, DEFAULT_SCRAPE_TIMEOUT_MS,
-    MAX_CONCURRENT_SCRAPES_LIMIT, MAX_SCRAPE_TIMEOUT_MS, Secret, ServerConfig,
+    DEFAULT_ENDPOINT, DEFAULT_EXCLUDED_PATHS, DEFAULT_NAMESPACE, ENV_PREFIX, MetricsConfig,
 };
 pub use error::{Error, Result};
 pub use global::Global;
@@ -102,7 +96,6 @@ pub use name::{validate_label_name, validate_metric_name};
 pub use registry::{FamilySpec, MetricKind, RegisteredFamily, Registry, Unit};
 pub use sampler::Sampler;
 pub use shared_str::SharedStr;
-pub use tls_settings::{ClientTlsSettings, ServerTlsSettings};
 
 /// The prometheus-client version this crate builds on, re-exported so that
 /// users name the same types (`Counter`, `Gauge`, `Family`, encoders).

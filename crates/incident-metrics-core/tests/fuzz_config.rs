@@ -36,14 +36,6 @@ fn exercise(config: &MetricsConfig) {
         config.bucket_overrides(),
         config.is_excluded("/metrics"),
     );
-    if let Some(rw) = config.push().remote_write() {
-        let _ = (rw.interval(), rw.timeout(), rw.max_backoff(), rw.url());
-        let _ = (rw.queue_capacity(), rw.max_samples_per_request());
-        let _ = (rw.external_labels(), rw.headers());
-    }
-    if let Some(pg) = config.push().pushgateway() {
-        let _ = (pg.timeout(), pg.url(), pg.job());
-    }
     Registry::new(config).unwrap();
 }
 
@@ -109,19 +101,6 @@ fn toml_key() -> impl Strategy<Value = String> {
             Just("excluded_paths"),
             Just("global_labels"),
             Just("buckets"),
-            Just("push"),
-            Just("remote_write"),
-            Just("pushgateway"),
-            Just("url"),
-            Just("job"),
-            Just("interval_seconds"),
-            Just("timeout_seconds"),
-            Just("max_backoff_seconds"),
-            Just("queue_capacity"),
-            Just("max_samples_per_request"),
-            Just("external_labels"),
-            Just("headers"),
-            Just("grouping"),
             Just("http_request_duration_seconds"),
         ]
         .prop_map(str::to_owned),
@@ -136,13 +115,8 @@ fn toml_table() -> impl Strategy<Value = String> {
         Just(""),
         Just("[global_labels]"),
         Just("[buckets]"),
-        Just("[push]"),
+        Just("[cardinality_limits]"),
         Just("[push.remote_write]"),
-        Just("[push.remote_write.external_labels]"),
-        Just("[push.remote_write.headers]"),
-        Just("[push.pushgateway]"),
-        Just("[push.pushgateway.grouping]"),
-        Just("[[push]]"),
         Just("[nope]"),
     ]
     .prop_map(str::to_owned)
@@ -173,19 +147,6 @@ fn env_name() -> impl Strategy<Value = String> {
             Just("GLOBAL_LABELS"),
             Just("BUCKETS_HTTP_REQUEST_DURATION_SECONDS"),
             Just("BUCKETS_"),
-            Just("REMOTE_WRITE_URL"),
-            Just("REMOTE_WRITE_INTERVAL_SECONDS"),
-            Just("REMOTE_WRITE_TIMEOUT_SECONDS"),
-            Just("REMOTE_WRITE_QUEUE_CAPACITY"),
-            Just("REMOTE_WRITE_MAX_SAMPLES_PER_REQUEST"),
-            Just("REMOTE_WRITE_EXTERNAL_LABELS"),
-            Just("REMOTE_WRITE_MAX_BACKOFF_SECONDS"),
-            Just("REMOTE_WRITE_HEADERS"),
-            Just("REMOTE_WRITE_NOPE"),
-            Just("PUSHGATEWAY_URL"),
-            Just("PUSHGATEWAY_JOB"),
-            Just("PUSHGATEWAY_GROUPING"),
-            Just("PUSHGATEWAY_TIMEOUT_SECONDS"),
         ]
         .prop_map(|s| format!("INCIDENT_METRICS_{s}")),
         "INCIDENT_METRICS_[A-Z_]{0,12}",
@@ -397,7 +358,7 @@ proptest! {
     ) {
         check_outcome(MetricsConfig::new().with_env_vars(vars.clone()));
         // Over a loaded configuration too.
-        let base = MetricsConfig::from_toml_str("[push.remote_write]\nurl = \"http://127.0.0.1:9/w\"").unwrap();
+        let base = MetricsConfig::from_toml_str("sample_rate = 0.5\n[global_labels]\nenv = \"ci\"").unwrap();
         check_outcome(base.with_env_vars(vars));
     }
 

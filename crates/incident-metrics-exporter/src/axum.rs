@@ -60,17 +60,17 @@ pub fn metrics_router(registry: Arc<Registry>) -> Router {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use std::time::Duration;
 ///
 /// use axum::Router;
 /// use incident_metrics_core::{MetricsConfig, Registry};
-/// use incident_metrics_exporter::{Protection, metrics_router_with};
+/// use incident_metrics_exporter::{AuthConfig, Protection, ServerConfig, metrics_router_with};
 ///
 /// let registry = Arc::new(Registry::new(&MetricsConfig::new())?);
-/// let protection = Protection::new()
-///     .with_basic_auth("prometheus", "s3cr3t")?
-///     .with_max_concurrent_scrapes(2)?
-///     .with_scrape_timeout(Duration::from_secs(5))?;
+/// let server = ServerConfig::new()
+///     .with_auth(Some(AuthConfig::basic("prometheus", "s3cr3t")))
+///     .with_max_concurrent_scrapes(2)
+///     .with_scrape_timeout_ms(5_000);
+/// let protection = Protection::from_config(&server)?;
 /// let app: Router = metrics_router_with(registry, protection);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -8,11 +8,13 @@ use crate::Format;
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong while rendering, compressing or serving.
+/// Everything that can go wrong while configuring, rendering, compressing,
+/// serving or pushing.
 ///
 /// Rendering and compressing run at every scrape: the HTTP entry points turn
-/// those errors into a `500` answer, never a panic. Binding and serving run
-/// at start-up.
+/// those errors into a `500` answer, never a panic. Checking the
+/// configuration, binding and serving run at start-up; every configuration
+/// error names the field (or the variable) and says what to change.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -64,21 +66,135 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// The protection of the metrics endpoint (authentication, scrape
-    /// limit, scrape timeout) is invalid, or a secret file cannot be read.
-    #[error("invalid metrics endpoint protection: {source}")]
-    Protection {
-        /// The core crate's error, which names the field.
-        #[source]
-        source: incident_metrics_core::Error,
+    /// A core error: a label name of the configuration that breaks the
+    /// naming rules, or the sender's families that cannot be registered
+    /// (a second sender in the same registry).
+    #[error(transparent)]
+    Core(#[from] incident_metrics_core::Error),
+
+    /// A setting of the metrics endpoint's server or auth (`server.*`) is
+    /// invalid.
+    #[error("invalid `{field}`: {reason}")]
+    InvalidServer {
+        /// The configuration field, such as `server.max_concurrent_scrapes`.
+        field: &'static str,
+        /// What is wrong with it and what to use instead.
+        reason: String,
     },
 
-    /// The push configuration (remote-write or Pushgateway) is invalid.
-    #[error("invalid push configuration: {source}")]
-    PushConfig {
-        /// The core crate's validation error, which names the field.
+    /// A secret file (`server.auth.bearer_token_file`,
+    /// `server.auth.password_file`) cannot be read.
+    #[error("cannot read `{field}` {}: {source}; check the path and its permissions", path.display())]
+    SecretRead {
+        /// The configuration field.
+        field: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
         #[source]
-        source: incident_metrics_core::Error,
+        source: std::io::Error,
+    },
+
+    /// A push URL (`push.remote_write.url`, `push.pushgateway.url`) is
+    /// empty or malformed.
+    #[error("invalid `{field}` {url:?}: {reason}")]
+    InvalidUrl {
+        /// The configuration field, such as `push.remote_write.url`.
+        field: &'static str,
+        /// The rejected URL.
+        url: String,
+        /// What is wrong with it and what to use instead.
+        reason: &'static str,
+    },
+
+    /// A `tls` sub-table is incomplete.
+    #[error("invalid `{field}`: {reason}")]
+    InvalidTls {
+        /// The table, such as `push.remote_write.tls`.
+        field: &'static str,
+        /// What is wrong and what to change.
+        reason: &'static str,
+    },
+
+    /// A push interval, timeout or backoff is not a number of seconds in
+    /// its allowed range.
+    #[error("invalid `{field}` {value}: use a number of seconds from {min} to {max}")]
+    InvalidDuration {
+        /// The configuration field, such as `push.remote_write.interval_seconds`.
+        field: &'static str,
+        /// The rejected value.
+        value: f64,
+        /// The smallest value allowed.
+        min: f64,
+        /// The largest value allowed.
+        max: f64,
+    },
+
+    /// A queue or batch size is zero or too large.
+    #[error("invalid `{field}` {value}: use a whole number from {min} to {max}")]
+    InvalidSize {
+        /// The configuration field, such as `push.remote_write.queue_capacity`.
+        field: &'static str,
+        /// The rejected value.
+        value: usize,
+        /// The smallest value allowed.
+        min: usize,
+        /// The largest value allowed.
+        max: usize,
+    },
+
+    /// The Pushgateway job name is empty.
+    #[error(
+        "invalid `push.pushgateway.job` {job:?}: give the job a non-empty name, such as \"nightly_backup\""
+    )]
+    InvalidJob {
+        /// The rejected job name.
+        job: String,
+    },
+
+    /// A push label name is one set elsewhere (`job` in the grouping key).
+    #[error("invalid label name {name:?} in `{field}`: {reason}")]
+    InvalidLabelName {
+        /// The configuration field, such as `push.pushgateway.grouping`.
+        field: &'static str,
+        /// The rejected label name.
+        name: String,
+        /// What is wrong with it and what to use instead.
+        reason: &'static str,
+    },
+
+    /// The same label name was given twice in a push label set
+    /// (`push.remote_write.external_labels`, `push.pushgateway.grouping`).
+    #[error("duplicate label {name:?} in `{field}`: give each label name once")]
+    DuplicateLabel {
+        /// The configuration field.
+        field: &'static str,
+        /// The repeated label name.
+        name: String,
+    },
+
+    /// An extra HTTP header of a push path is malformed, repeated or one the
+    /// protocol sets itself.
+    #[error("invalid header {name:?} in `{field}`: {reason}")]
+    InvalidHeader {
+        /// The configuration field, such as `push.remote_write.headers`.
+        field: &'static str,
+        /// The header's name.
+        name: String,
+        /// What is wrong with it and what to use instead.
+        reason: &'static str,
+    },
+
+    /// An environment variable of the server or push settings holds a
+    /// value that cannot be used.
+    #[error("invalid environment variable {var}={value:?}: {reason}")]
+    InvalidEnv {
+        /// The variable's name.
+        var: String,
+        /// Its value.
+        value: String,
+        /// What is wrong with it and what to use instead.
+        reason: String,
     },
 
     /// A TLS file (certificate, key or CA) cannot be read or holds no usable

@@ -14,10 +14,21 @@
 //!   [`MetricsServer::with_protection`]): bearer-token or basic auth
 //!   compared in constant time, a bound on concurrent scrapes (`503` at
 //!   once past it) and a scrape timeout (see `docs/security.md`);
-//! - [`RemoteWriteBuilder`] pushes the registry to Prometheus, Mimir,
-//!   Thanos, Cortex or VictoriaMetrics with Prometheus remote-write 1.0, and
+//! - [`RemoteWrite`] pushes the registry to Prometheus, Mimir, Thanos,
+//!   Cortex or VictoriaMetrics with Prometheus remote-write 1.0, and
 //!   [`Pushgateway`] pushes it to a Prometheus Pushgateway, for fleets past
 //!   one Prometheus and jobs too short-lived to scrape (see `docs/push.md`).
+//!
+//! It owns the configuration of all of this ([`config`], always compiled):
+//! [`ServerConfig`] (the `[server]` table: listener, [`AuthConfig`], scrape
+//! limits, [`ServerTlsConfig`]) and [`PushConfig`] (the `[push]` table:
+//! [`RemoteWriteConfig`], [`PushgatewayConfig`], each with a
+//! [`ClientTlsConfig`]). Each is plain data read from code (`with_*`), TOML
+//! (serde) and `INCIDENT_METRICS_*` variables (`with_env_vars`), and is the
+//! one builder of what it configures: [`Protection::from_config`],
+//! [`RemoteWriteConfig::register`], [`Pushgateway::from_config`]. The
+//! facade crate's `Config` composes them with the core's `MetricsConfig`
+//! into one file and one environment.
 //!
 //! Every family is announced (`# HELP`, `# TYPE`) from its registration on,
 //! even while it has no series, because the core registry reports it so.
@@ -76,18 +87,19 @@
 //! - `server` (default): [`MetricsServer`], a standalone HTTP/1.1 server on
 //!   hyper 1, hyper-util and tokio, for services without axum.
 //!
-//! - `remote-write` (off): [`RemoteWriteBuilder`], a Prometheus
+//! - `remote-write` (off): [`RemoteWrite`], a Prometheus
 //!   remote-write 1.0 sender (protobuf via prost, snappy via snap, HTTP/1.1
 //!   via hyper-util's client, on tokio), with its own families
 //!   ([`REMOTE_WRITE_FAMILIES`]).
 //! - `pushgateway` (off): [`Pushgateway`], push (`PUT`), add (`POST`) and
 //!   delete of a grouping key, on the same client.
 //!
-//! - `tls` (off; on with either push feature): [`ClientTlsConfig`] and
-//!   [`ServerTlsConfig`] on rustls with the `ring` provider, the one TLS
-//!   stack of the workspace (see [`tls`]). Both push paths take `http://`
-//!   and `https://` URLs; [`MetricsServer::with_tls`] serves over TLS, with
-//!   client certificates required when a client CA is given.
+//! - `tls` (off; on with either push feature): the client and acceptor a
+//!   [`ClientTlsConfig`] and a [`ServerTlsConfig`] describe, on rustls with
+//!   the `ring` provider, the one TLS stack of the workspace (see `tls`).
+//!   Both push paths take `http://` and `https://` URLs;
+//!   `MetricsServer::with_tls` serves over TLS, with client certificates
+//!   required when a client CA is given.
 //!
 //! With none of them, the crate renders, negotiates and builds
 //! [`http::Response`]s for any HTTP stack, and needs no async runtime.
@@ -107,6 +119,7 @@
 #![deny(missing_docs)]
 
 mod compression;
+pub mod config;
 mod error;
 mod format;
 mod negotiate;
@@ -125,6 +138,12 @@ mod server;
 pub mod tls;
 
 pub use compression::Compression;
+pub use config::{
+    AuthConfig, ClientTlsConfig, Credentials, DEFAULT_MAX_CONCURRENT_SCRAPES,
+    DEFAULT_SCRAPE_TIMEOUT_MS, MAX_CONCURRENT_SCRAPES_LIMIT, MAX_PUSH_INTERVAL_SECONDS,
+    MAX_PUSH_TIMEOUT_SECONDS, MAX_QUEUE_CAPACITY, MAX_SCRAPE_TIMEOUT_MS, MIN_PUSH_INTERVAL_SECONDS,
+    PushConfig, PushgatewayConfig, RemoteWriteConfig, Secret, ServerConfig, ServerTlsConfig,
+};
 pub use error::{Error, Result};
 pub use format::Format;
 pub use negotiate::{negotiate_encoding, negotiate_format};
@@ -138,10 +157,8 @@ pub use protection::Protection;
 #[cfg(feature = "pushgateway")]
 pub use push::Pushgateway;
 #[cfg(feature = "remote-write")]
-pub use push::{
-    REMOTE_WRITE_FAMILIES, RemoteWrite, RemoteWriteBuilder, RemoteWriteHandle, RemoteWriteStats,
-};
+pub use push::{REMOTE_WRITE_FAMILIES, RemoteWrite, RemoteWriteHandle, RemoteWriteStats};
 #[cfg(feature = "server")]
 pub use server::MetricsServer;
 #[cfg(feature = "tls")]
-pub use tls::{ClientTlsConfig, ServerTlsConfig, TlsAcceptor};
+pub use tls::TlsAcceptor;

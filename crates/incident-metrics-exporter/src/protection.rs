@@ -12,15 +12,13 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
-use incident_metrics_core::{
-    AuthConfig, Credentials, MAX_SCRAPE_TIMEOUT_MS, Registry, ServerConfig,
-};
+use incident_metrics_core::Registry;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use tokio::sync::Semaphore;
 
 use crate::response::{join_error_response, render_job, text_response};
-use crate::{Error, Result};
+use crate::{Credentials, Result, ServerConfig};
 
 /// The `Retry-After` of a `503`, in seconds.
 const RETRY_AFTER_SECONDS: &str = "1";
@@ -56,27 +54,30 @@ const REALM: &str = "metrics";
 /// Clones share their slots, so one `Protection` cloned into several
 /// routers or servers bounds their scrapes together.
 ///
-/// The defaults ([`new`](Self::new)) are those of [`ServerConfig`]: no
+/// It is built from a [`ServerConfig`] (the `[server]` table), the one
+/// place its settings live: [`from_config`](Self::from_config). The
+/// defaults ([`new`](Self::new)) are those of [`ServerConfig::new`]: no
 /// authentication, 4 concurrent scrapes, a 10 s timeout. `Debug` shows the
 /// kind of authentication and the user name, never a secret.
 ///
 /// # Examples
 ///
 /// ```
-/// use std::time::Duration;
+/// use incident_metrics_exporter::{AuthConfig, Protection, ServerConfig};
 ///
-/// use incident_metrics_exporter::Protection;
-///
-/// let protection = Protection::new()
-///     .with_bearer_token("0123456789abcdef")?
-///     .with_max_concurrent_scrapes(2)?
-///     .with_scrape_timeout(Duration::from_secs(5))?;
+/// let config = ServerConfig::new()
+///     .with_auth(Some(AuthConfig::bearer("0123456789abcdef")))
+///     .with_max_concurrent_scrapes(2)
+///     .with_scrape_timeout_ms(5_000);
+/// let protection = Protection::from_config(&config)?;
 /// assert_eq!(protection.max_concurrent_scrapes(), 2);
+/// assert_eq!(protection.scrape_timeout().as_secs(), 5);
 /// assert!(protection.requires_auth());
 /// assert!(!format!("{protection:?}").contains("0123456789abcdef"));
 ///
 /// // An empty token is refused, not accepted silently.
-/// assert!(Protection::new().with_bearer_token("").is_err());
+/// let empty = ServerConfig::new().with_auth(Some(AuthConfig::bearer("")));
+/// assert!(Protection::from_config(&empty).is_err());
 /// # Ok::<(), incident_metrics_exporter::Error>(())
 /// ```
 #[derive(Clone)]
@@ -108,10 +109,10 @@ impl Default for Protection {
 
 impl Protection {
     /// No authentication, at most
-    /// [`DEFAULT_MAX_CONCURRENT_SCRAPES`](incident_metrics_core::DEFAULT_MAX_CONCURRENT_SCRAPES)
+    /// [`DEFAULT_MAX_CONCURRENT_SCRAPES`](crate::DEFAULT_MAX_CONCURRENT_SCRAPES)
     /// (4) scrapes at once, a timeout of
-    /// [`DEFAULT_SCRAPE_TIMEOUT_MS`](incident_metrics_core::DEFAULT_SCRAPE_TIMEOUT_MS)
-    /// (10 s).
+    /// [`DEFAULT_SCRAPE_TIMEOUT_MS`](crate::DEFAULT_SCRAPE_TIMEOUT_MS)
+    /// (10 s): the protection of [`ServerConfig::new`].
     pub fn new() -> Self {
         let defaults = ServerConfig::new();
         Self::with_limits(
@@ -130,20 +131,21 @@ impl Protection {
         }
     }
 
-    /// The protection a [`ServerConfig`] describes (the `[server]` table of
-    /// [`MetricsConfig`](incident_metrics_core::MetricsConfig)), with its
-    /// secret files read now.
+    /// The protection a [`ServerConfig`] describes (the `[server]` table),
+    /// with its secret files read now. Each call has slots of its own;
+    /// clone the result to share them.
     ///
     /// # Errors
     ///
-    /// [`Error::Protection`] when the configuration is invalid or a secret
-    /// file cannot be read.
+    /// The errors of [`ServerConfig::validate`] (a limit out of range, an
+    /// incomplete `[server.auth]`), and [`Error::SecretRead`](crate::Error::SecretRead) or
+    /// [`Error::InvalidServer`](crate::Error::InvalidServer) when a secret file cannot be read or is
+    /// empty.
     ///
     /// # Examples
     ///
     /// ```
-    /// use incident_metrics_core::{AuthConfig, ServerConfig};
-    /// use incident_metrics_exporter::Protection;
+    /// use incident_metrics_exporter::{AuthConfig, Protection, ServerConfig};
     ///
     /// let config = ServerConfig::new()
     ///     .with_max_concurrent_scrapes(8)
@@ -154,79 +156,16 @@ impl Protection {
     /// # Ok::<(), incident_metrics_exporter::Error>(())
     /// ```
     pub fn from_config(config: &ServerConfig) -> Result<Self> {
-        config.validate().map_err(protection_error)?;
+        config.validate()?;
         let auth = config
             .auth()
-            .map(|auth| auth.credentials().map_err(protection_error)?.try_into())
+            .map(|auth| auth.credentials().map(Auth::from))
             .transpose()?;
         Ok(Self::with_limits(
             auth,
             config.max_concurrent_scrapes(),
             config.scrape_timeout(),
         ))
-    }
-
-    /// Requires `Authorization: Bearer <token>` (replacing any other
-    /// authentication).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Protection`] when `token` is empty.
-    pub fn with_bearer_token(self, token: &str) -> Result<Self> {
-        self.with_auth(AuthConfig::bearer(token))
-    }
-
-    /// Requires HTTP basic authentication as `username` with `password`
-    /// (replacing any other authentication).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Protection`] when either is empty or `username` holds `:`.
-    pub fn with_basic_auth(self, username: &str, password: &str) -> Result<Self> {
-        self.with_auth(AuthConfig::basic(username, password))
-    }
-
-    fn with_auth(mut self, auth: AuthConfig) -> Result<Self> {
-        self.auth = Some(auth.credentials().map_err(protection_error)?.try_into()?);
-        Ok(self)
-    }
-
-    /// Lets at most `scrapes` render at once; further scrapes are answered
-    /// `503` at once. This gives the protection slots of its own: clones
-    /// made before no longer share them.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Protection`] when `scrapes` is 0 or above
-    /// [`MAX_CONCURRENT_SCRAPES_LIMIT`](incident_metrics_core::MAX_CONCURRENT_SCRAPES_LIMIT).
-    pub fn with_max_concurrent_scrapes(self, scrapes: usize) -> Result<Self> {
-        ServerConfig::new()
-            .with_max_concurrent_scrapes(scrapes)
-            .validate()
-            .map_err(protection_error)?;
-        Ok(Self::with_limits(self.auth, scrapes, self.scrape_timeout))
-    }
-
-    /// Answers `503` to a scrape whose render takes longer than `timeout`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Protection`] when `timeout` is zero or longer than
-    /// [`MAX_SCRAPE_TIMEOUT_MS`](incident_metrics_core::MAX_SCRAPE_TIMEOUT_MS).
-    pub fn with_scrape_timeout(mut self, timeout: Duration) -> Result<Self> {
-        if timeout.is_zero() || timeout > Duration::from_millis(MAX_SCRAPE_TIMEOUT_MS) {
-            return Err(protection_error(
-                incident_metrics_core::Error::InvalidServer {
-                    field: "server.scrape_timeout_ms",
-                    reason: format!(
-                        "{timeout:?} is out of range; use a timeout above zero and at most \
-                     {MAX_SCRAPE_TIMEOUT_MS} ms"
-                    ),
-                },
-            ));
-        }
-        self.scrape_timeout = timeout;
-        Ok(self)
     }
 
     /// How many scrapes may render at once.
@@ -259,9 +198,10 @@ impl Protection {
     ///
     /// ```
     /// use http::HeaderMap;
-    /// use incident_metrics_exporter::Protection;
+    /// use incident_metrics_exporter::{AuthConfig, Protection, ServerConfig};
     ///
-    /// let protection = Protection::new().with_basic_auth("prometheus", "s3cr3t")?;
+    /// let config = ServerConfig::new().with_auth(Some(AuthConfig::basic("prometheus", "s3cr3t")));
+    /// let protection = Protection::from_config(&config)?;
     /// let mut headers = HeaderMap::new();
     /// assert!(!protection.is_authorized(&headers));
     /// // base64("prometheus:s3cr3t")
@@ -321,12 +261,13 @@ impl Protection {
     ///
     /// use http::HeaderMap;
     /// use incident_metrics_core::{MetricsConfig, Registry};
-    /// use incident_metrics_exporter::Protection;
+    /// use incident_metrics_exporter::{AuthConfig, Protection, ServerConfig};
     ///
     /// # let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
     /// # runtime.block_on(async {
     /// let registry = Arc::new(Registry::new(&MetricsConfig::new())?);
-    /// let protection = Protection::new().with_bearer_token("t0ken")?;
+    /// let config = ServerConfig::new().with_auth(Some(AuthConfig::bearer("t0ken")));
+    /// let protection = Protection::from_config(&config)?;
     ///
     /// let mut headers = HeaderMap::new();
     /// let denied = protection.serve(Arc::clone(&registry), &headers).await;
@@ -409,28 +350,17 @@ impl fmt::Debug for Protection {
     }
 }
 
-impl TryFrom<Credentials> for Auth {
-    type Error = Error;
-
-    fn try_from(credentials: Credentials) -> Result<Self> {
+impl From<Credentials> for Auth {
+    fn from(credentials: Credentials) -> Self {
         match credentials {
-            Credentials::Basic { username, password } => Ok(Self::Basic {
+            Credentials::Basic { username, password } => Self::Basic {
                 username_digest: digest(username.as_bytes()),
                 username,
                 password: digest(password.expose().as_bytes()),
-            }),
-            Credentials::Bearer { token } => Ok(Self::Bearer {
+            },
+            Credentials::Bearer { token } => Self::Bearer {
                 token: digest(token.expose().as_bytes()),
-            }),
-            // A kind added to the core later: refuse it rather than guess.
-            _ => Err(protection_error(
-                incident_metrics_core::Error::InvalidServer {
-                    field: "server.auth",
-                    reason: "this kind of credentials is not supported by this exporter; use a \
-                         bearer token or basic auth"
-                        .to_owned(),
-                },
-            )),
+            },
         }
     }
 }
@@ -455,8 +385,4 @@ fn unavailable(message: String) -> Response<Bytes> {
         .headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
     response
-}
-
-fn protection_error(source: incident_metrics_core::Error) -> Error {
-    Error::Protection { source }
 }

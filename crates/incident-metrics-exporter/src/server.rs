@@ -160,11 +160,12 @@ impl MetricsServer {
     /// use std::sync::Arc;
     ///
     /// use incident_metrics_core::{MetricsConfig, Registry};
-    /// use incident_metrics_exporter::{MetricsServer, Protection};
+    /// use incident_metrics_exporter::{AuthConfig, MetricsServer, Protection, ServerConfig};
     ///
     /// let registry = Arc::new(Registry::new(&MetricsConfig::new())?);
+    /// let config = ServerConfig::new().with_auth(Some(AuthConfig::bearer("t0ken")));
     /// let server = MetricsServer::bind("127.0.0.1:0".parse()?, registry)?
-    ///     .with_protection(Protection::new().with_bearer_token("t0ken")?);
+    ///     .with_protection(Protection::from_config(&config)?);
     /// assert!(format!("{server:?}").contains("bearer token <redacted>"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -1,6 +1,11 @@
 //! The workspace's one TLS stack, on rustls with the `ring` provider (no
 //! OpenSSL, no aws-lc-rs, no cmake):
 //!
+//! The settings are plain data in [`crate::config`], always compiled
+//! ([`ClientTlsConfig`], [`ServerTlsConfig`]: the `tls` tables of the push
+//! and server settings); this module (feature `tls`) reads their files and
+//! speaks TLS:
+//!
 //! - [`ClientTlsConfig`]: how an outbound client verifies servers (the
 //!   platform's roots, honouring `SSL_CERT_FILE` and `SSL_CERT_DIR` as
 //!   OpenSSL-based clients do, plus an optional `ca_file`), an optional
@@ -16,21 +21,24 @@
 
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 pub use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig as RustlsServerConfig,
+    SignatureScheme,
+};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::{Error, Result};
+use crate::{ClientTlsConfig, Error, Result, ServerTlsConfig};
 
 /// A TLS stream accepted by a [`TlsAcceptor`].
 pub type ServerTlsStream<IO> = tokio_rustls::server::TlsStream<IO>;
@@ -75,13 +83,7 @@ fn read_roots(path: &Path) -> Result<RootCertStore> {
     Ok(roots)
 }
 
-/// How an outbound client speaks TLS: which servers it trusts, whether it
-/// shows a client certificate, and (only when asked for explicitly)
-/// whether it skips verification.
-///
-/// By default it trusts the platform's roots (read with
-/// `rustls-native-certs`, which honours `SSL_CERT_FILE` and `SSL_CERT_DIR`);
-/// [`with_ca_file`](Self::with_ca_file) adds a CA of one's own.
+/// Builds the TLS client a [`ClientTlsConfig`] describes.
 ///
 /// # Examples
 ///
@@ -94,87 +96,7 @@ fn read_roots(path: &Path) -> Result<RootCertStore> {
 /// let _connector = tls.https_connector()?;
 /// # Ok::<(), incident_metrics_exporter::Error>(())
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ClientTlsConfig {
-    ca_file: Option<PathBuf>,
-    cert_file: Option<PathBuf>,
-    key_file: Option<PathBuf>,
-    insecure_skip_verify: bool,
-}
-
 impl ClientTlsConfig {
-    /// The defaults: the platform's roots, no client certificate.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Also trusts the CA certificates (PEM) in `path`.
-    #[must_use]
-    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.ca_file = Some(path.into());
-        self
-    }
-
-    /// Shows the client certificate chain in `cert_file` (PEM) with the
-    /// private key in `key_file` (PEM: PKCS#8, PKCS#1 or SEC1) to servers
-    /// that ask for one (mTLS).
-    #[must_use]
-    pub fn with_client_cert(
-        mut self,
-        cert_file: impl Into<PathBuf>,
-        key_file: impl Into<PathBuf>,
-    ) -> Self {
-        self.cert_file = Some(cert_file.into());
-        self.key_file = Some(key_file.into());
-        self
-    }
-
-    /// Accepts any server certificate, unverified: the connection is
-    /// encrypted but not authenticated, and anyone on the path can read it.
-    /// For tests and emergencies only; whoever sets it should say so loudly
-    /// at start-up (the reference service prints a warning).
-    #[must_use]
-    pub fn with_insecure_skip_verify(mut self, skip: bool) -> Self {
-        self.insecure_skip_verify = skip;
-        self
-    }
-
-    /// The client side of the `tls` sub-table of a push section
-    /// (`[push.remote_write.tls]`, `[push.pushgateway.tls]`); the defaults
-    /// when there is none.
-    pub fn from_settings(settings: Option<&incident_metrics_core::ClientTlsSettings>) -> Self {
-        let Some(settings) = settings else {
-            return Self::default();
-        };
-        Self {
-            ca_file: settings.ca_file().map(Path::to_owned),
-            cert_file: settings.cert_file().map(Path::to_owned),
-            key_file: settings.key_file().map(Path::to_owned),
-            insecure_skip_verify: settings.insecure_skip_verify(),
-        }
-    }
-
-    /// The extra CA file, if any.
-    pub fn ca_file(&self) -> Option<&Path> {
-        self.ca_file.as_deref()
-    }
-
-    /// The client certificate file, if any.
-    pub fn cert_file(&self) -> Option<&Path> {
-        self.cert_file.as_deref()
-    }
-
-    /// The client key file, if any.
-    pub fn key_file(&self) -> Option<&Path> {
-        self.key_file.as_deref()
-    }
-
-    /// Whether server certificates go unverified.
-    pub fn insecure_skip_verify(&self) -> bool {
-        self.insecure_skip_verify
-    }
-
     /// The rustls client configuration: reads the CA file, the client
     /// certificate and key, and the platform's roots.
     ///
@@ -190,7 +112,7 @@ impl ClientTlsConfig {
             .map_err(|e| Error::TlsConfig {
                 reason: e.to_string(),
             })?;
-        let builder = if self.insecure_skip_verify {
+        let builder = if self.insecure_skip_verify() {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(SkipVerify(provider)))
@@ -200,7 +122,7 @@ impl ClientTlsConfig {
             // https then fails per call with "unknown authority".
             let native = rustls_native_certs::load_native_certs();
             roots.add_parsable_certificates(native.certs);
-            if let Some(path) = &self.ca_file {
+            if let Some(path) = self.ca_file() {
                 for cert in read_certs(path)? {
                     roots.add(cert).map_err(|e| {
                         tls_error(path, format!("not a usable CA certificate: {e}"))
@@ -209,7 +131,7 @@ impl ClientTlsConfig {
             }
             builder.with_root_certificates(roots)
         };
-        match (&self.cert_file, &self.key_file) {
+        match (self.cert_file(), self.key_file()) {
             (Some(cert), Some(key)) => builder
                 .with_client_auth_cert(read_certs(cert)?, read_key(key)?)
                 .map_err(|e| Error::TlsConfig {
@@ -377,8 +299,7 @@ pub fn is_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
     find_rustls_error(error).is_some()
 }
 
-/// A listener's TLS: its certificate chain and key, and optionally a CA
-/// whose client certificates are then required (mTLS). TLS 1.2 at least.
+/// Builds the TLS acceptor a [`ServerTlsConfig`] describes.
 ///
 /// # Examples
 ///
@@ -390,66 +311,7 @@ pub fn is_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
 /// let acceptor = tls.acceptor(&[b"http/1.1"])?;
 /// # Ok::<(), incident_metrics_exporter::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ServerTlsConfig {
-    cert_file: PathBuf,
-    key_file: PathBuf,
-    client_ca_file: Option<PathBuf>,
-    reload_check_interval: Duration,
-}
-
 impl ServerTlsConfig {
-    /// Serves the certificate chain in `cert_file` (PEM, leaf first) with
-    /// the key in `key_file` (PEM).
-    pub fn new(cert_file: impl Into<PathBuf>, key_file: impl Into<PathBuf>) -> Self {
-        Self {
-            cert_file: cert_file.into(),
-            key_file: key_file.into(),
-            client_ca_file: None,
-            reload_check_interval: Duration::from_secs(1),
-        }
-    }
-
-    /// The listener TLS of a `[server.tls]` table.
-    pub fn from_settings(settings: &incident_metrics_core::ServerTlsSettings) -> Self {
-        let config = Self::new(settings.cert_file(), settings.key_file());
-        match settings.client_ca_file() {
-            Some(ca) => config.with_client_ca_file(ca),
-            None => config,
-        }
-    }
-
-    /// Requires client certificates signed by a CA in `path` (PEM).
-    #[must_use]
-    pub fn with_client_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.client_ca_file = Some(path.into());
-        self
-    }
-
-    /// How often, at most, an accept looks whether the files changed
-    /// (their modification time and size). Default one second.
-    #[must_use]
-    pub fn with_reload_check_interval(mut self, interval: Duration) -> Self {
-        self.reload_check_interval = interval;
-        self
-    }
-
-    /// The certificate file.
-    pub fn cert_file(&self) -> &Path {
-        &self.cert_file
-    }
-
-    /// The key file.
-    pub fn key_file(&self) -> &Path {
-        &self.key_file
-    }
-
-    /// The client CA file, if client certificates are required.
-    pub fn client_ca_file(&self) -> Option<&Path> {
-        self.client_ca_file.as_deref()
-    }
-
     /// Reads the files and builds the rustls server configuration,
     /// announcing `alpn` (such as `b"h2"` or `b"http/1.1"`).
     ///
@@ -458,14 +320,14 @@ impl ServerTlsConfig {
     /// [`Error::TlsFile`] naming a file that cannot be read or holds no
     /// usable PEM; [`Error::TlsConfig`] for a key that does not fit the
     /// certificate.
-    pub fn rustls_config(&self, alpn: &[&[u8]]) -> Result<ServerConfig> {
+    pub fn rustls_config(&self, alpn: &[&[u8]]) -> Result<RustlsServerConfig> {
         let provider = provider();
-        let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        let builder = RustlsServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(VERSIONS)
             .map_err(|e| Error::TlsConfig {
                 reason: e.to_string(),
             })?;
-        let builder = match &self.client_ca_file {
+        let builder = match self.client_ca_file() {
             Some(path) => {
                 let verifier = WebPkiClientVerifier::builder_with_provider(
                     Arc::new(read_roots(path)?),
@@ -478,12 +340,12 @@ impl ServerTlsConfig {
             None => builder.with_no_client_auth(),
         };
         let mut config = builder
-            .with_single_cert(read_certs(&self.cert_file)?, read_key(&self.key_file)?)
+            .with_single_cert(read_certs(self.cert_file())?, read_key(self.key_file())?)
             .map_err(|e| Error::TlsConfig {
                 reason: format!(
                     "certificate {} and key {}: {e}",
-                    self.cert_file.display(),
-                    self.key_file.display()
+                    self.cert_file().display(),
+                    self.key_file().display()
                 ),
             })?;
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
@@ -514,9 +376,9 @@ impl ServerTlsConfig {
     /// Modification time and size of each file: what "changed" means.
     fn stamp(&self) -> Vec<Option<(SystemTime, u64)>> {
         [
-            Some(self.cert_file.as_path()),
-            Some(self.key_file.as_path()),
-            self.client_ca_file.as_deref(),
+            Some(self.cert_file()),
+            Some(self.key_file()),
+            self.client_ca_file(),
         ]
         .into_iter()
         .flatten()
@@ -546,7 +408,7 @@ pub struct TlsAcceptor {
 struct AcceptorState {
     settings: ServerTlsConfig,
     alpn: Vec<Vec<u8>>,
-    current: RwLock<Arc<ServerConfig>>,
+    current: RwLock<Arc<RustlsServerConfig>>,
     check: Mutex<Check>,
 }
 
@@ -587,7 +449,7 @@ impl TlsAcceptor {
         tokio_rustls::TlsAcceptor::from(config).accept(io).await
     }
 
-    fn current(&self) -> Arc<ServerConfig> {
+    fn current(&self) -> Arc<RustlsServerConfig> {
         match self.state.current.read() {
             Ok(config) => Arc::clone(&config),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
@@ -601,7 +463,7 @@ impl TlsAcceptor {
         let Ok(mut check) = self.state.check.lock() else {
             return false;
         };
-        if check.at.elapsed() < settings.reload_check_interval {
+        if check.at.elapsed() < settings.reload_check_interval() {
             return false;
         }
         check.at = Instant::now();

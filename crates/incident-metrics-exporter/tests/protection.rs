@@ -17,9 +17,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
+use incident_metrics_core::Registry;
 use incident_metrics_core::prometheus_client::collector::Collector;
 use incident_metrics_core::prometheus_client::encoding::DescriptorEncoder;
-use incident_metrics_core::{AuthConfig, Registry, ServerConfig};
+use incident_metrics_exporter::{AuthConfig, ServerConfig};
 use incident_metrics_exporter::{MetricsServer, Protection, metrics_router_with};
 use support::{connect, jobs_registry, parse_samples, send};
 use tokio::sync::oneshot;
@@ -172,12 +173,20 @@ fn basic(user: &str, password: &str) -> Vec<u8> {
     format!("Basic {}", BASE64.encode(format!("{user}:{password}"))).into_bytes()
 }
 
+fn protection(config: ServerConfig) -> Protection {
+    Protection::from_config(&config).unwrap()
+}
+
+fn with_auth(auth: AuthConfig) -> ServerConfig {
+    ServerConfig::new().with_auth(Some(auth))
+}
+
 fn bearer_protection() -> Protection {
-    Protection::new().with_bearer_token(TOKEN).unwrap()
+    protection(with_auth(AuthConfig::bearer(TOKEN)))
 }
 
 fn basic_protection() -> Protection {
-    Protection::new().with_basic_auth(USER, PASSWORD).unwrap()
+    protection(with_auth(AuthConfig::basic(USER, PASSWORD)))
 }
 
 fn assert_ok_body(status: StatusCode, body: &str) {
@@ -353,7 +362,7 @@ async fn right_credentials_get_200_with_a_body_promtool_accepts() {
 async fn excess_scrapes_get_503_at_once_and_succeed_after_release() {
     let gate = Gate::closed();
     let _open_on_exit = OpenOnDrop(Arc::clone(&gate));
-    let protection = Protection::new().with_max_concurrent_scrapes(2).unwrap();
+    let protection = protection(ServerConfig::new().with_max_concurrent_scrapes(2));
     let server = start(gated_registry(Some(&gate)), protection.clone());
     let addr = server.addr;
 
@@ -395,7 +404,8 @@ async fn excess_scrapes_get_503_at_once_and_succeed_after_release() {
 async fn auth_is_checked_before_a_slot_is_taken() {
     let gate = Gate::closed();
     let _open_on_exit = OpenOnDrop(Arc::clone(&gate));
-    let protection = bearer_protection().with_max_concurrent_scrapes(1).unwrap();
+    let protection =
+        protection(with_auth(AuthConfig::bearer(TOKEN)).with_max_concurrent_scrapes(1));
     let server = start(gated_registry(Some(&gate)), protection);
     let addr = server.addr;
     let held =
@@ -417,11 +427,12 @@ async fn a_render_past_the_timeout_gets_503_and_keeps_its_slot_until_it_ends() {
     let gate = Gate::closed();
     let _open_on_exit = OpenOnDrop(Arc::clone(&gate));
     let timeout = Duration::from_millis(200);
-    let protection = Protection::new()
-        .with_max_concurrent_scrapes(1)
-        .unwrap()
-        .with_scrape_timeout(timeout)
-        .unwrap();
+    let protection = protection(
+        ServerConfig::new()
+            .with_max_concurrent_scrapes(1)
+            .with_scrape_timeout_ms(200),
+    );
+    assert_eq!(protection.scrape_timeout(), timeout);
     let server = start(gated_registry(Some(&gate)), protection.clone());
     let addr = server.addr;
 
@@ -467,7 +478,8 @@ async fn a_render_past_the_timeout_gets_503_and_keeps_its_slot_until_it_ends() {
 async fn metrics_router_with_applies_the_same_protection() {
     let gate = Gate::closed();
     let _open_on_exit = OpenOnDrop(Arc::clone(&gate));
-    let protection = basic_protection().with_max_concurrent_scrapes(1).unwrap();
+    let protection =
+        protection(with_auth(AuthConfig::basic(USER, PASSWORD)).with_max_concurrent_scrapes(1));
     let app = metrics_router_with(gated_registry(Some(&gate)), protection);
     let request = |auth: Option<Vec<u8>>, path: &str| {
         let builder = Request::builder().uri(path);
@@ -536,44 +548,24 @@ async fn from_config_reads_the_token_file() {
     let missing = ServerConfig::new().with_auth(Some(AuthConfig::bearer_file(dir.join("gone"))));
     let message = Protection::from_config(&missing).unwrap_err().to_string();
     assert!(
-        message.starts_with(
-            "invalid metrics endpoint protection: cannot read `server.auth.bearer_token_file`"
-        ),
+        message.starts_with("cannot read `server.auth.bearer_token_file`"),
         "{message}"
     );
 }
 
 #[test]
 fn invalid_settings_are_errors_that_name_the_setting() {
-    let message = |e: incident_metrics_exporter::Error| e.to_string();
+    let message = |config: ServerConfig| Protection::from_config(&config).unwrap_err().to_string();
+    assert!(message(with_auth(AuthConfig::bearer(""))).contains("the token is empty"));
+    assert!(message(with_auth(AuthConfig::basic("", "p"))).contains("username"));
+    assert!(message(with_auth(AuthConfig::basic("a:b", "p"))).contains("cannot contain `:`"));
+    assert!(message(with_auth(AuthConfig::basic("u", ""))).contains("password is empty"));
     assert!(
-        message(Protection::new().with_bearer_token("").unwrap_err())
-            .contains("the token is empty")
-    );
-    assert!(message(Protection::new().with_basic_auth("", "p").unwrap_err()).contains("username"));
-    assert!(
-        message(Protection::new().with_basic_auth("a:b", "p").unwrap_err())
-            .contains("cannot contain `:`")
-    );
-    assert!(
-        message(Protection::new().with_basic_auth("u", "").unwrap_err())
-            .contains("password is empty")
+        message(ServerConfig::new().with_max_concurrent_scrapes(0))
+            .contains("server.max_concurrent_scrapes")
     );
     assert!(
-        message(
-            Protection::new()
-                .with_max_concurrent_scrapes(0)
-                .unwrap_err()
-        )
-        .contains("server.max_concurrent_scrapes")
-    );
-    assert!(
-        message(
-            Protection::new()
-                .with_scrape_timeout(Duration::ZERO)
-                .unwrap_err()
-        )
-        .contains("server.scrape_timeout_ms")
+        message(ServerConfig::new().with_scrape_timeout_ms(0)).contains("server.scrape_timeout_ms")
     );
     let basic = format!("{:?}", basic_protection());
     assert!(

@@ -12,7 +12,7 @@ use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 use incident_metrics_core::prometheus_client::metrics::family::Family;
 use incident_metrics_core::prometheus_client::metrics::gauge::Gauge;
 use incident_metrics_core::{Histogram, MetricKind, Registry, Unit};
-use incident_metrics_exporter::{Error, Pushgateway};
+use incident_metrics_exporter::{Error, Pushgateway, PushgatewayConfig};
 use push_support::{Program, free_port, get};
 use support::{Sample, parse_samples, registry, spec};
 
@@ -71,14 +71,13 @@ async fn push_add_and_delete_on_a_real_pushgateway() {
     let Some(pg) = Program::pushgateway() else {
         return;
     };
-    let gateway = Pushgateway::new(pg.base_url(), "batch/1")
-        .unwrap()
-        .with_grouping_label("path", "/var/tmp")
-        .unwrap()
-        .with_grouping_label("shard", "")
-        .unwrap()
-        .with_grouping_label("instance", "db 1?")
-        .unwrap();
+    let gateway = Pushgateway::from_config(
+        &PushgatewayConfig::new(pg.base_url(), "batch/1")
+            .with_grouping_label("path", "/var/tmp")
+            .with_grouping_label("shard", "")
+            .with_grouping_label("instance", "db 1?"),
+    )
+    .unwrap();
 
     gateway.push(&jobs_registry(3)).await.unwrap();
     let samples = group_samples(&pg).await;
@@ -127,7 +126,7 @@ async fn a_rejected_push_says_why() {
             |bounds| Histogram::new("x_seconds", bounds),
         )
         .unwrap();
-    Pushgateway::new(pg.base_url(), "first")
+    Pushgateway::from_config(&PushgatewayConfig::new(pg.base_url(), "first"))
         .unwrap()
         .push(&histogram)
         .await
@@ -139,7 +138,8 @@ async fn a_rejected_push_says_why() {
             Gauge::<i64>::default(),
         )
         .unwrap();
-    let gateway = Pushgateway::new(pg.base_url(), "second").unwrap();
+    let gateway =
+        Pushgateway::from_config(&PushgatewayConfig::new(pg.base_url(), "second")).unwrap();
     let e = gateway.push(&clash).await.unwrap_err();
     assert!(matches!(e, Error::PushRejected { status: 400, .. }), "{e}");
     assert!(e.to_string().contains("/metrics/job/second"), "{e}");
@@ -147,7 +147,8 @@ async fn a_rejected_push_says_why() {
 
 #[tokio::test]
 async fn an_unreachable_pushgateway_is_an_error_value() {
-    let gateway = Pushgateway::new(format!("http://127.0.0.1:{}", free_port()), "batch").unwrap();
+    let config = PushgatewayConfig::new(format!("http://127.0.0.1:{}", free_port()), "batch");
+    let gateway = Pushgateway::from_config(&config).unwrap();
     let e = gateway.push(&rows_registry(1)).await.unwrap_err();
     assert!(matches!(e, Error::PushRequest { method: "PUT", .. }), "{e}");
     assert!(e.to_string().contains("/metrics/job/batch"), "{e}");

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use incident_metrics_core::{MetricsConfig, Registry};
-use incident_metrics_exporter::RemoteWriteBuilder;
+use incident_metrics_exporter::RemoteWriteConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -97,10 +97,10 @@ fn sum_of_floors(n: u32) -> Duration {
 async fn five_503s_take_at_least_the_sum_of_the_floors(retry_after: Option<&'static str>) {
     let (url, arrivals) = stub(retry_after).await;
     let mut registry = Registry::new(&MetricsConfig::new()).unwrap();
-    let sender = RemoteWriteBuilder::new(url)
-        .with_interval(Duration::from_secs(3_600))
-        .with_min_backoff(MIN_BACKOFF)
-        .with_max_backoff(MAX_BACKOFF)
+    let sender = RemoteWriteConfig::new(url)
+        .with_interval_seconds(3_600.0)
+        .with_min_backoff_seconds(MIN_BACKOFF.as_secs_f64())
+        .with_max_backoff_seconds(MAX_BACKOFF.as_secs_f64())
         .register(&mut registry)
         .unwrap();
     let handle = sender.start(Arc::new(registry)).unwrap();
@@ -165,10 +165,10 @@ async fn a_retry_after_above_the_floor_is_honoured() {
     // retry waits the maximum.
     let (url, arrivals) = stub(Some("1")).await;
     let mut registry = Registry::new(&MetricsConfig::new()).unwrap();
-    let sender = RemoteWriteBuilder::new(url)
-        .with_interval(Duration::from_secs(3_600))
-        .with_min_backoff(MIN_BACKOFF)
-        .with_max_backoff(MAX_BACKOFF)
+    let sender = RemoteWriteConfig::new(url)
+        .with_interval_seconds(3_600.0)
+        .with_min_backoff_seconds(MIN_BACKOFF.as_secs_f64())
+        .with_max_backoff_seconds(MAX_BACKOFF.as_secs_f64())
         .register(&mut registry)
         .unwrap();
     let handle = sender.start(Arc::new(registry)).unwrap();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use incident_metrics_core::Registry;
-use incident_metrics_exporter::{Format, RemoteWriteBuilder, render};
+use incident_metrics_exporter::{Format, RemoteWriteConfig, render};
 use push_support::{Program, Source, free_port, query, wait_for};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -37,10 +37,10 @@ async fn an_outage_within_the_queue_bound_loses_nothing() {
         return;
     };
     let mut source = Source::new();
-    let sender = RemoteWriteBuilder::new(format!("{}/api/v1/write", prometheus.base_url()))
-        .with_interval(Duration::from_millis(100))
-        .with_min_backoff(Duration::from_millis(20))
-        .with_max_backoff(Duration::from_millis(300))
+    let sender = RemoteWriteConfig::new(format!("{}/api/v1/write", prometheus.base_url()))
+        .with_interval_seconds(0.1)
+        .with_min_backoff_seconds(0.02)
+        .with_max_backoff_seconds(0.3)
         .with_max_samples_per_request(50)
         .with_queue_capacity(100_000)
         .register(&mut source.registry)
@@ -106,10 +106,10 @@ async fn a_longer_outage_drops_the_oldest_first_and_counts() {
     let port = free_port();
     let mut source = Source::new();
     // Nothing listens yet: the receiver is down from the start.
-    let sender = RemoteWriteBuilder::new(format!("http://127.0.0.1:{port}/api/v1/write"))
-        .with_interval(Duration::from_millis(50))
-        .with_min_backoff(Duration::from_millis(20))
-        .with_max_backoff(Duration::from_millis(100))
+    let sender = RemoteWriteConfig::new(format!("http://127.0.0.1:{port}/api/v1/write"))
+        .with_interval_seconds(0.05)
+        .with_min_backoff_seconds(0.02)
+        .with_max_backoff_seconds(0.1)
         .with_max_samples_per_request(20)
         .with_queue_capacity(100)
         .register(&mut source.registry)

@@ -11,7 +11,7 @@ mod push_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use incident_metrics_exporter::RemoteWriteBuilder;
+use incident_metrics_exporter::RemoteWriteConfig;
 use push_support::{ODD_PATH, Program, Source, query, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,8 +26,8 @@ async fn prometheus_receives_exact_values() {
     for value in [0.05, 0.5, 2.0] {
         source.latency.observe(value);
     }
-    let sender = RemoteWriteBuilder::new(format!("{}/api/v1/write", prometheus.base_url()))
-        .with_interval(Duration::from_millis(200))
+    let sender = RemoteWriteConfig::new(format!("{}/api/v1/write", prometheus.base_url()))
+        .with_interval_seconds(0.2)
         .with_external_label("instance", "test-1")
         .with_external_label("job", "remote-write-test")
         .register(&mut source.registry)

@@ -10,7 +10,7 @@ mod push_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use incident_metrics_exporter::RemoteWriteBuilder;
+use incident_metrics_exporter::RemoteWriteConfig;
 use push_support::{ODD_PATH, Program, Source, query_until, wait_for};
 
 /// How long VictoriaMetrics may take to make written samples searchable.
@@ -27,8 +27,8 @@ async fn victoria_metrics_receives_exact_values() {
     for value in [0.05, 0.5] {
         source.latency.observe(value);
     }
-    let sender = RemoteWriteBuilder::new(format!("{}/api/v1/write", vm.base_url()))
-        .with_interval(Duration::from_millis(200))
+    let sender = RemoteWriteConfig::new(format!("{}/api/v1/write", vm.base_url()))
+        .with_interval_seconds(0.2)
         .with_external_label("instance", "test-vm")
         .register(&mut source.registry)
         .unwrap();

@@ -26,7 +26,8 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use incident_metrics_exporter::{
-    ClientTlsConfig, MetricsServer, Pushgateway, RemoteWriteBuilder, ServerTlsConfig,
+    ClientTlsConfig, MetricsServer, Pushgateway, PushgatewayConfig, RemoteWriteConfig,
+    ServerTlsConfig,
 };
 use incident_metrics_testing::tls::{CertFiles, TestPki};
 use push_support::{Program, Source, wait_for};
@@ -177,10 +178,10 @@ async fn remote_write_pushes_to_prometheus_over_https() {
     let mut source = Source::new();
     source.jobs.inc_by(7);
     let tls = ClientTlsConfig::new().with_ca_file(&pki.ca);
-    let sender = RemoteWriteBuilder::new(format!("{base}/api/v1/write"))
-        .with_interval(Duration::from_millis(200))
-        .with_min_backoff(Duration::from_millis(50))
-        .with_tls(tls.clone())
+    let sender = RemoteWriteConfig::new(format!("{base}/api/v1/write"))
+        .with_interval_seconds(0.2)
+        .with_min_backoff_seconds(0.05)
+        .with_tls(Some(tls.clone()))
         .register(&mut source.registry)
         .unwrap();
     let registry = Arc::new(std::mem::replace(
@@ -221,10 +222,10 @@ async fn pushgateway_client_pushes_over_https() {
     let source = Source::new();
     source.jobs.inc_by(9);
     let tls = ClientTlsConfig::new().with_ca_file(&pki.ca);
-    let client = Pushgateway::new(&base, "tls_job")
-        .unwrap()
-        .with_tls(&tls)
-        .unwrap();
+    let client = Pushgateway::from_config(
+        &PushgatewayConfig::new(&base, "tls_job").with_tls(Some(tls.clone())),
+    )
+    .unwrap();
     client.push(&source.registry).await.unwrap();
     let (status, body) = https_get(&tls, &format!("{base}/metrics")).await.unwrap();
     assert_eq!(status, 200);
@@ -236,7 +237,7 @@ async fn pushgateway_client_pushes_over_https() {
     );
     // Without our CA the same push is refused by the client, never sent in
     // plain text.
-    let untrusting = Pushgateway::new(&base, "tls_job").unwrap();
+    let untrusting = Pushgateway::from_config(&PushgatewayConfig::new(&base, "tls_job")).unwrap();
     let e = untrusting
         .push(&source.registry)
         .await
@@ -251,7 +252,8 @@ async fn push_error(pki: &TestPki, cert: &CertFiles, host: &str) -> String {
     let addr = serve_metrics(Source::new().registry, cert, None);
     let tls = ClientTlsConfig::new().with_ca_file(&pki.ca);
     let url = format!("https://{host}:{}", addr.port());
-    let client = Pushgateway::new(&url, "j").unwrap().with_tls(&tls).unwrap();
+    let client =
+        Pushgateway::from_config(&PushgatewayConfig::new(&url, "j").with_tls(Some(tls))).unwrap();
     client
         .push(&Source::new().registry)
         .await
@@ -291,12 +293,12 @@ async fn remote_write_counts_tls_failures_as_failed_attempts() {
     let pki = pki();
     let addr = serve_metrics(Source::new().registry, &pki.other_server, None);
     let mut source = Source::new();
-    let sender = RemoteWriteBuilder::new(format!("https://127.0.0.1:{}/api/v1/write", addr.port()))
-        .with_interval(Duration::from_millis(100))
-        .with_min_backoff(Duration::from_millis(20))
-        .with_max_backoff(Duration::from_millis(100))
-        .with_flush_timeout(Duration::from_millis(200))
-        .with_tls(ClientTlsConfig::new().with_ca_file(&pki.ca))
+    let sender = RemoteWriteConfig::new(format!("https://127.0.0.1:{}/api/v1/write", addr.port()))
+        .with_interval_seconds(0.1)
+        .with_min_backoff_seconds(0.02)
+        .with_max_backoff_seconds(0.1)
+        .with_flush_timeout_seconds(Some(0.2))
+        .with_tls(Some(ClientTlsConfig::new().with_ca_file(&pki.ca)))
         .register(&mut source.registry)
         .unwrap();
     let handle = sender.start(Arc::new(source.registry)).unwrap();
@@ -306,8 +308,17 @@ async fn remote_write_counts_tls_failures_as_failed_attempts() {
         || handle.stats().retries >= 2,
     )
     .await;
+    // Stopping gives up after the flush timeout and counts what is left.
+    let stopping = Instant::now();
     let stats = handle.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        stopping.elapsed()
+    );
     assert_eq!(stats.samples_sent, 0, "nothing may go through: {stats:?}");
+    assert!(stats.samples_dropped > 0, "{stats:?}");
+    assert_eq!(stats.queue_length, 0, "{stats:?}");
     let _ = std::fs::remove_dir_all(&pki.dir);
 }
 

@@ -60,10 +60,12 @@
 //! functions and `instrumented_router`: everything else is a re-export. It registers nothing until
 //! asked to.
 
+mod config;
 mod global;
 #[cfg(all(feature = "axum", feature = "http"))]
 mod router;
 
+pub use config::{Config, ConfigError};
 pub use global::{gather_metrics, init_metrics, init_metrics_with};
 #[doc(inline)]
 pub use incident_metrics_catalog::{Metrics, MetricsRegistry, global, global_or_detached};

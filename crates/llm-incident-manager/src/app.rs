@@ -203,8 +203,11 @@ impl App {
                 source,
             })?;
         // `[metrics.server]`: the /metrics guard, and its own listener if set.
-        let metrics_endpoint =
-            crate::metrics_endpoint::MetricsEndpoint::bind(&registry, metrics_tls.clone())?;
+        let metrics_endpoint = crate::metrics_endpoint::MetricsEndpoint::bind(
+            &registry,
+            config.metrics.server(),
+            metrics_tls.clone(),
+        )?;
         let metrics_addr = metrics_endpoint.addr();
         if announce {
             announce_listeners(http_addr, grpc_addr, http_tls.is_some(), grpc_tls.is_some());
@@ -232,6 +235,7 @@ impl App {
                 alerts: alerts.clone(),
             },
             config.body_limit_bytes,
+            config.metrics.server().listen_addr().is_none(),
         );
         // Outermost: every request is counted under its route template,
         // `/health` and `/metrics` excluded by the metrics configuration.

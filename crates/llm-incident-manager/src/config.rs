@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use incident_metrics::MetricsConfig;
-pub use incident_metrics::base::{ClientTlsSettings, ServerTlsSettings};
+pub use incident_metrics::exporter::{ClientTlsConfig, ServerTlsConfig};
 use serde::Deserialize;
 
 use crate::domain::Severity;
@@ -40,7 +39,7 @@ pub enum ConfigError {
     Invalid(String),
     /// The metrics configuration was refused by the toolkit.
     #[error("invalid metrics configuration: {0}")]
-    Metrics(#[from] incident_metrics::Error),
+    Metrics(#[from] incident_metrics::ConfigError),
 }
 
 /// The whole configuration of the service.
@@ -60,8 +59,10 @@ pub struct Config {
     /// Hostile-input limits: timeouts, header limits, gRPC message size
     /// (`[limits]`).
     pub limits: crate::serve::Limits,
-    /// The metrics toolkit's configuration (`[metrics]`).
-    pub metrics: MetricsConfig,
+    /// The metrics toolkit's configuration (`[metrics]`): what is recorded
+    /// (its top-level keys), how `/metrics` is served and guarded
+    /// (`[metrics.server]`) and what is pushed (`[metrics.push]`).
+    pub metrics: incident_metrics::Config,
     /// Storage (`[storage]`).
     pub storage: StorageConfig,
     /// Deduplication, correlation and escalation (`[incidents]`).
@@ -78,7 +79,7 @@ pub struct Config {
     /// client certificate they show (`[playbooks_tls]`: `ca_file`,
     /// `cert_file`, `key_file`, `insecure_skip_verify`); the platform's
     /// roots when absent.
-    pub playbooks_tls: Option<ClientTlsSettings>,
+    pub playbooks_tls: Option<ClientTlsConfig>,
     /// TLS of the listeners (`[tls]`, `[tls.http]`, `[tls.grpc]`; the
     /// metrics listener also reads `[metrics.server.tls]`); the flags
     /// `--tls-cert`, `--tls-key`, `--tls-client-ca` set it for every
@@ -104,37 +105,37 @@ pub struct ListenerTlsConfig {
     /// Require client certificates signed by this CA (PEM) on every listener.
     pub client_ca_file: Option<PathBuf>,
     /// The REST listener's own TLS.
-    pub http: Option<ServerTlsSettings>,
+    pub http: Option<ServerTlsConfig>,
     /// The gRPC listener's own TLS.
-    pub grpc: Option<ServerTlsSettings>,
+    pub grpc: Option<ServerTlsConfig>,
     /// The metrics listener's own TLS.
-    pub metrics: Option<ServerTlsSettings>,
+    pub metrics: Option<ServerTlsConfig>,
 }
 
 impl ListenerTlsConfig {
     /// The TLS shared by every listener, if `cert_file` and `key_file` are set.
-    fn shared(&self) -> Option<ServerTlsSettings> {
+    fn shared(&self) -> Option<ServerTlsConfig> {
         match (&self.cert_file, &self.key_file) {
-            (Some(cert), Some(key)) => Some(
-                ServerTlsSettings::new(cert, key).with_client_ca_file(self.client_ca_file.clone()),
-            ),
+            (Some(cert), Some(key)) => {
+                Some(ServerTlsConfig::new(cert, key).with_client_ca(self.client_ca_file.clone()))
+            }
             _ => None,
         }
     }
 
     /// The REST listener's TLS, if any.
-    pub fn for_http(&self) -> Option<ServerTlsSettings> {
+    pub fn for_http(&self) -> Option<ServerTlsConfig> {
         self.http.clone().or_else(|| self.shared())
     }
 
     /// The gRPC listener's TLS, if any.
-    pub fn for_grpc(&self) -> Option<ServerTlsSettings> {
+    pub fn for_grpc(&self) -> Option<ServerTlsConfig> {
         self.grpc.clone().or_else(|| self.shared())
     }
 
     /// The metrics listener's TLS, if any: `[tls.metrics]`, then
     /// `[metrics.server.tls]`, then the shared one.
-    pub fn for_metrics(&self, metrics: &MetricsConfig) -> Option<ServerTlsSettings> {
+    pub fn for_metrics(&self, metrics: &incident_metrics::Config) -> Option<ServerTlsConfig> {
         self.metrics
             .clone()
             .or_else(|| metrics.server().tls().cloned())
@@ -142,6 +143,16 @@ impl ListenerTlsConfig {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        for (field, tls) in [
+            ("tls.http", &self.http),
+            ("tls.grpc", &self.grpc),
+            ("tls.metrics", &self.metrics),
+        ] {
+            if let Some(tls) = tls {
+                tls.validate(field)
+                    .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            }
+        }
         if self.cert_file.is_some() != self.key_file.is_some() {
             return Err(ConfigError::Invalid(
                 "tls.cert_file and tls.key_file (--tls-cert, --tls-key) go together: set both or neither"
@@ -162,7 +173,7 @@ impl ListenerTlsConfig {
 /// Checks a client `tls` table: a certificate comes with its key.
 fn validate_client_tls(
     field: &'static str,
-    tls: Option<&ClientTlsSettings>,
+    tls: Option<&ClientTlsConfig>,
 ) -> Result<(), ConfigError> {
     match tls {
         Some(tls) => tls
@@ -180,7 +191,7 @@ impl Default for Config {
             body_limit_bytes: 64 * 1024,
             shutdown_timeout_ms: 10_000,
             limits: crate::serve::Limits::default(),
-            metrics: MetricsConfig::new(),
+            metrics: incident_metrics::Config::new(),
             storage: StorageConfig::default(),
             incidents: IncidentConfig::default(),
             llm: LlmConfig::default(),
@@ -342,7 +353,7 @@ pub struct LlmConfig {
     pub prices: BTreeMap<String, Price>,
     /// How an `https://` `base_url` is verified and which client
     /// certificate is shown (`[llm.tls]`); the platform's roots when absent.
-    pub tls: Option<ClientTlsSettings>,
+    pub tls: Option<ClientTlsConfig>,
 }
 
 impl Default for LlmConfig {
@@ -574,7 +585,7 @@ pub struct WebhookConfig {
     /// How an `https://` URL is verified and which client certificate is
     /// shown (`[notifications.webhook.tls]`); the platform's roots when
     /// absent.
-    pub tls: Option<ClientTlsSettings>,
+    pub tls: Option<ClientTlsConfig>,
 }
 
 impl Default for WebhookConfig {
@@ -1095,14 +1106,15 @@ impl Config {
     /// and, when `/metrics` is served on the API port, `/health` or a path
     /// under `/api/`.
     fn validate_metrics_endpoint(&self) -> Result<(), ConfigError> {
-        let endpoint = self.metrics.endpoint();
+        let endpoint = self.metrics.metrics().endpoint();
         if endpoint.contains([':', '{', '}', '*']) {
             return Err(ConfigError::Invalid(format!(
                 "metrics.endpoint {endpoint:?}: `:`, `{{`, `}}` and `*` are route syntax; \
                  give a plain path such as \"/metrics\""
             )));
         }
-        let on_api_port = self.metrics.enabled() && self.metrics.server().listen_addr().is_none();
+        let on_api_port =
+            self.metrics.metrics().enabled() && self.metrics.server().listen_addr().is_none();
         if on_api_port
             && let Some(route) = SERVICE_ROUTES
                 .iter()
@@ -1334,7 +1346,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(config.metrics.sample_rate(), 0.5);
+        assert_eq!(config.metrics.metrics().sample_rate(), 0.5);
         assert_eq!(config.incidents.escalation.delays_ms, vec![10, 20]);
         assert_eq!(config.playbooks.len(), 1);
         assert!(Config::from_toml_str("nope = 1").is_err());

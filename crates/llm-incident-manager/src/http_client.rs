@@ -22,8 +22,6 @@ use hyper_util::rt::TokioExecutor;
 use incident_metrics::exporter::ClientTlsConfig;
 use incident_metrics::exporter::tls::HttpsConnector;
 
-use crate::config::ClientTlsSettings;
-
 type Inner = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// A pooled HTTP and HTTPS client; cheap to clone.
@@ -90,19 +88,16 @@ fn endpoint<B>(request: &http::Request<B>) -> String {
     )
 }
 
-/// The toolkit's TLS settings for a `tls` table.
-pub(crate) fn tls_config(tls: Option<&ClientTlsSettings>) -> ClientTlsConfig {
-    ClientTlsConfig::from_settings(tls)
-}
-
 /// A client verifying `https://` servers as `tls` says (the platform's
 /// roots when `None`).
 ///
 /// # Errors
 ///
 /// A message naming the TLS file that cannot be used.
-pub(crate) fn try_new_client(tls: Option<&ClientTlsSettings>) -> Result<HttpClient, String> {
-    let connector = tls_config(tls)
+pub(crate) fn try_new_client(tls: Option<&ClientTlsConfig>) -> Result<HttpClient, String> {
+    let defaults = ClientTlsConfig::new();
+    let connector = tls
+        .unwrap_or(&defaults)
         .https_connector()
         .map_err(|e| e.to_string())?;
     Ok(HttpClient {
@@ -114,7 +109,7 @@ pub(crate) fn try_new_client(tls: Option<&ClientTlsSettings>) -> Result<HttpClie
 /// whose TLS files cannot be used fails every call with that reason (never
 /// a fall back to plain text). `App::start` checks the files first
 /// ([`check_tls`]), so a running service does not meet this.
-pub(crate) fn new_client_with(tls: Option<&ClientTlsSettings>) -> HttpClient {
+pub(crate) fn new_client_with(tls: Option<&ClientTlsConfig>) -> HttpClient {
     try_new_client(tls).unwrap_or_else(|message| HttpClient {
         inner: Err(message.into()),
     })
@@ -196,7 +191,7 @@ mod tests {
     /// POSTs to `https://{host}:{port}/hook?secret=x` trusting `pki`'s CA.
     async fn post(pki: &TestPki, cert: &CertFiles, host: &str) -> Result<u16, String> {
         let addr = serve(cert).await;
-        let tls = ClientTlsSettings::new().with_ca_file(&pki.ca);
+        let tls = ClientTlsConfig::new().with_ca_file(&pki.ca);
         let client = try_new_client(Some(&tls)).unwrap();
         let request = http::Request::post(format!("https://{host}:{}/hook?secret=x", addr.port()))
             .body(Full::new(Bytes::new()))
@@ -258,7 +253,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unusable_tls_file_fails_every_call_and_sends_nothing() {
-        let broken = new_client_with(Some(&ClientTlsSettings::new().with_ca_file("/nonexistent")));
+        let broken = new_client_with(Some(&ClientTlsConfig::new().with_ca_file("/nonexistent")));
         let request = http::Request::post("https://localhost:1/hook")
             .body(Full::new(Bytes::new()))
             .unwrap();

@@ -20,7 +20,7 @@
 //! let mut config = Config::default();
 //! config.http_addr = "127.0.0.1:0".parse()?;
 //! config.grpc_addr = "127.0.0.1:0".parse()?;
-//! let metrics = MetricsRegistry::new(&config.metrics)?;
+//! let metrics = MetricsRegistry::new(config.metrics.metrics())?;
 //! let app = App::new(config, metrics).start().await?;
 //! println!("REST on {}", app.http_addr());
 //! app.shutdown().await?;

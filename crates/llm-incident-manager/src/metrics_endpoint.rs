@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use incident_metrics::Registry;
-use incident_metrics::exporter::{MetricsServer, Protection, TlsAcceptor};
+use incident_metrics::exporter::{MetricsServer, Protection, ServerConfig, TlsAcceptor};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -22,18 +22,18 @@ pub(crate) struct MetricsEndpoint {
 }
 
 impl MetricsEndpoint {
-    /// Reads `[metrics.server]` from the registry's configuration (the one
-    /// the API router reads too): builds the protection, reading any secret
-    /// file now, and binds the metrics listener when `listen_addr` is set
-    /// and metrics are enabled, over TLS with `tls`.
+    /// Reads `[metrics.server]` (`server`, the one the API router reads
+    /// too): builds the protection, reading any secret file now, and binds
+    /// the metrics listener when `listen_addr` is set and metrics are
+    /// enabled in the registry's configuration, over TLS with `tls`.
     pub(crate) fn bind(
         registry: &Arc<Registry>,
+        server: &ServerConfig,
         tls: Option<TlsAcceptor>,
     ) -> Result<Self, AppError> {
-        let config = registry.config();
-        let protection = Protection::from_config(config.server())?;
-        let server = match config.server().listen_addr() {
-            Some(addr) if config.enabled() => {
+        let protection = Protection::from_config(server)?;
+        let server = match server.listen_addr() {
+            Some(addr) if registry.config().enabled() => {
                 let server = MetricsServer::bind(addr, Arc::clone(registry))?
                     .with_protection(protection.clone());
                 Some(match tls {

@@ -83,7 +83,7 @@ impl PlaybookHandler {
     /// Verifies `https://` step URLs as `tls` says (`[playbooks_tls]`; the
     /// platform's roots when `None`).
     #[must_use]
-    pub fn with_tls(mut self, tls: Option<&crate::config::ClientTlsSettings>) -> Self {
+    pub fn with_tls(mut self, tls: Option<&crate::config::ClientTlsConfig>) -> Self {
         self.client = new_client_with(tls);
         self
     }

@@ -763,13 +763,13 @@ pub(crate) fn tls_suffix(tls: bool) -> &'static str {
 /// A message naming `listener` and the file that cannot be used.
 pub(crate) fn tls_acceptor(
     listener: &str,
-    settings: Option<&crate::config::ServerTlsSettings>,
+    settings: Option<&crate::config::ServerTlsConfig>,
     alpn: &[u8],
 ) -> Result<Option<TlsAcceptor>, String> {
     let Some(settings) = settings else {
         return Ok(None);
     };
-    incident_metrics::exporter::ServerTlsConfig::from_settings(settings)
+    settings
         .acceptor(&[alpn])
         .map(Some)
         .map_err(|e| format!("{listener} listener: {e}"))

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use incident_metrics::base::ServerConfig;
+use incident_metrics::exporter::ServerConfig;
 use incident_metrics::{MetricsConfig, MetricsRegistry};
 use llm_incident_manager::config::{
     LlmConfig, MAX_GRPC_MESSAGE_BYTES, MAX_HEADERS, MAX_QUEUE_CAPACITY, PlaybookConfig, Price,
@@ -329,9 +329,12 @@ prop_compose! {
         let server = ServerConfig::new()
             .with_max_concurrent_scrapes(max_concurrent_scrapes)
             .with_listen_addr(own_metrics_port.then(|| "127.0.0.1:0".parse().unwrap()));
-        config.metrics = MetricsConfig::new()
-            .with_enabled(metrics_enabled)
-            .with_endpoint(endpoint)
+        config.metrics = incident_metrics::Config::new()
+            .with_metrics(
+                MetricsConfig::new()
+                    .with_enabled(metrics_enabled)
+                    .with_endpoint(endpoint),
+            )
             .with_server(server);
         config
     }
@@ -360,14 +363,14 @@ async fn try_request(url: String, body: Option<&'static str>) {
 /// Starts the whole application on `config`, serves a few requests,
 /// shuts it down; panics (counted by the hook) and start-up errors fail.
 fn start_serve_stop(config: Config) -> Result<(), String> {
-    let endpoint = config.metrics.endpoint().to_owned();
+    let endpoint = config.metrics.metrics().endpoint().to_owned();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let outcome = runtime.block_on(async move {
-        let metrics = MetricsRegistry::new(&config.metrics).map_err(|e| e.to_string())?;
+        let metrics = MetricsRegistry::new(config.metrics.metrics()).map_err(|e| e.to_string())?;
         let app = App::new(config, metrics)
             .start()
             .await

@@ -454,7 +454,7 @@ async fn the_binary_registry_adds_process_and_runtime_metrics() {
     let config = config("");
     let info = incident_metrics::catalog::system::BuildInfo::from_build().with_version("9.9.9");
     let metrics =
-        llm_incident_manager::telemetry::metrics_registry(&config.metrics, &info).unwrap();
+        llm_incident_manager::telemetry::metrics_registry(config.metrics.metrics(), &info).unwrap();
     let app = llm_incident_manager::App::new(config, metrics)
         .start()
         .await

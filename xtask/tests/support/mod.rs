@@ -127,7 +127,7 @@ impl Service {
         let app = runtime.block_on(async {
             // Inside the runtime, as `main` does: the collector reports it.
             let metrics = llm_incident_manager::telemetry::metrics_registry(
-                &config.metrics,
+                config.metrics.metrics(),
                 &BuildInfo::from_build(),
             )
             .expect("metrics");

@@ -101,22 +101,18 @@ impl HttpClient {
 
 /// Parses a validated push URL (`http://` or `https://`).
 pub(crate) fn parse_http_uri(field: &'static str, url: &str) -> Result<Uri> {
-    let uri: Uri = url.parse().map_err(|_| Error::PushConfig {
-        source: incident_metrics_core::Error::InvalidUrl {
-            field,
-            url: url.to_owned(),
-            reason: "the URL is malformed",
-        },
+    let uri: Uri = url.parse().map_err(|_| Error::InvalidUrl {
+        field,
+        url: url.to_owned(),
+        reason: "the URL is malformed",
     })?;
     if uri.scheme() != Some(&http::uri::Scheme::HTTP)
         && uri.scheme() != Some(&http::uri::Scheme::HTTPS)
     {
-        return Err(Error::PushConfig {
-            source: incident_metrics_core::Error::InvalidUrl {
-                field,
-                url: url.to_owned(),
-                reason: "the URL must start with http:// or https://",
-            },
+        return Err(Error::InvalidUrl {
+            field,
+            url: url.to_owned(),
+            reason: "the URL must start with http:// or https://",
         });
     }
     Ok(uri)

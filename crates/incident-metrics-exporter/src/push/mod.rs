@@ -20,6 +20,4 @@ mod wire;
 #[cfg(feature = "pushgateway")]
 pub use pushgateway::Pushgateway;
 #[cfg(feature = "remote-write")]
-pub use remote_write::{
-    REMOTE_WRITE_FAMILIES, RemoteWrite, RemoteWriteBuilder, RemoteWriteHandle, RemoteWriteStats,
-};
+pub use remote_write::{REMOTE_WRITE_FAMILIES, RemoteWrite, RemoteWriteHandle, RemoteWriteStats};

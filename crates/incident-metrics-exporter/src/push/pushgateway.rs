@@ -1,16 +1,14 @@
 //! [`Pushgateway`]: push, add and delete a registry's metrics on a
 //! Prometheus Pushgateway.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
-use incident_metrics_core::{PushgatewayConfig, Registry};
+use incident_metrics_core::Registry;
 
 use super::client::{self, Failure, HttpClient, parse_http_uri};
-use crate::{Error, Format, Result, render};
+use crate::{ClientTlsConfig, Error, Format, PushgatewayConfig, Result, render};
 
 /// A grouping key on a Prometheus Pushgateway (`job` plus further labels)
 /// and the three things to do with it, for batch jobs and short-lived
@@ -25,8 +23,11 @@ use crate::{Error, Format, Result, render};
 /// The body is Prometheus text 0.0.4. The grouping key is escaped as the
 /// Pushgateway documents: a value holding `/`, and an empty value, go in the
 /// `@base64` form (URL-safe base64, `=` for the empty value), anything else
-/// percent-encoded. `http://` and `https://` (see
-/// [`with_tls`](Self::with_tls)).
+/// percent-encoded. `http://` and `https://` (verified as the
+/// [`PushgatewayConfig`]'s `tls` table says).
+///
+/// Its one builder is [`from_config`](Self::from_config): every setting
+/// lives in [`PushgatewayConfig`] (the `[push.pushgateway]` table).
 ///
 /// # Examples
 ///
@@ -35,7 +36,7 @@ use crate::{Error, Format, Result, render};
 /// ```no_run
 /// use incident_metrics_core::prometheus_client::metrics::gauge::Gauge;
 /// use incident_metrics_core::{FamilySpec, MetricKind, MetricsConfig, Registry};
-/// use incident_metrics_exporter::Pushgateway;
+/// use incident_metrics_exporter::{Pushgateway, PushgatewayConfig};
 ///
 /// const ROWS: FamilySpec = FamilySpec {
 ///     name: "backup_rows",
@@ -52,8 +53,9 @@ use crate::{Error, Format, Result, render};
 ///     registry.register(&ROWS, rows.clone())?;
 ///     rows.set(1234); // ... the job's work ...
 ///
-///     let gateway = Pushgateway::new("http://127.0.0.1:9091", "nightly_backup")?
-///         .with_grouping_label("instance", "db-1")?;
+///     let config = PushgatewayConfig::new("http://127.0.0.1:9091", "nightly_backup")
+///         .with_grouping_label("instance", "db-1");
+///     let gateway = Pushgateway::from_config(&config)?;
 ///     gateway.push(&registry).await?;
 ///     Ok(())
 /// }
@@ -66,44 +68,33 @@ pub struct Pushgateway {
 }
 
 impl Pushgateway {
-    /// The group `job` on the Pushgateway at `url` (such as
-    /// `http://127.0.0.1:9091`).
+    /// The group a [`PushgatewayConfig`] (the `[push.pushgateway]` table)
+    /// describes, with its client.
     ///
     /// # Errors
     ///
-    /// As [`from_config`](Self::from_config).
+    /// The errors of [`PushgatewayConfig::validate`] (bad URL, empty job,
+    /// bad or repeated grouping label, bad timeout, incomplete `tls`);
+    /// [`Error::TlsFile`] or [`Error::TlsConfig`] for TLS files
+    /// (`[push.pushgateway.tls]`) that cannot be used.
     ///
     /// # Examples
     ///
     /// ```
-    /// use incident_metrics_exporter::Pushgateway;
+    /// use incident_metrics_exporter::{Pushgateway, PushgatewayConfig};
     ///
-    /// let gateway = Pushgateway::new("http://pg:9091", "backup")?
-    ///     .with_grouping_label("path", "/var/lib")?
-    ///     .with_grouping_label("shard", "")?;
+    /// let config = PushgatewayConfig::new("http://pg:9091", "backup")
+    ///     .with_grouping_label("path", "/var/lib")
+    ///     .with_grouping_label("shard", "");
+    /// let gateway = Pushgateway::from_config(&config)?;
     /// assert_eq!(
     ///     gateway.url(),
     ///     "http://pg:9091/metrics/job/backup/path@base64/L3Zhci9saWI/shard@base64/="
     /// );
     /// # Ok::<(), incident_metrics_exporter::Error>(())
     /// ```
-    pub fn new(url: impl Into<String>, job: impl Into<String>) -> Result<Self> {
-        Self::from_config(&PushgatewayConfig::new(url, job))
-    }
-
-    /// The group configured by the `[push.pushgateway]` section of a
-    /// [`MetricsConfig`](incident_metrics_core::MetricsConfig).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::PushConfig`] for what [`PushgatewayConfig::validate`]
-    /// refuses (bad URL, empty job, bad or repeated grouping label, bad
-    /// timeout); [`Error::TlsFile`] or [`Error::TlsConfig`] for TLS files
-    /// (`[push.pushgateway.tls]`) that cannot be used.
     pub fn from_config(config: &PushgatewayConfig) -> Result<Self> {
-        config
-            .validate()
-            .map_err(|source| Error::PushConfig { source })?;
+        config.validate()?;
         let full = format!(
             "{}/metrics/{}",
             config.url().trim_end_matches('/'),
@@ -113,43 +104,13 @@ impl Pushgateway {
         Ok(Self {
             config: config.clone(),
             uri,
-            client: HttpClient::new(&crate::ClientTlsConfig::from_settings(config.tls()))?,
+            client: HttpClient::new(config.tls().unwrap_or(&ClientTlsConfig::new()))?,
         })
     }
 
-    /// Sets how an `https://` Pushgateway is verified (the platform's roots
-    /// by default) and the client certificate shown to it.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TlsFile`] or [`Error::TlsConfig`] for TLS files that cannot
-    /// be used.
-    pub fn with_tls(mut self, tls: &crate::ClientTlsConfig) -> Result<Self> {
-        self.client = HttpClient::new(tls)?;
-        Ok(self)
-    }
-
-    /// Adds a label to the grouping key.
-    ///
-    /// # Errors
-    ///
-    /// As [`from_config`](Self::from_config): a bad, reserved (`job`) or
-    /// repeated label name.
-    pub fn with_grouping_label(
-        self,
-        name: impl Into<String>,
-        value: impl Into<String>,
-    ) -> Result<Self> {
-        Self::from_config(&self.config.with_grouping_label(name, value))
-    }
-
-    /// Sets the time one request may take (10 s).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::PushConfig`] for a zero or over-long timeout.
-    pub fn with_timeout(self, timeout: Duration) -> Result<Self> {
-        Self::from_config(&self.config.with_timeout_seconds(timeout.as_secs_f64()))
+    /// The settings it was built from.
+    pub fn config(&self) -> &PushgatewayConfig {
+        &self.config
     }
 
     /// The grouping key's URL.
@@ -342,17 +303,21 @@ mod tests {
 
     #[test]
     fn builds_and_checks_the_url() {
-        let g = Pushgateway::new("http://pg:9091/prefix/", "j").unwrap();
+        let build = |c: PushgatewayConfig| Pushgateway::from_config(&c);
+        let base = PushgatewayConfig::new("http://pg:9091/prefix/", "j");
+        let g = build(base.clone()).unwrap();
         assert_eq!(g.url(), "http://pg:9091/prefix/metrics/job/j");
-        assert!(Pushgateway::new("https://pg:9091", "j").is_ok());
-        for e in [
-            Pushgateway::new("http://pg:9091", "").unwrap_err(),
-            Pushgateway::new("pg:9091", "j").unwrap_err(),
-            g.clone().with_grouping_label("job", "x").unwrap_err(),
-            g.clone().with_grouping_label("a-b", "x").unwrap_err(),
-            g.with_timeout(Duration::ZERO).unwrap_err(),
-        ] {
-            assert!(matches!(e, Error::PushConfig { .. }), "{e}");
-        }
+        assert_eq!(g.config(), &base);
+        assert!(build(PushgatewayConfig::new("https://pg:9091", "j")).is_ok());
+        let e = build(PushgatewayConfig::new("http://pg:9091", "")).unwrap_err();
+        assert!(matches!(e, Error::InvalidJob { .. }), "{e}");
+        let e = build(PushgatewayConfig::new("pg:9091", "j")).unwrap_err();
+        assert!(matches!(e, Error::InvalidUrl { .. }), "{e}");
+        let e = build(base.clone().with_grouping_label("job", "x")).unwrap_err();
+        assert!(matches!(e, Error::InvalidLabelName { .. }), "{e}");
+        let e = build(base.clone().with_grouping_label("a-b", "x")).unwrap_err();
+        assert!(matches!(e, Error::Core(_)), "{e}");
+        let e = build(base.with_timeout_seconds(0.0)).unwrap_err();
+        assert!(matches!(e, Error::InvalidDuration { .. }), "{e}");
     }
 }

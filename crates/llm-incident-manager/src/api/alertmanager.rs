@@ -54,10 +54,11 @@ impl AlertIntake {
         config: AlertmanagerConfig,
         token: Option<&str>,
     ) -> Result<Self, incident_metrics::exporter::Error> {
+        use incident_metrics::exporter::{AuthConfig, Protection, ServerConfig};
         let guard = match token {
-            Some(token) => {
-                Some(incident_metrics::exporter::Protection::new().with_bearer_token(token)?)
-            }
+            Some(token) => Some(Protection::from_config(
+                &ServerConfig::new().with_auth(Some(AuthConfig::bearer(token))),
+            )?),
             None => None,
         };
         Ok(Self { config, guard })

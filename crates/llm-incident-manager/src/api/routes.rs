@@ -10,13 +10,12 @@ use super::{ApiState, alertmanager, handlers};
 
 /// The REST router, with the API's OpenAPI document at
 /// [`OPENAPI_PATH`]. `/metrics` (or the configured endpoint) is mounted here,
-/// answered by [`handlers::metrics`], unless the metrics configuration turns
-/// metrics off (`enabled = false`) or gives them a listener of their own
-/// (`[metrics.server] listen_addr`).
-pub fn router(state: ApiState, body_limit: usize) -> Router {
+/// answered by [`handlers::metrics`], when `serve_metrics` says so: unless
+/// the metrics configuration turns metrics off (`enabled = false`) or gives
+/// them a listener of their own (`[metrics.server] listen_addr`).
+pub fn router(state: ApiState, body_limit: usize, serve_metrics: bool) -> Router {
     let config = state.registry.config();
-    let endpoint = (config.enabled() && config.server().listen_addr().is_none())
-        .then(|| config.endpoint().to_owned());
+    let endpoint = (serve_metrics && config.enabled()).then(|| config.endpoint().to_owned());
     let router = Router::new()
         .route(
             "/api/v1/incidents",

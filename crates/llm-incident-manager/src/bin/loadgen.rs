@@ -308,7 +308,7 @@ async fn start_target(metrics_on: bool, memory: bool, name: &str) -> Result<Targ
         store_dir(name).join("incidents.db")
     };
     let config = service_config(metrics_on, &store)?;
-    let metrics = MetricsRegistry::new(&config.metrics)?;
+    let metrics = MetricsRegistry::new(config.metrics.metrics())?;
     let app = App::new(config, metrics).start().await?;
     Ok(Target {
         metrics_on,

@@ -42,7 +42,7 @@ pub fn config(toml: &str) -> Config {
 
 /// Starts the service with `config`.
 pub async fn start(config: Config) -> RunningApp {
-    let metrics = MetricsRegistry::new(&config.metrics).expect("metrics");
+    let metrics = MetricsRegistry::new(config.metrics.metrics()).expect("metrics");
     App::new(config, metrics).start().await.expect("start")
 }
 

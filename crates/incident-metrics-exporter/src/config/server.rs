@@ -1,6 +1,6 @@
 //! [`ServerConfig`]: how the metrics endpoint is protected and where it
-//! listens (the `[server]` table of [`MetricsConfig`](crate::MetricsConfig),
-//! `[metrics.server]` in a service's file).
+//! listens (the `[server]` table of the toolkit's file, `[metrics.server]`
+//! in the reference service's file), and [`AuthConfig`]: who may scrape.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::{ServerTlsConfig, apply_env, process_env};
 use crate::{Error, Result};
 
 /// At most this many scrapes render at once unless configured otherwise.
@@ -23,12 +24,16 @@ pub const DEFAULT_SCRAPE_TIMEOUT_MS: u64 = 10_000;
 /// The longest `scrape_timeout_ms` accepted (10 minutes).
 pub const MAX_SCRAPE_TIMEOUT_MS: u64 = 600_000;
 
-/// The suffixes (after [`ENV_PREFIX`](crate::ENV_PREFIX)) of the variables
-/// that set [`ServerConfig`].
-pub(crate) const SERVER_ENV: &[&str] = &[
+/// The suffixes (after `INCIDENT_METRICS_`) of the variables that set
+/// [`ServerConfig`].
+const SERVER_ENV: &[&str] = &[
     "SERVER_LISTEN_ADDR",
     "SERVER_MAX_CONCURRENT_SCRAPES",
     "SERVER_SCRAPE_TIMEOUT_MS",
+    "SERVER_TLS_CERT_FILE",
+    "SERVER_TLS_KEY_FILE",
+    "SERVER_TLS_CLIENT_CA_FILE",
+    "SERVER_TLS_RELOAD_CHECK_INTERVAL_MS",
     "BEARER_TOKEN",
     "BEARER_TOKEN_FILE",
     "BASIC_AUTH_USERNAME",
@@ -42,7 +47,7 @@ pub(crate) const SERVER_ENV: &[&str] = &[
 /// # Examples
 ///
 /// ```
-/// use incident_metrics_core::Secret;
+/// use incident_metrics_exporter::Secret;
 ///
 /// let token = Secret::new("s3cr3t");
 /// assert_eq!(token.expose(), "s3cr3t");
@@ -71,45 +76,42 @@ impl fmt::Debug for Secret {
 }
 
 /// How the metrics endpoint is served: an optional listener of its own,
-/// optional authentication, a bound on concurrent scrapes and a scrape
-/// timeout. This is the `[server]` table of
-/// [`MetricsConfig`](crate::MetricsConfig) (`[metrics.server]` in the
-/// reference service's file).
+/// optional authentication and TLS, a bound on concurrent scrapes and a
+/// scrape timeout. This is the `[server]` table of the toolkit's file
+/// (`[metrics.server]` in the reference service's file), and the one
+/// builder of a [`Protection`](crate::Protection)
+/// ([`Protection::from_config`](crate::Protection::from_config)).
 ///
-/// | key | default | meaning |
-/// |---|---|---|
-/// | `listen_addr` | none | serve the endpoint on this address alone (not on the API port) |
-/// | `max_concurrent_scrapes` | 4 | scrapes rendering at once; more are answered `503` at once |
-/// | `scrape_timeout_ms` | 10000 | a render taking longer is answered `503` |
-/// | `auth` | none | `[server.auth]`: a bearer token or a basic-auth user, see [`AuthConfig`] |
+/// | key | variable (after `INCIDENT_METRICS_`) | default | meaning |
+/// |---|---|---|---|
+/// | `listen_addr` | `SERVER_LISTEN_ADDR` | none | serve the endpoint on this address alone (not on the API port) |
+/// | `max_concurrent_scrapes` | `SERVER_MAX_CONCURRENT_SCRAPES` | 4 | scrapes rendering at once; more are answered `503` at once |
+/// | `scrape_timeout_ms` | `SERVER_SCRAPE_TIMEOUT_MS` | 10000 | a render taking longer is answered `503` |
+/// | `auth` | `BEARER_TOKEN*`, `BASIC_AUTH_*` | none | `[server.auth]`: a bearer token or a basic-auth user, see [`AuthConfig`] |
+/// | `tls` | `SERVER_TLS_*` | none | `[server.tls]`: the listener's TLS, see [`ServerTlsConfig`] |
 ///
-/// The environment variables `INCIDENT_METRICS_SERVER_LISTEN_ADDR`,
-/// `INCIDENT_METRICS_SERVER_MAX_CONCURRENT_SCRAPES`,
-/// `INCIDENT_METRICS_SERVER_SCRAPE_TIMEOUT_MS` and those of [`AuthConfig`]
-/// override the file (see
-/// [`MetricsConfig::with_env_vars`](crate::MetricsConfig::with_env_vars)).
+/// The variables win over the file ([`with_env_vars`](Self::with_env_vars)).
 ///
 /// # Examples
 ///
 /// ```
-/// use incident_metrics_core::MetricsConfig;
+/// use incident_metrics_exporter::ServerConfig;
 ///
-/// let config = MetricsConfig::from_toml_str(r#"
-///     [server]
+/// let server: ServerConfig = toml::from_str(r#"
 ///     listen_addr = "127.0.0.1:9464"
 ///     max_concurrent_scrapes = 2
-///     [server.auth]
+///     [auth]
 ///     bearer_token_file = "/run/secrets/metrics_token"
 /// "#)?;
-/// let server = config.server();
-/// assert_eq!(server.listen_addr(), Some("127.0.0.1:9464".parse().unwrap()));
+/// assert_eq!(server.listen_addr(), Some("127.0.0.1:9464".parse()?));
 /// assert_eq!(server.max_concurrent_scrapes(), 2);
 /// assert_eq!(server.scrape_timeout_ms(), 10_000);
 /// assert!(server.auth().is_some());
+/// server.validate()?;
 ///
-/// let bad = MetricsConfig::from_toml_str("[server]\nmax_concurrent_scrapes = 0");
-/// assert!(bad.unwrap_err().to_string().contains("max_concurrent_scrapes"));
-/// # Ok::<(), incident_metrics_core::Error>(())
+/// let bad = ServerConfig::new().with_max_concurrent_scrapes(0);
+/// assert!(bad.validate().unwrap_err().to_string().contains("server.max_concurrent_scrapes"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -119,7 +121,7 @@ pub struct ServerConfig {
     max_concurrent_scrapes: usize,
     scrape_timeout_ms: u64,
     auth: Option<AuthConfig>,
-    tls: Option<crate::ServerTlsSettings>,
+    tls: Option<ServerTlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -199,13 +201,13 @@ impl ServerConfig {
     /// Serves the endpoint's own listener over TLS (the `[server.tls]`
     /// table); `None` serves plain HTTP.
     #[must_use]
-    pub fn with_tls(mut self, tls: Option<crate::ServerTlsSettings>) -> Self {
+    pub fn with_tls(mut self, tls: Option<ServerTlsConfig>) -> Self {
         self.tls = tls;
         self
     }
 
     /// The TLS of the endpoint's own listener, if configured.
-    pub fn tls(&self) -> Option<&crate::ServerTlsSettings> {
+    pub fn tls(&self) -> Option<&ServerTlsConfig> {
         self.tls.as_ref()
     }
 
@@ -214,8 +216,12 @@ impl ServerConfig {
     /// # Errors
     ///
     /// [`Error::InvalidServer`] naming the field: a limit of zero or past
-    /// its maximum, or an error of [`AuthConfig::validate`].
+    /// its maximum, or an error of [`AuthConfig::validate`];
+    /// [`Error::InvalidTls`] for an incomplete `[server.tls]`.
     pub fn validate(&self) -> Result<()> {
+        if let Some(tls) = &self.tls {
+            tls.validate("server.tls")?;
+        }
         if !(1..=MAX_CONCURRENT_SCRAPES_LIMIT).contains(&self.max_concurrent_scrapes) {
             return Err(Error::InvalidServer {
                 field: "server.max_concurrent_scrapes",
@@ -242,11 +248,80 @@ impl ServerConfig {
         }
     }
 
+    /// The process's `INCIDENT_METRICS_*` variables of the server (see the
+    /// table above) applied over this configuration, validated; the other
+    /// variables are left to the parts that read them.
+    ///
+    /// # Errors
+    ///
+    /// As [`with_env_vars`](Self::with_env_vars).
+    pub fn with_env(self) -> Result<Self> {
+        self.with_env_vars(process_env())
+    }
+
+    /// The server's variables among `vars` (see the table above) applied
+    /// over this configuration, validated. Variables that are not the
+    /// server's ([`reads_env`](Self::reads_env) is false) are ignored. An
+    /// authentication variable of one kind (bearer or basic) drops the
+    /// other kind given in the file, so that the environment wins.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidEnv`] naming a variable whose value cannot be used,
+    /// and the errors of [`validate`](Self::validate).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_exporter::ServerConfig;
+    ///
+    /// let server = ServerConfig::new().with_env_vars([
+    ///     ("INCIDENT_METRICS_SERVER_MAX_CONCURRENT_SCRAPES", "2"),
+    ///     ("INCIDENT_METRICS_BEARER_TOKEN", "s3cr3t"),
+    ///     ("INCIDENT_METRICS_SAMPLE_RATE", "0.5"), // not the server's: ignored
+    /// ])?;
+    /// assert_eq!(server.max_concurrent_scrapes(), 2);
+    /// assert!(server.auth().is_some());
+    /// # Ok::<(), incident_metrics_exporter::Error>(())
+    /// ```
+    pub fn with_env_vars<I, K, V>(mut self, vars: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        apply_env(vars, |name, value| {
+            Self::is_own_env(name).then(|| self.set_env(name, value))
+        })?;
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Whether the variable `var` (with its `INCIDENT_METRICS_` prefix) is
+    /// one the server reads.
+    pub fn reads_env(var: &str) -> bool {
+        var.strip_prefix(incident_metrics_core::ENV_PREFIX)
+            .is_some_and(Self::is_own_env)
+    }
+
+    /// The server's variables, without the prefix, for messages.
+    pub fn env_names() -> &'static [&'static str] {
+        SERVER_ENV
+    }
+
+    fn is_own_env(name: &str) -> bool {
+        SERVER_ENV.contains(&name)
+    }
+
     /// Applies one variable of [`SERVER_ENV`] (`name` without the prefix);
-    /// the error says what is wrong with `value`. An authentication variable
-    /// of one kind (bearer or basic) drops the other kind given in the file,
-    /// so that the environment wins.
-    pub(crate) fn set_env(&mut self, name: &str, value: &str) -> std::result::Result<(), String> {
+    /// the error says what is wrong with `value`.
+    fn set_env(&mut self, name: &str, value: &str) -> std::result::Result<(), String> {
+        if let Some(key) = name.strip_prefix("SERVER_TLS_") {
+            return self
+                .tls
+                .get_or_insert_with(|| ServerTlsConfig::new("", ""))
+                .set_env(key, value);
+        }
         match name {
             "SERVER_LISTEN_ADDR" => {
                 let value = value.trim();
@@ -300,11 +375,6 @@ impl ServerConfig {
     }
 }
 
-/// Whether `name` (without the prefix) is one of the server's variables.
-pub(crate) fn is_server_env(name: &str) -> bool {
-    SERVER_ENV.contains(&name)
-}
-
 /// Who may scrape (the `[server.auth]` table): a bearer token, or an HTTP
 /// basic-auth user name and password. Each secret can come from the file
 /// itself, from a file of its own (`*_file`, so that the secret stays out of
@@ -324,7 +394,7 @@ pub(crate) fn is_server_env(name: &str) -> bool {
 /// # Examples
 ///
 /// ```
-/// use incident_metrics_core::{AuthConfig, Credentials};
+/// use incident_metrics_exporter::{AuthConfig, Credentials};
 ///
 /// let auth = AuthConfig::basic("prometheus", "s3cr3t");
 /// auth.validate()?;
@@ -336,7 +406,7 @@ pub(crate) fn is_server_env(name: &str) -> bool {
 ///
 /// let both = AuthConfig::bearer("t").with_basic("u", "p");
 /// assert!(both.validate().unwrap_err().to_string().contains("not both"));
-/// # Ok::<(), incident_metrics_core::Error>(())
+/// # Ok::<(), incident_metrics_exporter::Error>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -548,7 +618,15 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
-    use crate::MetricsConfig;
+
+    fn parse(text: &str) -> Result<ServerConfig> {
+        let server: ServerConfig = toml::from_str(text).map_err(|e| Error::InvalidServer {
+            field: "server",
+            reason: e.to_string(),
+        })?;
+        server.validate()?;
+        Ok(server)
+    }
 
     fn error(result: Result<impl fmt::Debug>) -> String {
         result.unwrap_err().to_string()
@@ -556,7 +634,7 @@ mod tests {
 
     #[test]
     fn defaults_are_documented_values() {
-        let server = MetricsConfig::new().server().clone();
+        let server = ServerConfig::default();
         assert_eq!(server, ServerConfig::new());
         assert_eq!(server.listen_addr(), None);
         assert_eq!(server.max_concurrent_scrapes(), 4);
@@ -567,19 +645,21 @@ mod tests {
 
     #[test]
     fn toml_reads_every_key() {
-        let config = MetricsConfig::from_toml_str(
+        let server = parse(
             r#"
-            [server]
             listen_addr = "[::1]:9464"
             max_concurrent_scrapes = 8
             scrape_timeout_ms = 2500
-            [server.auth]
+            [auth]
             username = "prometheus"
             password = "pw"
+            [tls]
+            cert_file = "c.pem"
+            key_file = "k.pem"
             "#,
         )
         .unwrap();
-        let server = config.server();
+        assert_eq!(server.tls(), Some(&ServerTlsConfig::new("c.pem", "k.pem")));
         assert_eq!(server.listen_addr(), Some("[::1]:9464".parse().unwrap()));
         assert_eq!(server.max_concurrent_scrapes(), 8);
         assert_eq!(server.scrape_timeout().as_millis(), 2500);
@@ -596,50 +676,47 @@ mod tests {
     fn bad_values_are_refused_with_the_field_named() {
         for (toml, needle) in [
             (
-                "[server]\nmax_concurrent_scrapes = 0",
+                "max_concurrent_scrapes = 0",
                 "server.max_concurrent_scrapes",
             ),
-            ("[server]\nmax_concurrent_scrapes = 5000", "from 1 to 1024"),
+            ("max_concurrent_scrapes = 5000", "from 1 to 1024"),
+            ("scrape_timeout_ms = 0", "server.scrape_timeout_ms"),
+            ("listen_addr = \"nope\"", "listen_addr"),
+            ("[auth]\nbearer_token = \"\"", "the token is empty"),
+            ("[auth]", "the table is empty"),
             (
-                "[server]\nscrape_timeout_ms = 0",
-                "server.scrape_timeout_ms",
-            ),
-            ("[server]\nlisten_addr = \"nope\"", "listen_addr"),
-            ("[server.auth]\nbearer_token = \"\"", "the token is empty"),
-            ("[server.auth]", "the table is empty"),
-            (
-                "[server.auth]\nbearer_token = \"t\"\nusername = \"u\"\npassword = \"p\"",
+                "[auth]\nbearer_token = \"t\"\nusername = \"u\"\npassword = \"p\"",
                 "not both",
             ),
             (
-                "[server.auth]\nbearer_token = \"t\"\nbearer_token_file = \"/f\"",
+                "[auth]\nbearer_token = \"t\"\nbearer_token_file = \"/f\"",
                 "`bearer_token` or `bearer_token_file`, not both",
             ),
-            ("[server.auth]\npassword = \"p\"", "server.auth.username"),
+            ("[auth]\npassword = \"p\"", "server.auth.username"),
             (
-                "[server.auth]\nusername = \"a:b\"\npassword = \"p\"",
+                "[auth]\nusername = \"a:b\"\npassword = \"p\"",
                 "cannot contain `:`",
             ),
             (
-                "[server.auth]\nusername = \"u\"",
+                "[auth]\nusername = \"u\"",
                 "needs `password` or `password_file`",
             ),
             (
-                "[server.auth]\nusername = \"u\"\npassword = \"\"",
+                "[auth]\nusername = \"u\"\npassword = \"\"",
                 "the password is empty",
             ),
-            ("[server.auth]\ntoken = \"t\"", "unknown field"),
+            ("[auth]\ntoken = \"t\"", "unknown field"),
         ] {
-            let message = error(MetricsConfig::from_toml_str(toml));
+            let message = error(parse(toml));
             assert!(message.contains(needle), "{toml:?} gave {message:?}");
         }
     }
 
     #[test]
     fn secrets_are_redacted_in_debug() {
-        let config = MetricsConfig::new().with_server(ServerConfig::new().with_auth(Some(
+        let config = ServerConfig::new().with_auth(Some(
             AuthConfig::bearer("tok-123").with_basic("u", "pw-456"),
-        )));
+        ));
         let debug = format!("{config:?}");
         assert!(!debug.contains("tok-123"), "{debug}");
         assert!(!debug.contains("pw-456"), "{debug}");
@@ -652,9 +729,7 @@ mod tests {
 
     #[test]
     fn environment_sets_the_server_and_wins_over_the_file() {
-        let file =
-            MetricsConfig::from_toml_str("[server.auth]\nusername = \"u\"\npassword = \"p\"")
-                .unwrap();
+        let file = parse("[auth]\nusername = \"u\"\npassword = \"p\"").unwrap();
         let config = file
             .with_env_vars([
                 ("INCIDENT_METRICS_SERVER_LISTEN_ADDR", "127.0.0.1:9464"),
@@ -663,7 +738,7 @@ mod tests {
                 ("INCIDENT_METRICS_BEARER_TOKEN", "from-env"),
             ])
             .unwrap();
-        let server = config.server();
+        let server = &config;
         assert_eq!(
             server.listen_addr(),
             Some("127.0.0.1:9464".parse().unwrap())
@@ -677,14 +752,14 @@ mod tests {
             }
         );
 
-        let basic = MetricsConfig::new()
+        let basic = ServerConfig::new()
             .with_env_vars([
                 ("INCIDENT_METRICS_BASIC_AUTH_USERNAME", "prom"),
                 ("INCIDENT_METRICS_BASIC_AUTH_PASSWORD", "pw"),
             ])
             .unwrap();
         assert_eq!(
-            basic.server().auth().unwrap().credentials().unwrap(),
+            basic.auth().unwrap().credentials().unwrap(),
             Credentials::Basic {
                 username: "prom".into(),
                 password: Secret::new("pw")
@@ -692,17 +767,52 @@ mod tests {
         );
 
         let message =
-            error(MetricsConfig::new().with_env_vars([("INCIDENT_METRICS_BEARER_TOKEN", "")]));
+            error(ServerConfig::new().with_env_vars([("INCIDENT_METRICS_BEARER_TOKEN", "")]));
         assert!(message.contains("the token is empty"), "{message}");
         let message = error(
-            MetricsConfig::new()
+            ServerConfig::new()
                 .with_env_vars([("INCIDENT_METRICS_SERVER_MAX_CONCURRENT_SCRAPES", "many")]),
         );
         assert!(message.contains("not a whole number"), "{message}");
         let message = error(
-            MetricsConfig::new().with_env_vars([("INCIDENT_METRICS_SERVER_LISTEN_ADDR", "x:y")]),
+            ServerConfig::new().with_env_vars([("INCIDENT_METRICS_SERVER_LISTEN_ADDR", "x:y")]),
         );
         assert!(message.contains("not a socket address"), "{message}");
+    }
+
+    #[test]
+    fn environment_sets_the_listener_tls() {
+        let server = ServerConfig::new()
+            .with_env_vars([
+                ("INCIDENT_METRICS_SERVER_TLS_CERT_FILE", "c.pem"),
+                ("INCIDENT_METRICS_SERVER_TLS_KEY_FILE", "k.pem"),
+                ("INCIDENT_METRICS_SERVER_TLS_CLIENT_CA_FILE", "ca.pem"),
+                (
+                    "INCIDENT_METRICS_SERVER_TLS_RELOAD_CHECK_INTERVAL_MS",
+                    "250",
+                ),
+            ])
+            .unwrap();
+        let tls = server.tls().unwrap();
+        assert_eq!(
+            tls,
+            &ServerTlsConfig::new("c.pem", "k.pem")
+                .with_client_ca_file("ca.pem")
+                .with_reload_check_interval(std::time::Duration::from_millis(250))
+        );
+        let message = error(
+            ServerConfig::new().with_env_vars([("INCIDENT_METRICS_SERVER_TLS_CERT_FILE", "c.pem")]),
+        );
+        assert!(
+            message.contains("server.tls") && message.contains("go together"),
+            "{message}"
+        );
+        assert!(ServerConfig::reads_env(
+            "INCIDENT_METRICS_SERVER_TLS_KEY_FILE"
+        ));
+        assert!(ServerConfig::reads_env("INCIDENT_METRICS_BEARER_TOKEN"));
+        assert!(!ServerConfig::reads_env("INCIDENT_METRICS_SAMPLE_RATE"));
+        assert!(!ServerConfig::reads_env("SERVER_LISTEN_ADDR"));
     }
 
     #[test]
