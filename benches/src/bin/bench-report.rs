@@ -807,7 +807,7 @@ fn service_under_load(
         Err(why) => {
             writeln!(
                 o,
-                "Not measured in this run: {why}. Run `cargo run --release --bin loadgen`."
+                "Not measured in this run: {why}. Run `cargo run --release -p loadgen`."
             )?;
             writeln!(o)?;
             return Ok(format!("| {TARGET} | not measured: {why} | open |"));
@@ -817,7 +817,7 @@ fn service_under_load(
     let opts = &j["options"];
     writeln!(
         o,
-        "`cargo run --release --bin loadgen` starts the reference service twice in \
+        "`cargo run --release -p loadgen` starts the reference service twice in \
          one process (`[metrics] enabled = true` and `false`: no metrics layers, no \
          `/metrics`, trackers off) and drives each with a closed loop of {} clients \
          on 127.0.0.1 (half REST over keep-alive HTTP/1.1, half gRPC; creates with \
