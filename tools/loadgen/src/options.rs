@@ -11,7 +11,7 @@ metrics on and off, checks its counters against the client's, and reports
 throughput, latency and the cost of metrics.
 
 usage: loadgen [--duration SECS] [--concurrency N] [--rounds N]
-               [--warmup SECS] [--json PATH] [--quick]
+               [--warmup SECS] [--json PATH] [--quick] [--memory-store]
 
   --duration SECS    length of each measured phase (default 3; the two
                      scrape-under-load phases last twice as long)
@@ -20,6 +20,8 @@ usage: loadgen [--duration SECS] [--concurrency N] [--rounds N]
   --warmup SECS      warm-up of each service before measuring (default 2)
   --json PATH        also write the results as JSON to PATH
   --quick            a tiny run for tests (0.3 s phases, 1 round, 4 clients)
+  --memory-store     keep the services' incidents in memory (`:memory:`), not
+                     in SQLite files: what durability costs
 ";
 
 /// The command line.

@@ -117,5 +117,16 @@ fn bad_flags_exit_2_with_what_to_change() {
     assert_eq!(out.status.code(), Some(2));
     let out = run_loadgen(&["--help"], Duration::from_secs(30));
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("--duration SECS"));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--duration SECS",
+        "--concurrency N",
+        "--rounds N",
+        "--warmup SECS",
+        "--json PATH",
+        "--quick",
+        "--memory-store",
+    ] {
+        assert!(help.contains(flag), "{flag} not in --help:\n{help}");
+    }
 }
