@@ -9,11 +9,9 @@
 //! plain and gzipped, every line of its output is a well-formed comment or
 //! `name{labels} value` whose label values unescape back to the input and
 //! whose gauge values read back bit for bit; the OpenMetrics text ends with
-//! `# EOF`. The line parser below is deliberately strict.
+//! `# EOF`. The reading below is deliberately strict.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -25,8 +23,8 @@ use incident_metrics_core::prometheus_client::metrics::gauge::Gauge;
 use incident_metrics_core::prometheus_client::metrics::histogram::Histogram;
 use incident_metrics_core::{FamilySpec, MetricKind, MetricsConfig, Registry};
 use incident_metrics_exporter::{Format, encode_response, render};
+use incident_metrics_testing::exposition::{self, Line};
 use proptest::prelude::*;
-use support::read_label_value;
 
 type Labels = Vec<(String, String)>;
 
@@ -38,7 +36,10 @@ fn cases() -> u32 {
 }
 
 // ---------------------------------------------------------------------------
-// A strict parser of the text formats.
+// The strict reading of the text formats: the workspace's one parser
+// (`incident_metrics_testing::exposition`), with no timestamp, exemplar,
+// blank line or free comment allowed, `# UNIT` only in OpenMetrics, and
+// OpenMetrics ending with `# EOF`.
 
 #[derive(Debug, Clone, PartialEq)]
 struct Sample {
@@ -56,118 +57,26 @@ impl Sample {
     }
 }
 
-fn is_metric_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-}
-
-fn is_label_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// A sample value: a decimal number, or (case-insensitively, as the
 /// OpenMetrics ABNF has it) `NaN`, `Inf`, `+Inf`, `-Inf`, `Infinity`.
 fn parse_value(s: &str) -> Result<f64, String> {
-    let lower = s.to_ascii_lowercase();
-    let (sign, body) = match lower.as_bytes().first() {
-        Some(b'+') => (1.0, &lower[1..]),
-        Some(b'-') => (-1.0, &lower[1..]),
-        _ => (1.0, lower.as_str()),
-    };
-    if body == "inf" || body == "infinity" {
-        return Ok(sign * f64::INFINITY);
-    }
-    if lower == "nan" {
-        return Ok(f64::NAN);
-    }
-    // [sign] digits [. digits] [e [sign] digits], or [sign] . digits ...
-    let (mantissa, exponent) = match body.split_once('e') {
-        Some((m, e)) => (m, Some(e)),
-        None => (body, None),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
-    let mantissa_ok = digits(int) && digits(frac) && !(int.is_empty() && frac.is_empty());
-    let exponent_ok = exponent.is_none_or(|e| {
-        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
-        !e.is_empty() && digits(e)
-    });
-    if !mantissa_ok || !exponent_ok {
-        return Err(format!("not a sample value: {s:?}"));
-    }
-    s.parse::<f64>()
-        .map_err(|e| format!("not a sample value: {s:?}: {e}"))
+    exposition::parse_value(s)
 }
 
+/// One sample line: `name{labels} value` and nothing more.
 fn parse_sample(line: &str) -> Result<Sample, String> {
-    let name_end = line.find(['{', ' ']).ok_or_else(|| "no value".to_owned())?;
-    let name = &line[..name_end];
-    if !is_metric_name(name) {
-        return Err(format!("bad metric name {name:?}"));
-    }
-    let mut rest = &line[name_end..];
-    let mut labels = Vec::new();
-    if let Some(after) = rest.strip_prefix('{') {
-        let mut chars = after.char_indices().peekable();
-        loop {
-            if let Some(&(i, '}')) = chars.peek() {
-                rest = &after[i + 1..];
-                break;
-            }
-            if !labels.is_empty() {
-                match chars.next() {
-                    Some((_, ',')) => {}
-                    other => return Err(format!("expected `,` between labels, got {other:?}")),
-                }
-            }
-            let mut key = String::new();
-            loop {
-                match chars.next() {
-                    Some((_, '=')) => break,
-                    Some((_, c)) => key.push(c),
-                    None => return Err("unterminated label set".to_owned()),
-                }
-            }
-            if !is_label_name(&key) {
-                return Err(format!("bad label name {key:?}"));
-            }
-            if chars.next().map(|(_, c)| c) != Some('"') {
-                return Err(format!("no opening quote for label {key:?}"));
-            }
-            let value = read_label_value(&mut chars)?;
-            if labels.iter().any(|(k, _)| *k == key) {
-                return Err(format!("label {key:?} repeated"));
-            }
-            labels.push((key, value));
+    match exposition::parse_line(line).map_err(|e| e.reason)? {
+        Line::Sample(s) if s.timestamp.is_some() || s.exemplar.is_some() => {
+            Err("more than a value after the labels".to_owned())
         }
+        Line::Sample(s) => Ok(Sample {
+            name: s.name,
+            labels: s.labels,
+            value: s.value,
+        }),
+        other => Err(format!("not a sample: {other:?}")),
     }
-    let value = rest
-        .strip_prefix(' ')
-        .ok_or_else(|| "no single space before the value".to_owned())?;
-    if value.contains(' ') {
-        return Err("more than a value after the labels".to_owned());
-    }
-    Ok(Sample {
-        name: name.to_owned(),
-        labels,
-        value: parse_value(value)?,
-    })
 }
-
-const TYPES: [&str; 9] = [
-    "counter",
-    "gauge",
-    "histogram",
-    "summary",
-    "info",
-    "stateset",
-    "gaugehistogram",
-    "unknown",
-    "untyped",
-];
 
 /// Parses a whole exposition, failing on the first malformed line.
 fn parse_exposition(text: &str, format: Format) -> Result<Vec<Sample>, String> {
@@ -186,22 +95,11 @@ fn parse_exposition(text: &str, format: Format) -> Result<Vec<Sample>, String> {
     let mut samples = Vec::new();
     for line in body.split('\n') {
         let fail = |e: String| format!("{e} in line {line:?}");
-        if let Some(comment) = line.strip_prefix("# ") {
-            let (keyword, rest) = comment
-                .split_once(' ')
-                .ok_or_else(|| fail("bare comment".to_owned()))?;
-            let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
-            if !is_metric_name(name) {
-                return Err(fail(format!("bad metric name {name:?}")));
-            }
-            match keyword {
-                "HELP" => {}
-                "TYPE" if TYPES.contains(&text) => {}
-                "UNIT" if format == Format::OpenMetrics && is_label_name(text) => {}
-                _ => return Err(fail(format!("bad comment {keyword:?} {text:?}"))),
-            }
-        } else {
-            samples.push(parse_sample(line).map_err(fail)?);
+        match exposition::parse_line(line).map_err(|e| fail(e.reason))? {
+            Line::Help { .. } | Line::Type { .. } => {}
+            Line::Unit { .. } if format == Format::OpenMetrics => {}
+            Line::Sample(_) => samples.push(parse_sample(line).map_err(fail)?),
+            other => return Err(fail(format!("bad comment or line {other:?}"))),
         }
     }
     Ok(samples)

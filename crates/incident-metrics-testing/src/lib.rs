@@ -2,7 +2,8 @@
 //! tests use to judge our output (promtool, Python's OpenMetrics parser),
 //! found or reported in one place, and the small helpers the tests that
 //! start those programs share (a free port, a scratch directory, a
-//! percent-encoded query).
+//! percent-encoded query). [`exposition`] is the one exposition parser of
+//! the tests and of `loadgen`.
 //!
 //! A test that needs a program calls [`program`]. When the program is
 //! missing, the test fails under CI (`CI=true`), with the command that
@@ -21,6 +22,7 @@
 //! ```
 #![allow(clippy::panic, clippy::expect_used)] // test support: failing loudly is the job
 
+pub mod exposition;
 #[cfg(feature = "tls")]
 pub mod tls;
 

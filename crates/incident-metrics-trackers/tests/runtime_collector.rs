@@ -19,11 +19,12 @@ const PROCESS_SAMPLES: &[&str] = &[
     "process_threads",
 ];
 
+/// The value of the unlabelled sample `name`, read with the workspace's
+/// exposition parser.
 fn sample(text: &str, name: &str) -> Option<f64> {
-    let head = format!("{name} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&head))
-        .map(|v| v.parse().unwrap())
+    incident_metrics_testing::exposition::parse(text)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"))
+        .value(name, &[])
 }
 
 #[test]

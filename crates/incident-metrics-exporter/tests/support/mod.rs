@@ -1,5 +1,6 @@
-//! Helpers shared by the integration tests: registry building and a small
-//! exposition parser. Outside tools are found by `incident-metrics-testing`.
+//! Helpers shared by the integration tests: registry building and the
+//! samples of an exposition (read by `incident-metrics-testing`'s parser).
+//! Outside tools are found by `incident-metrics-testing`.
 
 #![allow(
     dead_code,
@@ -18,6 +19,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use incident_metrics_core::{FamilySpec, MetricKind, MetricsConfig, Registry, Unit};
+use incident_metrics_testing::exposition;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
@@ -116,60 +118,28 @@ impl Sample {
     }
 }
 
-/// Parses the sample lines of a text exposition (either format); comment
+/// Parses the sample lines of a text exposition (either format) with the
+/// workspace's one parser (`incident_metrics_testing::exposition`); comment
 /// lines are skipped. Label values are unescaped (`\\`, `\"`, `\n`). Panics,
-/// naming the line, on anything it cannot read, and on an exemplar.
+/// naming the line, on anything it cannot read, and on an exemplar or a
+/// timestamp.
 pub fn parse_samples(text: &str) -> Vec<Sample> {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .map(|line| parse_line(line).unwrap_or_else(|e| panic!("{e} in line {line:?}")))
+    let parsed = exposition::parse(text).unwrap_or_else(|e| panic!("{e}"));
+    parsed
+        .samples
+        .into_iter()
+        .map(|s| {
+            assert!(
+                s.exemplar.is_none() && s.timestamp.is_none(),
+                "more than a value after the labels (exemplar or timestamp): {s:?}"
+            );
+            Sample {
+                name: s.name,
+                labels: s.labels,
+                value: s.value_text,
+            }
+        })
         .collect()
-}
-
-fn parse_line(line: &str) -> Result<Sample, String> {
-    let name_end = line.find(['{', ' ']).ok_or_else(|| "no value".to_owned())?;
-    let name = line[..name_end].to_owned();
-    let mut rest = &line[name_end..];
-    let mut labels = Vec::new();
-    if let Some(after_brace) = rest.strip_prefix('{') {
-        let mut chars = after_brace.char_indices();
-        loop {
-            // Label name up to `=`, or the closing brace.
-            let mut key = String::new();
-            let mut closed = false;
-            for (i, c) in chars.by_ref() {
-                match c {
-                    '}' if key.is_empty() => {
-                        rest = &after_brace[i + 1..];
-                        closed = true;
-                        break;
-                    }
-                    '=' => break,
-                    ',' if key.is_empty() => {}
-                    c => key.push(c),
-                }
-            }
-            if closed {
-                break;
-            }
-            if chars.next().map(|(_, c)| c) != Some('"') {
-                return Err(format!("no opening quote for label {key:?}"));
-            }
-            let value = read_label_value(&mut chars)?;
-            labels.push((key, value));
-        }
-    }
-    let value = rest
-        .strip_prefix(' ')
-        .ok_or_else(|| "no space before the value".to_owned())?;
-    if value.contains(' ') {
-        return Err("more than a value after the labels (exemplar or timestamp)".to_owned());
-    }
-    Ok(Sample {
-        name,
-        labels,
-        value: value.to_owned(),
-    })
 }
 
 /// The only sample named `name`.
@@ -180,25 +150,4 @@ pub fn sample<'a>(samples: &'a [Sample], name: &str) -> &'a Sample {
         .unwrap_or_else(|| panic!("no sample {name} in {samples:#?}"));
     assert!(found.next().is_none(), "more than one sample {name}");
     first
-}
-
-/// Reads a label value after its opening quote, through its closing quote,
-/// unescaping `\\`, `\"` and `\n`; refuses any other escape, a raw newline
-/// and a missing closing quote.
-pub fn read_label_value(chars: &mut impl Iterator<Item = (usize, char)>) -> Result<String, String> {
-    let mut value = String::new();
-    loop {
-        match chars.next().map(|(_, c)| c) {
-            Some('"') => return Ok(value),
-            Some('\\') => match chars.next().map(|(_, c)| c) {
-                Some('\\') => value.push('\\'),
-                Some('"') => value.push('"'),
-                Some('n') => value.push('\n'),
-                other => return Err(format!("bad escape {other:?}")),
-            },
-            Some('\n') => return Err("raw newline in a label value".to_owned()),
-            Some(c) => value.push(c),
-            None => return Err("unterminated label value".to_owned()),
-        }
-    }
 }

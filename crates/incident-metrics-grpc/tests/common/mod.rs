@@ -157,13 +157,21 @@ pub fn status(method_name: &str, status: &str) -> String {
     format!("{},status=\"{status}\"", method(method_name))
 }
 
-/// The value of `name{labels}` in an exposition, 0 if absent.
+/// The value of `name{labels}` in an exposition, 0 if absent, read with the
+/// workspace's exposition parser.
 pub fn sample(text: &str, name: &str, labels: &str) -> f64 {
-    let prefix = format!("llm_incident_manager_{name}{{{labels}}} ");
-    text.lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .map(|v| v.split(' ').next().unwrap().parse().unwrap())
-        .unwrap_or(0.0)
+    use incident_metrics_testing::exposition::{self, Line};
+    let series = format!("llm_incident_manager_{name}{{{labels}}} 0");
+    let Ok(Line::Sample(want)) = exposition::parse_line(&series) else {
+        panic!("not a series: {series:?}");
+    };
+    let parsed = exposition::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let labels: Vec<(&str, &str)> = want
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    parsed.value(&want.name, &labels).unwrap_or(0.0)
 }
 
 /// Runs `promtool check metrics` on `text` (skipped outside CI when missing).

@@ -154,14 +154,20 @@ pub async fn scrape(addr: SocketAddr) -> String {
     String::from_utf8(body.to_vec()).unwrap()
 }
 
-/// The value of the series written exactly as `series` (name and labels as
-/// rendered), if present.
+/// The value of the series `series` (a name and its labels as rendered,
+/// `name{a="b"}`), if present, read with the workspace's exposition parser.
 pub fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        let rest = line.strip_prefix(series)?;
-        let value = rest.strip_prefix(' ')?;
-        value.split(' ').next()?.parse().ok()
-    })
+    use incident_metrics_testing::exposition::{self, Line};
+    let Ok(Line::Sample(want)) = exposition::parse_line(&format!("{series} 0")) else {
+        panic!("not a series: {series:?}");
+    };
+    let parsed = exposition::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let labels: Vec<(&str, &str)> = want
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    parsed.value(&want.name, &labels)
 }
 
 /// `sample`, or 0 when the series is absent.
