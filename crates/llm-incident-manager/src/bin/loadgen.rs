@@ -74,7 +74,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use incident_metrics::MetricsRegistry;
+use incident_metrics::Metrics;
 use llm_incident_manager::grpc::pb;
 use llm_incident_manager::{App, Config, RunningApp};
 use serde_json::{Value, json};
@@ -123,7 +123,7 @@ enum LoadgenError {
     #[error("invalid service configuration: {0}")]
     Config(#[from] llm_incident_manager::ConfigError),
     #[error("cannot build the metrics registry: {0}")]
-    Metrics(#[from] incident_metrics::Error),
+    Metrics(#[from] incident_metrics::SetupError),
     #[error("cannot build a tokio runtime: {0}")]
     Runtime(std::io::Error),
     #[error("cannot connect the gRPC client to {addr}: {message}")]
@@ -308,7 +308,7 @@ async fn start_target(metrics_on: bool, memory: bool, name: &str) -> Result<Targ
         store_dir(name).join("incidents.db")
     };
     let config = service_config(metrics_on, &store)?;
-    let metrics = MetricsRegistry::new(&config.metrics)?;
+    let metrics = Metrics::new(config.metrics.clone())?;
     let app = App::new(config, metrics).start().await?;
     Ok(Target {
         metrics_on,
