@@ -15,10 +15,9 @@ use axum::routing::{get, post};
 use incident_metrics::catalog::grpc::GrpcCode;
 use incident_metrics::catalog::incident::Severity;
 use incident_metrics::catalog::storage::StorageOperation;
-use incident_metrics::exporter::{Format, render};
-use incident_metrics::grpc::MetricsInterceptor;
-use incident_metrics::trackers::{TrackerConfig, Trackers};
-use incident_metrics::{MetricsConfig, MetricsRegistry, instrumented_router};
+use incident_metrics::exporter::Format;
+use incident_metrics::grpc::GrpcRequestMetrics;
+use incident_metrics::{Metrics, MetricsConfig};
 use tower::ServiceExt;
 
 #[tokio::main(flavor = "current_thread")]
@@ -29,11 +28,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Format::Prometheus
     };
 
-    // One registry with every family, built once at start-up.
+    // One handle with every family and the trackers, built once at start-up.
     let config = MetricsConfig::from_env()?.with_global_label("env", "example");
-    let registry = MetricsRegistry::new(&config)?;
-    let metrics = registry.metrics();
-    let trackers = Trackers::new(metrics, &TrackerConfig::default())?;
+    let metrics = Metrics::new(config)?;
+    let trackers = metrics.trackers();
 
     // HTTP: the finished router, with `/metrics` merged in and the layer
     // around all of it (last: axum's `Router::layer` wraps only what exists
@@ -42,7 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let routes = Router::new()
         .route("/api/v1/incidents", post(|| async { "created" }))
         .route("/api/v1/incidents/{id}", get(|| async { "incident" }));
-    let app = instrumented_router(routes, &registry);
+    let app = metrics.instrument(routes);
     for (method, uri) in [
         ("POST", "/api/v1/incidents"),
         ("GET", "/api/v1/incidents/3f9c"),
@@ -60,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // gRPC outside tower: the manual guard (the tower layer does this for tonic).
-    let grpc = MetricsInterceptor::new(&metrics.grpc, &config);
+    let grpc = GrpcRequestMetrics::server(metrics.catalog());
     grpc.start_request("incident.v1.IncidentService", "CreateIncident")
         .success();
     grpc.start_request("incident.v1.IncidentService", "GetIncident")
@@ -91,6 +89,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     processing.success("open");
     open.resolve();
 
-    print!("{}", render(registry.registry(), format)?);
+    print!("{}", metrics.render(format)?);
     Ok(())
 }

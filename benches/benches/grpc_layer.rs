@@ -16,9 +16,9 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body::Frame;
 use http_body_util::{BodyExt, Full};
-use incident_metrics_catalog::MetricsRegistry;
+use incident_metrics_catalog::test_util::TestMetrics;
 use incident_metrics_core::MetricsConfig;
-use incident_metrics_grpc::{GrpcMetricsLayer, MetricsInterceptor};
+use incident_metrics_grpc::{GrpcMetricsLayer, GrpcRequestMetrics};
 use incident_metrics_grpc_testproto::TestEcho;
 use incident_metrics_grpc_testproto::echo::echo_server::EchoServer;
 use tower::{Layer, Service, ServiceExt};
@@ -111,10 +111,9 @@ fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let registry = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
+    let registry = TestMetrics::new(&MetricsConfig::new()).unwrap();
     let bare = EchoServer::new(TestEcho);
-    let layered = GrpcMetricsLayer::server(&registry.metrics().grpc, registry.config())
-        .layer(EchoServer::new(TestEcho));
+    let layered = GrpcMetricsLayer::server(registry.catalog()).layer(EchoServer::new(TestEcho));
 
     // Both answer the same bytes.
     assert_eq!(
@@ -136,12 +135,11 @@ fn bench(c: &mut Criterion) {
     let trivial = tower::service_fn(|req: http::Request<_>| {
         std::future::ready(Ok::<_, Infallible>(answer(req)))
     });
-    let trivial_layered = GrpcMetricsLayer::server(&registry.metrics().grpc, registry.config())
-        .layer(tower::service_fn(
-            |req: http::Request<incident_metrics_grpc::RequestBody<Full<Bytes>>>| {
-                std::future::ready(Ok::<_, Infallible>(answer(req)))
-            },
-        ));
+    let trivial_layered = GrpcMetricsLayer::server(registry.catalog()).layer(tower::service_fn(
+        |req: http::Request<incident_metrics_grpc::RequestBody<Full<Bytes>>>| {
+            std::future::ready(Ok::<_, Infallible>(answer(req)))
+        },
+    ));
     assert_eq!(drive(trivial), drive(trivial_layered.clone()));
     let mut group = c.benchmark_group("grpc_layer_trivial_inner");
     group.bench_function("bare", |b| b.iter(|| drive(black_box(trivial))));
@@ -152,7 +150,7 @@ fn bench(c: &mut Criterion) {
 
     // The manual API: start a guard and finish it (lookup, 2 clock reads,
     // counters, histogram), no bodies.
-    let interceptor = MetricsInterceptor::new(&registry.metrics().grpc, registry.config());
+    let interceptor = GrpcRequestMetrics::server(registry.catalog());
     let mut group = c.benchmark_group("grpc_guard");
     group.bench_function("start_request_success", |b| {
         b.iter(|| {

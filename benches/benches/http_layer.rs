@@ -22,7 +22,7 @@ use axum::body::Body;
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body::Body as _;
-use incident_metrics_catalog::MetricsRegistry;
+use incident_metrics_catalog::test_util::TestMetrics;
 use incident_metrics_core::MetricsConfig;
 use incident_metrics_http::HttpMetricsLayer;
 use tower::ServiceExt;
@@ -152,9 +152,9 @@ fn bench(c: &mut Criterion) {
         .layer(WrapBodies(std::sync::Arc::new(0)))
         .with_state::<()>(());
 
-    let registry = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
+    let registry = TestMetrics::new(&MetricsConfig::new()).unwrap();
     let ours = router()
-        .layer(HttpMetricsLayer::from_metrics(registry.metrics()))
+        .layer(HttpMetricsLayer::new(registry.catalog()))
         .with_state::<()>(());
 
     // axum-prometheus spawns its upkeep task on the current runtime; that
@@ -173,7 +173,7 @@ fn bench(c: &mut Criterion) {
     }
     assert_eq!(
         registry
-            .metrics()
+            .catalog()
             .http
             .requests
             .get(&incident_metrics_catalog::http::HttpRequestLabels {
@@ -211,7 +211,7 @@ fn bench(c: &mut Criterion) {
     // The layer's own work, without axum's per-layer boxing: a plain tower
     // stack around a `service_fn`, the route named by a classifier.
     let layered = tower::Layer::layer(
-        &HttpMetricsLayer::from_metrics(registry.metrics()).with_path_classifier(
+        &HttpMetricsLayer::new(registry.catalog()).with_path_classifier(
             incident_metrics_http::RouteTemplates::new(["/api/v1/incidents/{id}"]),
         ),
         tower::service_fn(answer::<incident_metrics_http::RequestBody<Empty>>),

@@ -11,19 +11,17 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use incident_metrics_catalog::Metrics;
+use incident_metrics_catalog::Catalog;
 use incident_metrics_catalog::incident::{IncidentStatus, Severity};
 use incident_metrics_catalog::storage::StorageOperation;
 use incident_metrics_core::{Histogram, MetricsConfig, Registry};
-use incident_metrics_trackers::{
-    IncidentTracker, LlmCallTracker, TrackerConfig, Trackers, measure,
-};
+use incident_metrics_trackers::{TrackerConfig, Trackers, measure};
 
 fn trackers(c: &mut Criterion) {
     let Ok(mut registry) = Registry::new(&MetricsConfig::new()) else {
         return;
     };
-    let Ok(metrics) = Metrics::register(&mut registry) else {
+    let Ok(metrics) = Catalog::register(&mut registry) else {
         return;
     };
     let Ok(t) = Trackers::new(&metrics, &TrackerConfig::default()) else {
@@ -178,30 +176,44 @@ fn trackers(c: &mut Criterion) {
     g.finish();
     drop(cases);
 
-    // The spec's free-function style, through the process-wide set.
-    if incident_metrics_catalog::init(MetricsConfig::new()).is_ok() {
+    // The spec's style, through the facade's one process-wide set: the
+    // global lookup, then the same recorder calls.
+    if incident_metrics::init_metrics_with(MetricsConfig::new()).is_ok() {
+        let global = || incident_metrics::global().map(incident_metrics::Metrics::trackers);
         let mut g = c.benchmark_group("tracker_start_finish_global");
         g.bench_function("llm_success", |b| {
             b.iter(|| {
-                LlmCallTracker::start(black_box("openai"), black_box("gpt-4"), "completion")
-                    .success(black_box(1_000), black_box(500));
+                if let Some(t) = global() {
+                    t.llm
+                        .start(black_box("openai"), black_box("gpt-4"), "completion")
+                        .success(black_box(1_000), black_box(500));
+                }
             });
         });
         g.bench_function("incident", |b| {
-            b.iter(|| IncidentTracker::start(black_box("critical")).success("resolved"));
+            b.iter(|| {
+                if let Some(t) = global() {
+                    t.incidents.start(black_box("critical")).success("resolved");
+                }
+            });
         });
         g.bench_function("llm_success_min_of_batches", |b| {
             b.iter_custom(|iters| {
                 min_of_batches(iters, &mut || {
-                    LlmCallTracker::start(black_box("openai"), black_box("gpt-4"), "completion")
-                        .success(black_box(1_000), black_box(500));
+                    if let Some(t) = global() {
+                        t.llm
+                            .start(black_box("openai"), black_box("gpt-4"), "completion")
+                            .success(black_box(1_000), black_box(500));
+                    }
                 })
             });
         });
         g.bench_function("incident_min_of_batches", |b| {
             b.iter_custom(|iters| {
                 min_of_batches(iters, &mut || {
-                    IncidentTracker::start(black_box("critical")).success("resolved");
+                    if let Some(t) = global() {
+                        t.incidents.start(black_box("critical")).success("resolved");
+                    }
                 })
             });
         });

@@ -7,7 +7,7 @@
 
 use axum::Router;
 use axum::body::Body;
-use incident_metrics::{MetricsConfig, MetricsRegistry};
+use incident_metrics::{Metrics, MetricsConfig};
 use incident_metrics_examples::guide;
 use tower::ServiceExt;
 
@@ -50,8 +50,8 @@ async fn drive(app: &Router) {
 }
 
 /// Every sample of `http_requests_total`, as `{labels} value`, sorted.
-fn counted(metrics: &MetricsRegistry) -> Vec<String> {
-    let text = incident_metrics::exporter::gather_metrics(metrics.registry()).unwrap();
+fn counted(metrics: &Metrics) -> Vec<String> {
+    let text = metrics.gather().unwrap();
     let mut lines: Vec<String> = text
         .lines()
         .filter_map(|l| l.strip_prefix("llm_incident_manager_http_requests_total{"))
@@ -63,7 +63,7 @@ fn counted(metrics: &MetricsRegistry) -> Vec<String> {
 
 #[tokio::test]
 async fn the_guides_app_counts_every_request_exactly() {
-    let metrics = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
+    let metrics = Metrics::new(MetricsConfig::new()).unwrap();
     let app = guide::app(&metrics);
     drive(&app).await;
     drive(&app).await;
@@ -75,12 +75,12 @@ async fn the_guides_app_counts_every_request_exactly() {
         })
         .collect();
     assert_eq!(counted(&metrics), twice);
-    assert_eq!(metrics.metrics().http.connections_active.get(), 0);
+    assert_eq!(metrics.catalog().http.connections_active.get(), 0);
 }
 
 #[tokio::test]
 async fn the_guides_composition_by_hand_counts_the_same() {
-    let metrics = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
+    let metrics = Metrics::new(MetricsConfig::new()).unwrap();
     drive(&guide::app_by_hand(&metrics)).await;
     assert_eq!(counted(&metrics), COUNTED);
 }

@@ -5,7 +5,7 @@
 
 use std::fmt::{self, Write as _};
 
-use incident_metrics_catalog::{FAMILIES, Metrics};
+use incident_metrics_catalog::{Catalog, FAMILIES};
 use incident_metrics_core::prometheus_client::encoding::text::encode;
 use incident_metrics_core::{
     DEFAULT_CARDINALITY_LIMIT, DEFAULT_NAMESPACE, FamilySpec, MetricsConfig, Registry,
@@ -310,7 +310,7 @@ pub fn metrics_reference() -> Result<String, Error> {
     let config = TrackerConfig::default();
     // The bucket layouts in use, from a registration on the defaults.
     let mut registry = Registry::new(&MetricsConfig::new())?;
-    let _metrics = Metrics::register(&mut registry)?;
+    let _catalog = Catalog::register(&mut registry)?;
     let buckets = |name: &str| {
         registry
             .families()
@@ -356,7 +356,7 @@ pub fn metrics_reference() -> Result<String, Error> {
     writeln!(out, "## Catalog families\n")?;
     writeln!(
         out,
-        "Declared in `incident-metrics-catalog` and registered by `Metrics::register`.\n"
+        "Declared in `incident-metrics-catalog` and registered by `Catalog::register` (the facade's `Metrics::new` calls it).\n"
     )?;
     for spec in FAMILIES {
         write_family(&mut out, spec, buckets(spec.name).as_deref(), &config)?;

@@ -62,7 +62,7 @@ fn values<E: LabelEnum>() -> Vec<&'static str> {
 
 const HTTP_LAYER: &str =
     "`incident-metrics-http`: `HttpMetricsLayer` (every request through the layer)";
-const GRPC_SERVER: &str = "`incident-metrics-grpc`: `GrpcMetricsLayer::server` on a tonic server (or `MetricsInterceptor`/`RequestGuard` outside tower)";
+const GRPC_SERVER: &str = "`incident-metrics-grpc`: `GrpcMetricsLayer::server` on a tonic server (or `GrpcRequestMetrics`/`RequestGuard` outside tower)";
 const GRPC_CLIENT: &str =
     "`incident-metrics-grpc`: `GrpcMetricsLayer::client` around a tonic channel";
 const LLM_CALL: &str = "`incident-metrics-trackers`: `LlmCallTracker` (`LlmRecorder::start(provider, model, operation)`)";
@@ -263,7 +263,7 @@ pub const FAMILY_DOCS: &[FamilyDoc] = &[
     },
     FamilyDoc {
         name: "errors",
-        recorded_by: "`incident-metrics-trackers`: `ErrorRecorder::record(component, error_type)` (or `record_error`); `StorageTracker::error` adds `component=\"storage\"`",
+        recorded_by: "`incident-metrics-trackers`: `ErrorRecorder::record(component, error_type)` (`Metrics::trackers().errors`); `StorageTracker::error` adds `component=\"storage\"`",
     },
     FamilyDoc {
         name: "build_info",

@@ -8,13 +8,13 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use incident_metrics_catalog::Metrics;
+use incident_metrics_catalog::Catalog;
 use incident_metrics_core::{MetricsConfig, Registry};
 
 /// A registry with the whole catalog registered, as the service builds it.
-pub(crate) fn catalog() -> (Registry, Metrics) {
+pub(crate) fn catalog() -> (Registry, Catalog) {
     let mut registry = Registry::new(&MetricsConfig::new()).expect("default config is valid");
-    let metrics = Metrics::register(&mut registry).expect("the catalog registers");
+    let metrics = Catalog::register(&mut registry).expect("the catalog registers");
     (registry, metrics)
 }
 

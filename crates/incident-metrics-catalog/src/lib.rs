@@ -5,8 +5,8 @@
 //! [`IncidentMetrics`], [`LlmMetrics`], [`NotificationMetrics`],
 //! [`PlaybookMetrics`], [`StorageMetrics`], [`ErrorMetrics`],
 //! [`SystemMetrics`]), each registered into a core
-//! [`Registry`](incident_metrics_core::Registry); [`Metrics`] registers them
-//! all. Each family's declaration is a public `const`
+//! [`Registry`](incident_metrics_core::Registry); [`Catalog`] registers them
+//! all (the facade crate, `incident-metrics`, does it for you). Each family's declaration is a public `const`
 //! [`FamilySpec`](incident_metrics_core::FamilySpec) in its module, so
 //! documentation and tests read the same source as the registry.
 //!
@@ -34,13 +34,13 @@
 //!
 //! ```
 //! use incident_metrics_catalog::incident::{IncidentStatus, Severity};
-//! use incident_metrics_catalog::Metrics;
+//! use incident_metrics_catalog::Catalog;
 //! use incident_metrics_core::{MetricsConfig, Registry};
 //!
 //! let mut registry = Registry::new(&MetricsConfig::new())?;
-//! let metrics = Metrics::register(&mut registry)?;
-//! metrics.incidents.active(Severity::Critical).inc();
-//! metrics.incidents.incidents(Severity::Critical, IncidentStatus::Open).inc();
+//! let catalog = Catalog::register(&mut registry)?;
+//! catalog.incidents.active(Severity::Critical).inc();
+//! catalog.incidents.incidents(Severity::Critical, IncidentStatus::Open).inc();
 //!
 //! let mut text = String::new();
 //! incident_metrics_core::prometheus_client::encoding::text::encode(
@@ -61,6 +61,7 @@
 //!   catalog. Off by default.
 
 pub mod alert;
+mod catalog;
 pub mod errors;
 mod family;
 pub mod grpc;
@@ -68,7 +69,6 @@ pub mod http;
 pub mod incident;
 pub mod limits;
 pub mod llm;
-mod metrics;
 pub mod notification;
 pub mod playbook;
 pub mod storage;
@@ -77,6 +77,7 @@ pub mod system;
 pub mod test_util;
 
 pub use alert::AlertMetrics;
+pub use catalog::Catalog;
 pub use errors::ErrorMetrics;
 pub use family::{CounterFamily, FloatCounterFamily, GaugeFamily, HistogramFamily, LabelSet};
 pub use grpc::GrpcMetrics;
@@ -84,7 +85,6 @@ pub use http::HttpMetrics;
 pub use incident::IncidentMetrics;
 pub use limits::LimitMetrics;
 pub use llm::LlmMetrics;
-pub use metrics::{Metrics, MetricsRegistry, global, global_or_detached, init};
 pub use notification::NotificationMetrics;
 pub use playbook::PlaybookMetrics;
 pub use storage::StorageMetrics;

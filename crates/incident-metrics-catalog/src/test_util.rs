@@ -1,6 +1,10 @@
 //! Test support for crates that check the whole catalog (feature `test-util`).
 
-use crate::Metrics;
+use std::sync::Arc;
+
+use incident_metrics_core::{MetricsConfig, Registry, Result};
+
+use crate::Catalog;
 use crate::alert::{AlertLabels, AlertStatus, ReceiverLabels};
 use crate::errors::ErrorLabels;
 use crate::grpc::{GrpcCode, GrpcMethodLabels, GrpcRequestLabels};
@@ -13,9 +17,65 @@ use crate::notification::{ChannelLabels, NotificationLabels, NotificationStatus}
 use crate::playbook::{PlaybookLabels, PlaybookNameLabels, PlaybookStatus};
 use crate::storage::{BackendLabels, StorageLabels, StorageOperation};
 
+/// A registry with every family of the catalog registered, for the tests
+/// of the crates under the facade (which cannot use the facade's
+/// `Metrics`): the [`Catalog`] to build layers and trackers from, and the
+/// registry to render.
+///
+/// # Examples
+///
+/// ```
+/// use incident_metrics_catalog::test_util::TestMetrics;
+/// use incident_metrics_core::MetricsConfig;
+///
+/// let metrics = TestMetrics::new(&MetricsConfig::new())?;
+/// metrics.catalog().incidents.deduplicated.inc();
+/// assert_eq!(metrics.catalog().incidents.deduplicated.get(), 1);
+/// assert!(metrics.config().enabled());
+/// # let _ = metrics.registry();
+/// # Ok::<(), incident_metrics_core::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct TestMetrics {
+    registry: Arc<Registry>,
+    catalog: Catalog,
+}
+
+impl TestMetrics {
+    /// A new registry for `config` with every family registered.
+    ///
+    /// # Errors
+    ///
+    /// Any error of [`Registry::new`] or of registration.
+    pub fn new(config: &MetricsConfig) -> Result<Self> {
+        let mut registry = Registry::new(config)?;
+        let catalog = Catalog::register(&mut registry)?;
+        registry.check_cardinality_limits()?;
+        Ok(Self {
+            registry: Arc::new(registry),
+            catalog,
+        })
+    }
+
+    /// The families.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The registry, for rendering.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MetricsConfig {
+        self.registry.config()
+    }
+}
+
 /// Records one series in every family through the public handles, so that
 /// every family has samples: for exposition tests and examples.
-pub fn populate_every_family(m: &Metrics) {
+pub fn populate_every_family(m: &Catalog) {
     let s = |v: &str| incident_metrics_core::SharedStr::from(v);
     let route = HttpRouteLabels {
         method: Method::Get,

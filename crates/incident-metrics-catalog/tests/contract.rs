@@ -6,7 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use incident_metrics_catalog::http::{HttpRouteLabels, Method};
-use incident_metrics_catalog::{FAMILIES, Metrics, MetricsRegistry};
+use incident_metrics_catalog::test_util::TestMetrics;
+use incident_metrics_catalog::{Catalog, FAMILIES};
 use incident_metrics_core::prometheus_client::encoding::{prometheus_text, text};
 use incident_metrics_core::{MetricsConfig, Registry};
 
@@ -137,7 +138,7 @@ fn render_openmetrics(registry: &Registry) -> String {
 
 #[test]
 fn every_contract_family_is_announced_before_any_traffic() {
-    let metrics = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
+    let metrics = TestMetrics::new(&MetricsConfig::new()).unwrap();
     let text = render_prometheus(metrics.registry());
     for (name, kind, _) in CONTRACT {
         let full = format!("{PREFIX}{name}");
@@ -180,7 +181,7 @@ fn declarations_match_the_contract_labels() {
 #[test]
 fn families_constant_lists_what_is_registered() {
     let mut registry = Registry::new(&MetricsConfig::new()).unwrap();
-    Metrics::register(&mut registry).unwrap();
+    Catalog::register(&mut registry).unwrap();
     let registered: Vec<_> = registry.families().iter().map(|f| f.spec).collect();
     let declared: Vec<_> = FAMILIES.iter().map(|s| **s).collect();
     assert_eq!(registered, declared);
@@ -188,7 +189,7 @@ fn families_constant_lists_what_is_registered() {
 
 #[test]
 fn closed_sets_start_at_zero() {
-    let metrics = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
+    let metrics = TestMetrics::new(&MetricsConfig::new()).unwrap();
     let text = render_prometheus(metrics.registry());
     for sev in ["critical", "high", "medium", "low", "info"] {
         assert!(text.contains(&format!(
@@ -214,8 +215,8 @@ fn closed_sets_start_at_zero() {
 
 #[test]
 fn encoded_label_keys_equal_the_declared_labels() {
-    let metrics = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
-    incident_metrics_catalog::test_util::populate_every_family(metrics.metrics());
+    let metrics = TestMetrics::new(&MetricsConfig::new()).unwrap();
+    incident_metrics_catalog::test_util::populate_every_family(metrics.catalog());
     let text = render_openmetrics(metrics.registry());
 
     // Map every sample line to its family and collect the label keys.
@@ -259,21 +260,21 @@ fn encoded_label_keys_equal_the_declared_labels() {
 #[test]
 fn a_second_catalog_in_one_registry_is_an_error() {
     let mut registry = Registry::new(&MetricsConfig::new()).unwrap();
-    Metrics::register(&mut registry).unwrap();
-    let err = Metrics::register(&mut registry).unwrap_err();
+    Catalog::register(&mut registry).unwrap();
+    let err = Catalog::register(&mut registry).unwrap_err();
     assert!(err.to_string().contains("already registered"), "{err}");
 }
 
 #[test]
 fn bucket_overrides_reach_the_families() {
     let config = MetricsConfig::new().with_buckets("http_request_duration_seconds", vec![0.5, 5.0]);
-    let metrics = MetricsRegistry::new(&config).unwrap();
+    let metrics = TestMetrics::new(&config).unwrap();
     let route = HttpRouteLabels {
         method: Method::Post,
         path: "/y".into(),
     };
     metrics
-        .metrics()
+        .catalog()
         .http
         .request_duration
         .get_or_create(&route)
@@ -283,12 +284,12 @@ fn bucket_overrides_reach_the_families() {
         "llm_incident_manager_http_request_duration_seconds_bucket{method=\"POST\",path=\"/y\",le=\"5\"} 1\n"
     ), "{text}");
     let bad = MetricsConfig::new().with_buckets("llm_request_duration_seconds", vec![2.0, 1.0]);
-    assert!(MetricsRegistry::new(&bad).is_err());
+    assert!(TestMetrics::new(&bad).is_err());
 }
 
 #[test]
 fn every_labelled_family_is_bounded_and_starts_its_overflow_count_at_zero() {
-    let metrics = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
+    let metrics = TestMetrics::new(&MetricsConfig::new()).unwrap();
     let text = render_prometheus(metrics.registry());
     let mut bounded = 0;
     for spec in FAMILIES.iter().filter(|s| !s.labels.is_empty()) {
@@ -315,8 +316,8 @@ fn family_limits_fold_new_label_sets_into_one_overflow_series() {
     let config = MetricsConfig::new()
         .with_cardinality_limit(1000)
         .with_family_cardinality_limit("llm_requests", 3);
-    let metrics = MetricsRegistry::new(&config).unwrap();
-    let llm = &metrics.metrics().llm;
+    let metrics = TestMetrics::new(&config).unwrap();
+    let llm = &metrics.catalog().llm;
     assert_eq!(llm.requests.limit(), 3);
     assert_eq!(llm.tokens.limit(), 1000);
     for i in 0..10 {
@@ -348,17 +349,19 @@ fn family_limits_fold_new_label_sets_into_one_overflow_series() {
 #[test]
 fn an_override_naming_no_family_is_refused_once_registration_is_over() {
     let config = MetricsConfig::new().with_family_cardinality_limit("llm_request", 3);
-    let err = MetricsRegistry::new(&config).unwrap_err();
+    let err = TestMetrics::new(&config).unwrap_err();
     assert!(
         err.to_string()
             .contains("`cardinality_limits.llm_request` names no registered family"),
         "{err}"
     );
     assert!(err.to_string().contains("llm_requests"), "{err}");
-    // A family the caller registers in `extra` may be named.
+    // A family the caller registers beside the catalog may be named.
     let config = MetricsConfig::new().with_family_cardinality_limit("jobs", 3);
     let info = incident_metrics_catalog::system::BuildInfo::from_build();
-    MetricsRegistry::with_extra(&config, &info, |r| {
+    let mut r = incident_metrics_core::Registry::new(&config).unwrap();
+    Catalog::register_with_build_info(&mut r, &info).unwrap();
+    {
         const JOBS: incident_metrics_core::FamilySpec = incident_metrics_core::FamilySpec {
             name: "jobs",
             help: "Jobs",
@@ -367,9 +370,8 @@ fn an_override_naming_no_family_is_refused_once_registration_is_over() {
             labels: &["queue"],
         };
         let jobs: incident_metrics_catalog::CounterFamily<Vec<(String, String)>> =
-            r.register_bounded(&JOBS)?;
+            r.register_bounded(&JOBS).unwrap();
         assert_eq!(jobs.limit(), 3);
-        Ok(())
-    })
-    .unwrap();
+    }
+    r.check_cardinality_limits().unwrap();
 }

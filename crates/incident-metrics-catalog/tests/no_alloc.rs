@@ -6,13 +6,13 @@
 
 use std::hint::black_box;
 
-use incident_metrics_catalog::Metrics;
+use incident_metrics_catalog::Catalog;
 use incident_metrics_catalog::incident::{EscalationLevel, IncidentStatus, Severity};
 use incident_metrics_core::{LabelEnum, MetricsConfig, Registry};
 
-fn setup() -> (Registry, Metrics) {
+fn setup() -> (Registry, Catalog) {
     let mut registry = Registry::new(&MetricsConfig::new()).unwrap();
-    let metrics = Metrics::register(&mut registry).unwrap();
+    let metrics = Catalog::register(&mut registry).unwrap();
     (registry, metrics)
 }
 

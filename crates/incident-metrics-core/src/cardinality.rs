@@ -310,7 +310,7 @@ impl Registry {
 
     /// Checks that every entry of `cardinality_limits` names a family
     /// registered with a limit. Call it once every family is registered
-    /// (the catalog's `MetricsRegistry` does).
+    /// (the facade's `Metrics` does).
     ///
     /// # Errors
     ///

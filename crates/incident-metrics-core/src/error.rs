@@ -10,8 +10,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Every message names the field or the metric at fault and says what to
 /// change. None of these errors can happen on the hot path: they come out of
 /// [`MetricsConfig::validate`](crate::MetricsConfig::validate), the config
-/// loaders, [`Registry`](crate::Registry) registration and the process-wide
-/// [`Global`](crate::Global) cell, all of which run at start-up.
+/// loaders and [`Registry`](crate::Registry) registration, all of which run
+/// at start-up.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -104,10 +104,6 @@ pub enum Error {
         /// The full name (with namespace and suffixes) that collides.
         name: String,
     },
-
-    /// The process-wide metrics were already initialised.
-    #[error("metrics are already initialised: call `init` once, at start-up")]
-    AlreadyInitialized,
 
     /// The configuration file could not be read.
     #[error("cannot read metrics configuration file {path}: {source}")]

@@ -27,10 +27,11 @@
 //! - the building blocks of a zero-lookup hot path: bounded label enums
 //!   ([`label_enum!`], [`LabelEnum`]) and dense handle tables ([`ByLabel`]),
 //!   a lock-free [`Histogram`], a [`ComputedGauge`] read at scrape time, and
-//!   a [`Sampler`] for histograms;
-//! - [`Global`], the set-once cell behind the optional process-wide
-//!   `init`/`global` pair (see the catalog crate). Nothing needs it: every
-//!   handle can be built and passed explicitly.
+//!   a [`Sampler`] for histograms.
+//!
+//! It holds no process-wide state: every handle is built and passed
+//! explicitly (the facade, `incident-metrics`, owns the one optional
+//! process-wide `init_metrics`/`global`).
 //!
 //! It must not register anything behind the caller's back, hold a lock on a
 //! hot path, or panic on input it does not control.
@@ -73,7 +74,6 @@ mod cardinality;
 mod computed;
 mod config;
 mod error;
-mod global;
 mod histogram;
 mod label;
 mod name;
@@ -89,7 +89,6 @@ pub use config::{
     DEFAULT_ENDPOINT, DEFAULT_EXCLUDED_PATHS, DEFAULT_NAMESPACE, ENV_PREFIX, MetricsConfig,
 };
 pub use error::{Error, Result};
-pub use global::Global;
 pub use histogram::{Histogram, HistogramBuilder};
 pub use label::{ByLabel, LabelEnum, UnknownLabelValue};
 pub use name::{validate_label_name, validate_metric_name};

@@ -3,7 +3,7 @@
 //! and gzip from `Accept-Encoding` the way client_golang does, and answers
 //! `/metrics` from an axum router or a standalone hyper server.
 //!
-//! - [`render`] and [`gather_metrics`] turn a registry into text;
+//! - [`render`] and [`render_text`] turn a registry into text;
 //! - [`negotiate_format`] and [`negotiate_encoding`] read the request headers;
 //! - [`encode_response`] builds the whole answer (status, headers, body) and
 //!   turns failures into a `500`, never a panic;
@@ -39,7 +39,7 @@
 //! use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 //! use incident_metrics_core::prometheus_client::metrics::family::Family;
 //! use incident_metrics_core::{FamilySpec, MetricKind, MetricsConfig, Registry};
-//! use incident_metrics_exporter::{encode_response, gather_metrics, render, Format};
+//! use incident_metrics_exporter::{encode_response, render, render_text, Format};
 //!
 //! const REQUESTS: FamilySpec = FamilySpec {
 //!     name: "requests",
@@ -59,7 +59,7 @@
 //!
 //! // Prometheus text 0.0.4, the default answer.
 //! assert_eq!(
-//!     gather_metrics(&registry)?,
+//!     render_text(&registry)?,
 //!     "# HELP svc_requests_total Requests served.\n\
 //!      ## TYPE svc_requests_total counter\n\
 //!      svc_requests_total{env=\"prod\",method=\"GET\"} 1\n"
@@ -147,7 +147,7 @@ pub use config::{
 pub use error::{Error, Result};
 pub use format::Format;
 pub use negotiate::{negotiate_encoding, negotiate_format};
-pub use render::{gather_metrics, render};
+pub use render::{render, render_text};
 pub use response::encode_response;
 
 #[cfg(feature = "axum")]

@@ -1,4 +1,4 @@
-//! [`render`] and [`gather_metrics`]: a registry as exposition text.
+//! [`render`] and [`render_text`]: a registry as exposition text.
 
 use incident_metrics_core::Registry;
 use incident_metrics_core::prometheus_client::encoding::{prometheus_text, text};
@@ -70,7 +70,8 @@ pub fn render(registry: &Registry, format: Format) -> Result<String> {
 }
 
 /// Renders `registry` as Prometheus text 0.0.4, the format every scraper
-/// reads: the `gather_metrics()` of the specification.
+/// reads (the facade's `gather_metrics()` is this, over the process-wide
+/// registry).
 ///
 /// It returns a `Result` rather than a bare `String` on purpose: the only
 /// way rendering fails is a metric whose own `encode` errs, and a `String`
@@ -87,13 +88,13 @@ pub fn render(registry: &Registry, format: Format) -> Result<String> {
 ///
 /// ```
 /// use incident_metrics_core::{MetricsConfig, Registry};
-/// use incident_metrics_exporter::gather_metrics;
+/// use incident_metrics_exporter::render_text;
 ///
 /// let registry = Registry::new(&MetricsConfig::new())?;
-/// assert_eq!(gather_metrics(&registry)?, "");
+/// assert_eq!(render_text(&registry)?, "");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn gather_metrics(registry: &Registry) -> Result<String> {
+pub fn render_text(registry: &Registry) -> Result<String> {
     render(registry, Format::Prometheus)
 }
 

@@ -12,7 +12,7 @@ use incident_metrics_core::prometheus_client::metrics::exemplar::CounterWithExem
 use incident_metrics_core::prometheus_client::metrics::family::Family;
 use incident_metrics_core::prometheus_client::metrics::gauge::Gauge;
 use incident_metrics_core::{ComputedGauge, Histogram, MetricKind, Registry, Unit};
-use incident_metrics_exporter::{Format, gather_metrics, render};
+use incident_metrics_exporter::{Format, render, render_text};
 use support::{registry, spec};
 
 type Labels = Vec<(String, String)>;
@@ -28,7 +28,7 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 fn assert_golden(registry: &Registry, openmetrics: &str, prometheus: &str) {
     assert_eq!(render(registry, Format::OpenMetrics).unwrap(), openmetrics);
     assert_eq!(render(registry, Format::Prometheus).unwrap(), prometheus);
-    assert_eq!(gather_metrics(registry).unwrap(), prometheus);
+    assert_eq!(render_text(registry).unwrap(), prometheus);
 }
 
 #[test]

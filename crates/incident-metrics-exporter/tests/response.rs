@@ -13,7 +13,7 @@ use incident_metrics_core::prometheus_client::encoding::{EncodeMetric, MetricEnc
 use incident_metrics_core::prometheus_client::metrics::MetricType;
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 use incident_metrics_core::{MetricKind, Registry};
-use incident_metrics_exporter::{Error, Format, encode_response, gather_metrics, render};
+use incident_metrics_exporter::{Error, Format, encode_response, render, render_text};
 use support::{registry, spec};
 
 fn counting_registry() -> Registry {
@@ -136,7 +136,7 @@ fn a_failing_metric_gives_an_error_and_a_500() {
         ),
         "{error:?}"
     );
-    assert!(gather_metrics(&r).is_err());
+    assert!(render_text(&r).is_err());
 
     for accept_encoding in [None, Some("gzip")] {
         let response = encode_response(&r, None, accept_encoding);

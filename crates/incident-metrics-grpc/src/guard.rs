@@ -16,18 +16,19 @@ use crate::handles::MethodHandles;
 /// call was abandoned before it ended, or `DEADLINE_EXCEEDED` when the
 /// call's deadline (`grpc-timeout`) had passed by then.
 ///
-/// Get one from [`MetricsInterceptor::start_request`](crate::MetricsInterceptor::start_request);
+/// Get one from [`GrpcRequestMetrics::start_request`](crate::GrpcRequestMetrics::start_request);
 /// [`GrpcMetricsLayer`](crate::GrpcMetricsLayer) uses the same guard inside.
 ///
 /// # Examples
 ///
 /// ```
-/// use incident_metrics_catalog::MetricsRegistry;
-/// use incident_metrics_core::MetricsConfig;
-/// use incident_metrics_grpc::{GrpcCode, MetricsInterceptor};
+/// use incident_metrics_catalog::Catalog;
+/// use incident_metrics_core::{MetricsConfig, Registry};
+/// use incident_metrics_grpc::{GrpcCode, GrpcRequestMetrics};
 ///
-/// let registry = MetricsRegistry::new(&MetricsConfig::new())?;
-/// let interceptor = MetricsInterceptor::new(&registry.metrics().grpc, registry.config());
+/// let mut registry = Registry::new(&MetricsConfig::new())?;
+/// let catalog = Catalog::register(&mut registry)?;
+/// let interceptor = GrpcRequestMetrics::server(&catalog);
 ///
 /// interceptor.start_request("incident.v1.IncidentService", "GetIncident").success();
 /// interceptor
@@ -38,7 +39,7 @@ use crate::handles::MethodHandles;
 /// let mut text = String::new();
 /// incident_metrics_core::prometheus_client::encoding::text::encode(
 ///     &mut text,
-///     registry.registry().as_prometheus(),
+///     registry.as_prometheus(),
 /// )?;
 /// for status in ["OK", "NOT_FOUND", "CANCELLED"] {
 ///     assert!(text.contains(&format!(

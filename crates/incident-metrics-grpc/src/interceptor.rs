@@ -1,19 +1,20 @@
-//! [`MetricsInterceptor`]: the manual API, for code outside a tower stack.
+//! [`GrpcRequestMetrics`]: the manual API, for code outside a tower stack.
 
-use incident_metrics_catalog::grpc::GrpcMetrics;
-use incident_metrics_core::MetricsConfig;
+use incident_metrics_catalog::Catalog;
 
 use crate::guard::RequestGuard;
 use crate::handles::Side;
 use crate::recorder::Recorder;
 
-/// Starts [`RequestGuard`]s by hand, in the manner of a gRPC interceptor:
+/// Starts [`RequestGuard`]s by hand, for calls that no
+/// [`GrpcMetricsLayer`](crate::GrpcMetricsLayer) sees:
 /// `start_request(service, method)` at the start of a call, then
 /// [`success`](RequestGuard::success), [`error`](RequestGuard::error) or a
-/// drop (cancelled) at its end. Records into the server families
-/// (`grpc_requests_total`, `grpc_request_duration_seconds`,
-/// `grpc_streams_active`, `grpc_requests_started_total`); see
-/// [`client`](Self::client) for the client families. Message counts need
+/// drop (cancelled) at its end. [`server`](Self::server) records into the
+/// server families (`grpc_requests_total`, `grpc_request_duration_seconds`,
+/// `grpc_streams_active`, `grpc_requests_started_total`),
+/// [`client`](Self::client) into the client families. It is not a tonic
+/// `Interceptor` (which sees only a request's metadata, never its end). Message counts need
 /// the bodies and so come only from [`GrpcMetricsLayer`](crate::GrpcMetricsLayer).
 ///
 /// Cloning is cheap and clones share the method table. The same limits as
@@ -23,15 +24,16 @@ use crate::recorder::Recorder;
 /// # Examples
 ///
 /// ```
-/// use incident_metrics_catalog::MetricsRegistry;
-/// use incident_metrics_core::MetricsConfig;
-/// use incident_metrics_grpc::MetricsInterceptor;
+/// use incident_metrics_catalog::Catalog;
+/// use incident_metrics_core::{MetricsConfig, Registry};
+/// use incident_metrics_grpc::GrpcRequestMetrics;
 ///
-/// let registry = MetricsRegistry::new(&MetricsConfig::new())?;
-/// let grpc = &registry.metrics().grpc;
-/// let interceptor = MetricsInterceptor::new(grpc, registry.config());
+/// let mut registry = Registry::new(&MetricsConfig::new())?;
+/// let catalog = Catalog::register(&mut registry)?;
+/// let grpc = &catalog.grpc;
+/// let requests = GrpcRequestMetrics::server(&catalog);
 ///
-/// let guard = interceptor.start_request("IncidentService", "CreateIncident");
+/// let guard = requests.start_request("IncidentService", "CreateIncident");
 /// // ... handle the request ...
 /// guard.success();
 ///
@@ -47,23 +49,24 @@ use crate::recorder::Recorder;
 /// # Ok::<(), incident_metrics_core::Error>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct MetricsInterceptor {
+pub struct GrpcRequestMetrics {
     recorder: Recorder,
 }
 
-impl MetricsInterceptor {
-    /// An interceptor recording server calls into `metrics`, with the sample
-    /// rate and the on/off switch of `config`.
-    pub fn new(metrics: &GrpcMetrics, config: &MetricsConfig) -> Self {
+impl GrpcRequestMetrics {
+    /// Records server calls into the gRPC families of `catalog`, with the
+    /// sample rate and the on/off switch of the configuration the catalog
+    /// was registered under.
+    pub fn server(catalog: &Catalog) -> Self {
         Self {
-            recorder: Recorder::new(metrics, config, Side::Server),
+            recorder: Recorder::new(&catalog.grpc, catalog.config(), Side::Server),
         }
     }
 
-    /// An interceptor recording client calls (`grpc_client_*` families).
-    pub fn client(metrics: &GrpcMetrics, config: &MetricsConfig) -> Self {
+    /// Records client calls into the `grpc_client_*` families of `catalog`.
+    pub fn client(catalog: &Catalog) -> Self {
         Self {
-            recorder: Recorder::new(metrics, config, Side::Client),
+            recorder: Recorder::new(&catalog.grpc, catalog.config(), Side::Client),
         }
     }
 

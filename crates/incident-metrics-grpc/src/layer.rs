@@ -1,7 +1,6 @@
 //! [`GrpcMetricsLayer`]: the tower layer.
 
-use incident_metrics_catalog::grpc::GrpcMetrics;
-use incident_metrics_core::MetricsConfig;
+use incident_metrics_catalog::Catalog;
 use tower_layer::Layer;
 
 use crate::body::RequestBody;
@@ -50,21 +49,24 @@ impl GrpcMetricsLayer {
     /// recording into `grpc_requests_total`, `grpc_request_duration_seconds`,
     /// `grpc_streams_active`, `grpc_requests_started_total`,
     /// `grpc_messages_received_total` and `grpc_messages_sent_total`.
-    /// `config` gives the sample rate of the duration histogram and the
-    /// on/off switch.
-    pub fn server(metrics: &GrpcMetrics, config: &MetricsConfig) -> Self {
+    /// The configuration the catalog was registered under
+    /// ([`Catalog::config`]) gives the sample rate of the duration histogram
+    /// and the on/off switch. The facade's `Metrics::grpc_server_layer` is
+    /// this call.
+    pub fn server(catalog: &Catalog) -> Self {
         Self {
-            recorder: Recorder::new(metrics, config, Side::Server),
+            recorder: Recorder::new(&catalog.grpc, catalog.config(), Side::Server),
             map: KeepRequestBody,
         }
     }
 
     /// A layer for a client channel, recording into the `grpc_client_*`
     /// families. A tonic `Channel` takes only `tonic::body::Body`, so wrap it
-    /// with [`map_request_body`](Self::map_request_body).
-    pub fn client(metrics: &GrpcMetrics, config: &MetricsConfig) -> Self {
+    /// with [`map_request_body`](Self::map_request_body). The facade's
+    /// `Metrics::grpc_client_layer` is this call.
+    pub fn client(catalog: &Catalog) -> Self {
         Self {
-            recorder: Recorder::new(metrics, config, Side::Client),
+            recorder: Recorder::new(&catalog.grpc, catalog.config(), Side::Client),
             map: KeepRequestBody,
         }
     }

@@ -19,7 +19,7 @@
 //! histogram follows the configured sample rate. Messages are counted from
 //! the gRPC length prefixes as the bodies stream past, without buffering or
 //! decoding. See [`GrpcMetricsLayer`] for how the status is found, and
-//! [`MetricsInterceptor`], [`RequestGuard`] and [`instrument_grpc!`] for the
+//! [`GrpcRequestMetrics`], [`RequestGuard`] and [`instrument_grpc!`] for the
 //! manual API.
 //!
 //! # The status recorded
@@ -72,8 +72,8 @@
 //! A tonic server and a client channel, both measured:
 //!
 //! ```
-//! use incident_metrics_catalog::MetricsRegistry;
-//! use incident_metrics_core::MetricsConfig;
+//! use incident_metrics_catalog::Catalog;
+//! use incident_metrics_core::{MetricsConfig, Registry};
 //! use incident_metrics_grpc::GrpcMetricsLayer;
 //! use incident_metrics_grpc_testproto::echo::echo_client::EchoClient;
 //! use incident_metrics_grpc_testproto::echo::echo_server::EchoServer;
@@ -81,14 +81,14 @@
 //! use incident_metrics_grpc_testproto::TestEcho;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let registry = MetricsRegistry::new(&MetricsConfig::new())?;
-//! let grpc = &registry.metrics().grpc;
+//! let mut registry = Registry::new(&MetricsConfig::new())?;
+//! let catalog = Catalog::register(&mut registry)?;
 //!
 //! // Server: one layer on the tonic server.
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! let addr = listener.local_addr()?;
 //! let server = tonic::transport::Server::builder()
-//!     .layer(GrpcMetricsLayer::server(grpc, registry.config()))
+//!     .layer(GrpcMetricsLayer::server(&catalog))
 //!     .add_service(EchoServer::new(TestEcho))
 //!     .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
 //! tokio::spawn(server);
@@ -99,7 +99,7 @@
 //!     .await?;
 //! let channel = tower::ServiceBuilder::new()
 //!     .layer(
-//!         GrpcMetricsLayer::client(grpc, registry.config())
+//!         GrpcMetricsLayer::client(&catalog)
 //!             .map_request_body(|body| tonic::body::Body::new(body)),
 //!     )
 //!     .service(channel);
@@ -112,7 +112,7 @@
 //! let mut text = String::new();
 //! incident_metrics_core::prometheus_client::encoding::text::encode(
 //!     &mut text,
-//!     registry.registry().as_prometheus(),
+//!     registry.as_prometheus(),
 //! )?;
 //! let labels = r#"{service="test.echo.v1.Echo",method="Unary",status="NOT_FOUND"}"#;
 //! assert!(text.contains(&format!("llm_incident_manager_grpc_requests_total{labels} 1\n")));
@@ -152,7 +152,7 @@ pub use body::{RequestBody, ResponseBody};
 pub use future::ResponseFuture;
 pub use guard::RequestGuard;
 pub use incident_metrics_catalog::grpc::GrpcCode;
-pub use interceptor::MetricsInterceptor;
+pub use interceptor::GrpcRequestMetrics;
 pub use layer::GrpcMetricsLayer;
 pub use map::{KeepRequestBody, MapRequestBody, MapRequestBodyWith};
 pub use path::{UNKNOWN_METHOD, UNKNOWN_SERVICE};

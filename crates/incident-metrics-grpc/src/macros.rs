@@ -2,7 +2,7 @@
 //! in a [`RequestGuard`](crate::RequestGuard).
 
 /// Awaits an async handler body inside a [`RequestGuard`](crate::RequestGuard)
-/// started by a [`MetricsInterceptor`](crate::MetricsInterceptor), and
+/// started by a [`GrpcRequestMetrics`](crate::GrpcRequestMetrics), and
 /// records its outcome: `OK` for `Ok(_)`, the error's code for `Err(e)`,
 /// `CANCELLED` if the enclosing future is dropped while the body runs.
 ///
@@ -15,12 +15,12 @@
 /// # Examples
 ///
 /// ```
-/// use incident_metrics_catalog::MetricsRegistry;
-/// use incident_metrics_core::MetricsConfig;
-/// use incident_metrics_grpc::{instrument_grpc, MetricsInterceptor};
+/// use incident_metrics_catalog::Catalog;
+/// use incident_metrics_core::{MetricsConfig, Registry};
+/// use incident_metrics_grpc::{instrument_grpc, GrpcRequestMetrics};
 ///
 /// async fn get_incident(
-///     interceptor: &MetricsInterceptor,
+///     interceptor: &GrpcRequestMetrics,
 ///     id: u64,
 /// ) -> Result<String, tonic::Status> {
 ///     instrument_grpc!(interceptor, "incident.v1.IncidentService", "GetIncident", async {
@@ -32,8 +32,9 @@
 ///     })
 /// }
 ///
-/// let registry = MetricsRegistry::new(&MetricsConfig::new())?;
-/// let interceptor = MetricsInterceptor::new(&registry.metrics().grpc, registry.config());
+/// let mut registry = Registry::new(&MetricsConfig::new())?;
+/// let catalog = Catalog::register(&mut registry)?;
+/// let interceptor = GrpcRequestMetrics::server(&catalog);
 /// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
 /// assert!(runtime.block_on(get_incident(&interceptor, 1)).is_ok());
 /// assert!(runtime.block_on(get_incident(&interceptor, 2)).is_err());
@@ -41,7 +42,7 @@
 /// let mut text = String::new();
 /// incident_metrics_core::prometheus_client::encoding::text::encode(
 ///     &mut text,
-///     registry.registry().as_prometheus(),
+///     registry.as_prometheus(),
 /// )?;
 /// assert!(text.contains("method=\"GetIncident\",status=\"NOT_FOUND\"} 1\n"));
 /// assert!(text.contains("method=\"GetIncident\",status=\"OK\"} 1\n"));
@@ -50,7 +51,7 @@
 #[macro_export]
 macro_rules! instrument_grpc {
     ($interceptor:expr, $service:expr, $method:expr, $body:expr $(,)?) => {{
-        let guard = $crate::MetricsInterceptor::start_request(&$interceptor, $service, $method);
+        let guard = $crate::GrpcRequestMetrics::start_request(&$interceptor, $service, $method);
         let result = $body.await;
         match &result {
             ::std::result::Result::Ok(_) => guard.success(),

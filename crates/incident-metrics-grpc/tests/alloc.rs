@@ -9,7 +9,7 @@ use std::task::Poll;
 
 use common::{FramesBody, drain, poll_once};
 use http::{Request, Response};
-use incident_metrics_catalog::MetricsRegistry;
+use incident_metrics_catalog::test_util::TestMetrics;
 use incident_metrics_core::MetricsConfig;
 use incident_metrics_grpc::{GrpcMetricsLayer, RequestBody};
 use tower::{Layer, Service};
@@ -55,8 +55,8 @@ where
 
 #[test]
 fn a_unary_call_allocates_nothing_in_the_layer() {
-    let registry = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
-    let layer = GrpcMetricsLayer::server(&registry.metrics().grpc, registry.config());
+    let registry = TestMetrics::new(&MetricsConfig::new()).unwrap();
+    let layer = GrpcMetricsLayer::server(registry.catalog());
     let mut svc = layer.layer(tower::service_fn(inner));
 
     // The first call resolves the method's handles and the OK series; the
@@ -89,9 +89,8 @@ fn a_unary_call_allocates_nothing_in_the_layer() {
 
 #[test]
 fn the_manual_guard_allocates_nothing_either() {
-    let registry = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
-    let interceptor =
-        incident_metrics_grpc::MetricsInterceptor::new(&registry.metrics().grpc, registry.config());
+    let registry = TestMetrics::new(&MetricsConfig::new()).unwrap();
+    let interceptor = incident_metrics_grpc::GrpcRequestMetrics::server(registry.catalog());
     interceptor.start_request("pkg.Svc", "M").success();
     let info = allocation_counter::measure(|| {
         for _ in 0..100 {

@@ -9,17 +9,17 @@ use std::task::Poll;
 
 use common::{FramesBody, drain, poll_once, sample};
 use http::{Request, Response, StatusCode};
-use incident_metrics_catalog::MetricsRegistry;
+use incident_metrics_catalog::test_util::TestMetrics;
 use incident_metrics_core::MetricsConfig;
 use incident_metrics_grpc::{GrpcMetricsLayer, RequestBody, UNKNOWN_METHOD, UNKNOWN_SERVICE};
 use proptest::prelude::*;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 
-fn registry(config: &MetricsConfig) -> MetricsRegistry {
-    MetricsRegistry::new(config).unwrap()
+fn registry(config: &MetricsConfig) -> TestMetrics {
+    TestMetrics::new(config).unwrap()
 }
 
-fn text(registry: &MetricsRegistry) -> String {
+fn text(registry: &TestMetrics) -> String {
     let mut text = String::new();
     incident_metrics_core::prometheus_client::encoding::text::encode(
         &mut text,
@@ -37,16 +37,9 @@ fn request(path: &str) -> Request<FramesBody> {
 }
 
 /// Runs one call whose answer `respond` builds; drains the response body.
-fn call(
-    registry: &MetricsRegistry,
-    path: &str,
-    respond: impl Fn() -> Response<FramesBody> + Clone,
-) {
+fn call(registry: &TestMetrics, path: &str, respond: impl Fn() -> Response<FramesBody> + Clone) {
     let svc = ServiceBuilder::new()
-        .layer(GrpcMetricsLayer::server(
-            &registry.metrics().grpc,
-            registry.config(),
-        ))
+        .layer(GrpcMetricsLayer::server(registry.catalog()))
         .service(service_fn(
             move |mut req: Request<RequestBody<FramesBody>>| {
                 let respond = respond.clone();
@@ -159,7 +152,7 @@ fn trailers_only_answers_and_trailers_give_the_status() {
 #[test]
 fn inner_errors_are_unknown_and_drops_are_cancelled() {
     let r = registry(&MetricsConfig::new());
-    let layer = GrpcMetricsLayer::server(&r.metrics().grpc, r.config());
+    let layer = GrpcMetricsLayer::server(r.catalog());
     let m = "service=\"pkg.Svc\",method=\"M\"";
     let status = |code: &str| format!("{m},status=\"{code}\"");
 

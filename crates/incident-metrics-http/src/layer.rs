@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use incident_metrics_catalog::{HttpMetrics, Metrics};
-use incident_metrics_core::{MetricsConfig, SharedStr};
+use incident_metrics_catalog::Catalog;
+use incident_metrics_core::SharedStr;
 use tower_layer::Layer;
 
 use crate::classify::PathClassifier;
@@ -25,12 +25,13 @@ pub const DEFAULT_UNMATCHED_PATH: &str = "unmatched";
 /// # Examples
 ///
 /// ```
-/// use incident_metrics_catalog::MetricsRegistry;
-/// use incident_metrics_core::MetricsConfig;
+/// use incident_metrics_catalog::Catalog;
+/// use incident_metrics_core::{MetricsConfig, Registry};
 /// use incident_metrics_http::{DurationEnd, HttpMetricsLayer};
 ///
-/// let registry = MetricsRegistry::new(&MetricsConfig::new().with_sample_rate(0.5))?;
-/// let layer = HttpMetricsLayer::from_metrics(registry.metrics())
+/// let mut registry = Registry::new(&MetricsConfig::new().with_sample_rate(0.5))?;
+/// let catalog = Catalog::register(&mut registry)?;
+/// let layer = HttpMetricsLayer::new(&catalog)
 ///     .with_unmatched_path("no_route")
 ///     .with_duration_end(DurationEnd::FirstByte)
 ///     .with_path_classifier(|uri: &http::Uri| uri.path().starts_with("/v1/").then_some("/v1/{*rest}"));
@@ -44,25 +45,22 @@ pub struct HttpMetricsLayer {
 }
 
 impl HttpMetricsLayer {
-    /// A layer recording into `metrics`, with the sample rate, exclusions
-    /// and on/off switch of `config`.
-    pub fn new(metrics: HttpMetrics, config: &MetricsConfig) -> Self {
+    /// A layer recording into the HTTP families of `catalog`, with the
+    /// sample rate, exclusions and on/off switch of the configuration the
+    /// catalog was registered under ([`Catalog::config`]).
+    ///
+    /// The facade's `Metrics::http_layer` is this call.
+    pub fn new(catalog: &Catalog) -> Self {
         // quanta calibrates its clock on first use (up to some 200 ms): do it
         // now rather than on the first request.
         let _ = quanta::Instant::now();
         Self::from_settings(Settings {
-            metrics,
-            config: config.clone(),
+            metrics: catalog.http.clone(),
+            config: catalog.config().clone(),
             classifier: None,
             unmatched: SharedStr::from_static(DEFAULT_UNMATCHED_PATH),
             duration_end: DurationEnd::default(),
         })
-    }
-
-    /// A layer recording into `metrics.http` under the configuration the
-    /// metrics were registered with.
-    pub fn from_metrics(metrics: &Metrics) -> Self {
-        Self::new(metrics.http.clone(), metrics.config())
     }
 
     fn from_settings(settings: Settings) -> Self {

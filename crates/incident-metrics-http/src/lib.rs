@@ -112,19 +112,20 @@
 //!
 //! ```
 //! use axum::{Router, routing::get};
-//! use incident_metrics_catalog::MetricsRegistry;
-//! use incident_metrics_core::MetricsConfig;
+//! use incident_metrics_catalog::Catalog;
+//! use incident_metrics_core::{MetricsConfig, Registry};
 //! use incident_metrics_http::HttpMetricsLayer;
 //! use tower::ServiceExt;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let metrics = MetricsRegistry::new(&MetricsConfig::new())?;
+//! let mut registry = Registry::new(&MetricsConfig::new())?;
+//! let catalog = Catalog::register(&mut registry)?;
 //! // In a service: incident_metrics_exporter::metrics_router(registry).
 //! let metrics_router = Router::new().route("/metrics", get(|| async { "# EOF\n" }));
 //! let app: Router = Router::new()
 //!     .route("/api/v1/incidents/{id}", get(|| async { "{}" }))
 //!     .merge(metrics_router)
-//!     .layer(HttpMetricsLayer::from_metrics(metrics.metrics()));
+//!     .layer(HttpMetricsLayer::new(&catalog));
 //!
 //! let runtime = tokio::runtime::Builder::new_current_thread().build()?;
 //! for (uri, status) in [("/api/v1/incidents/42", 200), ("/nope", 404), ("/metrics", 200)] {
@@ -136,7 +137,7 @@
 //! let mut text = String::new();
 //! incident_metrics_core::prometheus_client::encoding::text::encode(
 //!     &mut text,
-//!     metrics.registry().as_prometheus(),
+//!     registry.as_prometheus(),
 //! )?;
 //! assert!(text.contains(
 //!     r#"llm_incident_manager_http_requests_total{method="GET",path="/api/v1/incidents/{id}",status="200"} 1"#

@@ -25,14 +25,15 @@ use crate::shared::Shared;
 ///
 /// ```
 /// use http_body_util::{BodyExt, Full};
-/// use incident_metrics_catalog::MetricsRegistry;
-/// use incident_metrics_core::MetricsConfig;
+/// use incident_metrics_catalog::Catalog;
+/// use incident_metrics_core::{MetricsConfig, Registry};
 /// use incident_metrics_http::{HttpMetricsLayer, RequestBody, RouteTemplates};
 /// use tower::{Layer, ServiceExt};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let metrics = MetricsRegistry::new(&MetricsConfig::new())?;
-/// let layer = HttpMetricsLayer::from_metrics(metrics.metrics())
+/// let mut registry = Registry::new(&MetricsConfig::new())?;
+/// let catalog = Catalog::register(&mut registry)?;
+/// let layer = HttpMetricsLayer::new(&catalog)
 ///     .with_path_classifier(RouteTemplates::new(["/users/{id}"]));
 /// let service = layer.layer(tower::service_fn(
 ///     |_req: http::Request<RequestBody<Full<bytes::Bytes>>>| async {
@@ -43,7 +44,7 @@ use crate::shared::Shared;
 /// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
 /// let request = http::Request::get("/users/7").body(Full::new(bytes::Bytes::new()))?;
 /// let response = runtime.block_on(service.oneshot(request))?;
-/// let connections = &metrics.metrics().http.connections_active;
+/// let connections = &catalog.http.connections_active;
 /// assert_eq!(connections.get(), 1); // until the body ends
 /// runtime.block_on(response.into_body().collect())?;
 /// assert_eq!(connections.get(), 0);

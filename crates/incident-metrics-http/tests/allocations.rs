@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
-use incident_metrics_catalog::MetricsRegistry;
+use incident_metrics_catalog::test_util::TestMetrics;
 use incident_metrics_core::MetricsConfig;
 use incident_metrics_http::{HttpMetricsLayer, RouteTemplates};
 use pin_project_lite::pin_project;
@@ -118,14 +118,14 @@ impl<B: Body> Body for OptOutBody<B> {
     }
 }
 
-fn layer(registry: &MetricsRegistry) -> HttpMetricsLayer {
-    HttpMetricsLayer::from_metrics(registry.metrics())
+fn layer(registry: &TestMetrics) -> HttpMetricsLayer {
+    HttpMetricsLayer::new(registry.catalog())
         .with_path_classifier(RouteTemplates::new(["/items/{id}", "/other"]))
 }
 
 #[test]
 fn a_tower_stack_allocates_nothing_per_request() {
-    let registry = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
+    let registry = TestMetrics::new(&MetricsConfig::new()).unwrap();
     let handler = tower::service_fn(|req: Request<_>| async move {
         drain(req.into_body());
         Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
@@ -156,7 +156,7 @@ fn a_tower_stack_allocates_nothing_per_request() {
     run(WARM_UP);
     let info = allocation_counter::measure(|| run(MEASURED));
     assert_eq!(info.count_total, 0, "{info:?}");
-    let h = &registry.metrics().http;
+    let h = &registry.catalog().http;
     assert_eq!(h.connections_active.get(), 0);
 }
 
@@ -256,7 +256,7 @@ fn in_an_axum_router_the_layer_allocates_nothing_beyond_body_wrapping() {
     async fn item() -> &'static str {
         "item"
     }
-    let registry = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
+    let registry = TestMetrics::new(&MetricsConfig::new()).unwrap();
     let baseline = router_allocations(
         Router::new()
             .route("/items/{id}", get(item))
@@ -265,19 +265,19 @@ fn in_an_axum_router_the_layer_allocates_nothing_beyond_body_wrapping() {
     let ours = router_allocations(
         Router::new()
             .route("/items/{id}", get(item))
-            .layer(HttpMetricsLayer::from_metrics(registry.metrics())),
+            .layer(HttpMetricsLayer::new(registry.catalog())),
     );
-    let disabled_reg = MetricsRegistry::new(&MetricsConfig::new().with_enabled(false)).unwrap();
+    let disabled_reg = TestMetrics::new(&MetricsConfig::new().with_enabled(false)).unwrap();
     let disabled = router_allocations(
         Router::new()
             .route("/items/{id}", get(item))
-            .layer(HttpMetricsLayer::from_metrics(disabled_reg.metrics())),
+            .layer(HttpMetricsLayer::new(disabled_reg.catalog())),
     );
     let plain = router_allocations(Router::new().route("/items/{id}", get(item)));
     eprintln!("disabled {disabled} plain {plain}");
     eprintln!("router allocations per {MEASURED} requests: baseline {baseline}, ours {ours}");
     assert_eq!(ours, baseline);
-    let h = &registry.metrics().http;
+    let h = &registry.catalog().http;
     assert_eq!(h.connections_active.get(), 0);
     assert_eq!(h.requests_in_flight.get(), 0);
 }

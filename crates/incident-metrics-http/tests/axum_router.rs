@@ -40,7 +40,7 @@ fn cached(layer: &HttpMetricsLayer) -> usize {
 #[tokio::test]
 async fn templates_come_from_matched_path_including_nested_routers() {
     let registry = common::registry(&MetricsConfig::new());
-    let layer = HttpMetricsLayer::from_metrics(registry.metrics());
+    let layer = HttpMetricsLayer::new(registry.catalog());
     let api = Router::new()
         .route("/incidents/{id}", get(|| async { "one" }))
         .route("/incidents", get(|| async { "all" }));
@@ -64,7 +64,7 @@ async fn templates_come_from_matched_path_including_nested_routers() {
     assert_eq!(call(&router, "POST", "/").await, 405);
     assert_eq!(call(&router, "GET", "/").await, 200);
 
-    let h = &registry.metrics().http;
+    let h = &registry.catalog().http;
     assert_eq!(code(h, Method::Get, "/api/v1/incidents/{id}", 200), 50);
     assert_eq!(code(h, Method::Get, "/api/v1/incidents", 200), 50);
     assert_eq!(code(h, Method::Get, "unmatched", 404), 50);

@@ -20,8 +20,8 @@ use common::{code, count, observations, sum};
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use incident_metrics_catalog::MetricsRegistry;
 use incident_metrics_catalog::http::{HttpStatus, Method};
+use incident_metrics_catalog::test_util::TestMetrics;
 use incident_metrics_core::MetricsConfig;
 use incident_metrics_http::HttpMetricsLayer;
 use tokio::net::{TcpListener, TcpStream};
@@ -34,7 +34,7 @@ const INCIDENTS: &str = "/api/v1/incidents";
 
 #[derive(Clone)]
 struct App {
-    registry: Arc<MetricsRegistry>,
+    registry: Arc<TestMetrics>,
     /// Told when a `/slow` handler has started.
     started: mpsc::UnboundedSender<()>,
 }
@@ -70,9 +70,9 @@ async fn panics() -> &'static str {
     panic!("handler panicked")
 }
 
-async fn start(registry: Arc<MetricsRegistry>) -> (SocketAddr, mpsc::UnboundedReceiver<()>) {
+async fn start(registry: Arc<TestMetrics>) -> (SocketAddr, mpsc::UnboundedReceiver<()>) {
     let (started, started_rx) = mpsc::unbounded_channel();
-    let layer = HttpMetricsLayer::from_metrics(registry.metrics());
+    let layer = HttpMetricsLayer::new(registry.catalog());
     let app = App { registry, started };
     let router = Router::new()
         .route(INCIDENT, get(incident))
@@ -138,7 +138,7 @@ async fn eventually(what: &str, done: impl Fn() -> bool) {
 async fn a_mixed_run_is_counted_exactly() {
     let registry = Arc::new(common::registry(&MetricsConfig::new()));
     let (addr, mut started) = start(Arc::clone(&registry)).await;
-    let h = &registry.metrics().http;
+    let h = &registry.catalog().http;
 
     for i in 0..20 {
         let (status, _) = send(addr, "GET", &format!("/api/v1/incidents/{i}"), b"")
@@ -289,7 +289,7 @@ async fn a_mixed_run_is_counted_exactly() {
 async fn concurrent_and_cancelled_connections_leave_the_gauges_at_zero() {
     let registry = Arc::new(common::registry(&MetricsConfig::new()));
     let (addr, mut started) = start(Arc::clone(&registry)).await;
-    let h = &registry.metrics().http;
+    let h = &registry.catalog().http;
     const OK: usize = 300;
     const CANCELLED: usize = 100;
 

@@ -22,7 +22,7 @@ use axum::routing::get;
 use futures_util::FutureExt;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use incident_metrics_catalog::MetricsRegistry;
+use incident_metrics_catalog::test_util::TestMetrics;
 use incident_metrics_core::MetricsConfig;
 use incident_metrics_http::{HttpMetricsLayer, RouteTemplates};
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -107,7 +107,7 @@ const EVERY_REQUEST: &[(&str, &str, &str, u64)] = &[
 ];
 
 /// Every series of `http_requests_total`, sorted: (method, path, status, count).
-fn requests(registry: &MetricsRegistry) -> Vec<(String, String, String, u64)> {
+fn requests(registry: &TestMetrics) -> Vec<(String, String, String, u64)> {
     let text = common::render(registry);
     let label = |line: &str, name: &str| {
         let start = line.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
@@ -131,14 +131,14 @@ fn requests(registry: &MetricsRegistry) -> Vec<(String, String, String, u64)> {
 
 /// Asserts the whole `http_requests_total` family, and that no request is
 /// left in flight.
-fn assert_counted(registry: &MetricsRegistry, expected: &[(&str, &str, &str, u64)]) {
+fn assert_counted(registry: &TestMetrics, expected: &[(&str, &str, &str, u64)]) {
     let mut expected: Vec<_> = expected
         .iter()
         .map(|&(m, p, s, n)| (m.to_owned(), p.to_owned(), s.to_owned(), n))
         .collect();
     expected.sort();
     assert_eq!(requests(registry), expected);
-    let http = &registry.metrics().http;
+    let http = &registry.catalog().http;
     assert_eq!(http.connections_active.get(), 0);
     assert_eq!(http.requests_in_flight.get(), 0);
 }
@@ -152,12 +152,12 @@ fn without_unmatched() -> Vec<(&'static str, &'static str, &'static str, u64)> {
         .collect()
 }
 
-fn registry() -> MetricsRegistry {
+fn registry() -> TestMetrics {
     common::registry(&MetricsConfig::new())
 }
 
-fn layer(registry: &MetricsRegistry) -> HttpMetricsLayer {
-    HttpMetricsLayer::from_metrics(registry.metrics())
+fn layer(registry: &TestMetrics) -> HttpMetricsLayer {
+    HttpMetricsLayer::new(registry.catalog())
 }
 
 /// The incident routes of the mix.

@@ -51,11 +51,12 @@ fn gauges_return_to_zero_and_counts_are_exact_under_load() {
         .build()
         .unwrap();
     let registry = common::registry(&MetricsConfig::new());
-    let layer = HttpMetricsLayer::from_metrics(registry.metrics()).with_path_classifier(
-        RouteTemplates::new(["/pending", "/panic", "/stream", "/echo"]),
-    );
+    let layer =
+        HttpMetricsLayer::new(registry.catalog()).with_path_classifier(RouteTemplates::new([
+            "/pending", "/panic", "/stream", "/echo",
+        ]));
     let svc = ServiceBuilder::new().layer(layer).service_fn(handler);
-    let h = &registry.metrics().http;
+    let h = &registry.catalog().http;
 
     // Silence the expected panics of the `/panic` tasks.
     let hook = std::panic::take_hook();

@@ -17,8 +17,8 @@ use common::{code, count, observations, sum};
 use futures_util::FutureExt;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use incident_metrics_catalog::MetricsRegistry;
 use incident_metrics_catalog::http::{HttpStatus, Method};
+use incident_metrics_catalog::test_util::TestMetrics;
 use incident_metrics_core::MetricsConfig;
 use incident_metrics_http::{DurationEnd, HttpMetricsLayer, RequestBody, RouteTemplates};
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -76,7 +76,7 @@ where
 fn setup(
     config: MetricsConfig,
 ) -> (
-    MetricsRegistry,
+    TestMetrics,
     impl Service<
         Request<Full<Bytes>>,
         Response = Response<incident_metrics_http::ResponseBody<Body>>,
@@ -85,8 +85,8 @@ fn setup(
     > + Clone,
 ) {
     let registry = common::registry(&config);
-    let layer = HttpMetricsLayer::from_metrics(registry.metrics())
-        .with_path_classifier(RouteTemplates::new(ROUTES));
+    let layer =
+        HttpMetricsLayer::new(registry.catalog()).with_path_classifier(RouteTemplates::new(ROUTES));
     let svc = ServiceBuilder::new()
         .layer(layer)
         .service(tower::service_fn(handler));
@@ -101,8 +101,8 @@ fn req(method: &str, path: &str) -> Request<Full<Bytes>> {
         .unwrap()
 }
 
-fn gauges(r: &MetricsRegistry) -> (i64, i64) {
-    let h = &r.metrics().http;
+fn gauges(r: &TestMetrics) -> (i64, i64) {
+    let h = &r.catalog().http;
     (h.connections_active.get(), h.requests_in_flight.get())
 }
 
@@ -120,7 +120,7 @@ async fn counts_each_status_once_under_the_route_template() {
     let res = svc.clone().oneshot(req("PROPFIND", "/ok")).await.unwrap();
     drop(res);
 
-    let h = &r.metrics().http;
+    let h = &r.catalog().http;
     assert_eq!(code(h, Method::Get, "/ok", 200), 2);
     assert_eq!(code(h, Method::Get, "/items/{id}", 200), 2);
     assert_eq!(
@@ -157,7 +157,7 @@ async fn counts_each_status_once_under_the_route_template() {
 #[test]
 fn cancelled_requests_count_as_cancelled_and_release_the_gauges() {
     let (r, mut svc) = setup(MetricsConfig::new());
-    let h = &r.metrics().http;
+    let h = &r.catalog().http;
     let mut fut = Box::pin(svc.call(req("GET", "/pending")));
     let mut cx = Context::from_waker(Waker::noop());
     assert!(fut.as_mut().poll(&mut cx).is_pending());
@@ -178,7 +178,7 @@ fn cancelled_requests_count_as_cancelled_and_release_the_gauges() {
 #[test]
 fn a_panic_unwinding_through_the_layer_counts_as_500() {
     let (r, mut svc) = setup(MetricsConfig::new());
-    let h = &r.metrics().http;
+    let h = &r.catalog().http;
 
     // Dropped while unwinding (the future is consumed by the panicking call).
     let fut = svc.call(req("GET", "/panic"));
@@ -201,14 +201,14 @@ fn a_panic_in_the_inner_call_counts_as_500() {
     let registry = common::registry(&MetricsConfig::new());
     let mut svc = ServiceBuilder::new()
         .layer(
-            HttpMetricsLayer::from_metrics(registry.metrics())
+            HttpMetricsLayer::new(registry.catalog())
                 .with_path_classifier(|_: &http::Uri| Some("/boom")),
         )
         .service_fn(|_req: Request<RequestBody<Full<Bytes>>>| -> std::future::Ready<Result<Response<Body>, Infallible>> {
             panic!("call panicked")
         });
     assert!(catch_unwind(AssertUnwindSafe(|| svc.call(req("GET", "/x")))).is_err());
-    let h = &registry.metrics().http;
+    let h = &registry.catalog().http;
     assert_eq!(code(h, Method::Get, "/boom", 500), 1);
     assert_eq!(gauges(&registry), (0, 0));
 }
@@ -216,7 +216,7 @@ fn a_panic_in_the_inner_call_counts_as_500() {
 #[tokio::test]
 async fn sizes_are_the_bytes_that_moved() {
     let (r, svc) = setup(MetricsConfig::new());
-    let h = &r.metrics().http;
+    let h = &r.catalog().http;
     let body = Full::new(Bytes::from_static(b"hello world"));
     let res = svc
         .clone()
@@ -280,11 +280,11 @@ async fn sizes_are_the_bytes_that_moved() {
 #[tokio::test]
 async fn first_byte_timing_stops_at_the_response_head() {
     let registry = common::registry(&MetricsConfig::new());
-    let layer = HttpMetricsLayer::from_metrics(registry.metrics())
+    let layer = HttpMetricsLayer::new(registry.catalog())
         .with_path_classifier(RouteTemplates::new(ROUTES))
         .with_duration_end(DurationEnd::FirstByte);
     let svc = ServiceBuilder::new().layer(layer).service_fn(handler);
-    let h = &registry.metrics().http;
+    let h = &registry.catalog().http;
     let res = svc.oneshot(req("GET", "/stream")).await.unwrap();
     assert_eq!(observations(&h.request_duration, Method::Get, "/stream"), 1);
     res.into_body().collect().await.unwrap();
@@ -300,7 +300,7 @@ async fn sampling_thins_histograms_never_counters() {
             let res = svc.clone().oneshot(req("GET", "/ok")).await.unwrap();
             res.into_body().collect().await.unwrap();
         }
-        let h = &r.metrics().http;
+        let h = &r.catalog().http;
         assert_eq!(code(h, Method::Get, "/ok", 200), 200, "rate {rate}");
         assert_eq!(
             observations(&h.request_duration, Method::Get, "/ok"),
@@ -314,7 +314,7 @@ async fn sampling_thins_histograms_never_counters() {
     for _ in 0..2000 {
         svc.clone().oneshot(req("GET", "/ok")).await.unwrap();
     }
-    let h = &r.metrics().http;
+    let h = &r.catalog().http;
     assert_eq!(code(h, Method::Get, "/ok", 200), 2000);
     let seen = observations(&h.request_duration, Method::Get, "/ok");
     assert!((800..1200).contains(&seen), "{seen}");
@@ -350,12 +350,12 @@ async fn excluded_paths_and_a_disabled_config_record_nothing() {
 #[tokio::test]
 async fn the_unmatched_value_is_configurable() {
     let registry = common::registry(&MetricsConfig::new());
-    let layer = HttpMetricsLayer::from_metrics(registry.metrics()).with_unmatched_path("no_route");
+    let layer = HttpMetricsLayer::new(registry.catalog()).with_unmatched_path("no_route");
     let svc = ServiceBuilder::new().layer(layer).service_fn(handler);
     let res = svc.oneshot(req("GET", "/whatever/123")).await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(
-        code(&registry.metrics().http, Method::Get, "no_route", 404),
+        code(&registry.catalog().http, Method::Get, "no_route", 404),
         1
     );
 }
@@ -367,8 +367,8 @@ async fn rejections_by_inner_layers_are_counted_with_their_status() {
     use tower_http::timeout::TimeoutLayer;
 
     let registry = common::registry(&MetricsConfig::new());
-    let layer = HttpMetricsLayer::from_metrics(registry.metrics())
-        .with_path_classifier(RouteTemplates::new(ROUTES));
+    let layer =
+        HttpMetricsLayer::new(registry.catalog()).with_path_classifier(RouteTemplates::new(ROUTES));
     let svc = ServiceBuilder::new()
         .layer(layer)
         .layer(CatchPanicLayer::new())
@@ -378,7 +378,7 @@ async fn rejections_by_inner_layers_are_counted_with_their_status() {
         ))
         .layer(RequestBodyLimitLayer::new(4))
         .service_fn(guarded);
-    let h = &registry.metrics().http;
+    let h = &registry.catalog().http;
 
     let res = svc.clone().oneshot(req("GET", "/panic")).await.unwrap();
     assert_eq!(res.status(), 500);

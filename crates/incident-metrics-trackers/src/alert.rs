@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use incident_metrics_catalog::alert::{AlertLabels, AlertStatus, ReceiverLabels};
-use incident_metrics_catalog::{AlertMetrics, LimitMetrics, Metrics};
+use incident_metrics_catalog::{AlertMetrics, Catalog, LimitMetrics};
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 use incident_metrics_core::{ByLabel, SharedStr};
 
@@ -24,13 +24,13 @@ use crate::{Result, TrackerConfig};
 ///
 /// ```
 /// use incident_metrics_catalog::alert::AlertStatus;
-/// use incident_metrics_catalog::Metrics;
+/// use incident_metrics_catalog::Catalog;
 /// use incident_metrics_core::{MetricsConfig, Registry};
 /// use incident_metrics_trackers::{AlertRecorder, TrackerConfig};
 ///
 /// let mut registry = Registry::new(&MetricsConfig::new())?;
-/// let metrics = Metrics::register(&mut registry)?;
-/// let alerts = AlertRecorder::from_metrics(&metrics, &TrackerConfig::default())?;
+/// let catalog = Catalog::register(&mut registry)?;
+/// let alerts = AlertRecorder::from_catalog(&catalog, &TrackerConfig::default())?;
 ///
 /// alerts.received("oncall", AlertStatus::Firing);
 /// alerts.received("oncall", AlertStatus::Resolved);
@@ -46,6 +46,7 @@ use crate::{Result, TrackerConfig};
 #[derive(Clone, Debug)]
 pub struct AlertRecorder {
     inner: Arc<Inner>,
+    enabled: bool,
 }
 
 #[derive(Debug)]
@@ -104,19 +105,28 @@ impl AlertRecorder {
                 metrics,
                 cache: HandleCache::new([limiter], [config.max_receivers]),
             }),
+            enabled: true,
         })
     }
 
-    /// A recorder into the alert and limit families of `metrics`.
+    /// A recorder into the alert and limit families of `catalog`. Built
+    /// from a catalog registered with `enabled = false`, it records nothing.
     ///
     /// # Errors
     ///
     /// As [`new`](Self::new).
-    pub fn from_metrics(metrics: &Metrics, config: &TrackerConfig) -> Result<Self> {
-        Self::new(metrics.alerts.clone(), metrics.limits.clone(), config)
+    pub fn from_catalog(catalog: &Catalog, config: &TrackerConfig) -> Result<Self> {
+        let recorder = Self::new(catalog.alerts.clone(), catalog.limits.clone(), config)?;
+        Ok(Self {
+            enabled: catalog.config().enabled(),
+            ..recorder
+        })
     }
 
     fn entry(&self, receiver: &str) -> Option<&Entry<1, ReceiverHandles>> {
+        if !self.enabled {
+            return None;
+        }
         let metrics = &self.inner.metrics;
         self.inner
             .cache

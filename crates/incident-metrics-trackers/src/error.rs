@@ -34,16 +34,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// [`install`](crate::install) ran after the process-wide trackers were
-    /// already set up (by an earlier `install` or by a first use).
-    #[error("the process-wide trackers are already set up")]
-    AlreadyInstalled,
-    /// [`install`](crate::install) ran before
-    /// [`incident_metrics_catalog::init`].
-    #[error(
-        "the process-wide metrics are not initialised: call incident_metrics_catalog::init first"
-    )]
-    NotInitialized,
 }
 
 /// This crate's `Result`.

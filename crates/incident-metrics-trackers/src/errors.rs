@@ -1,9 +1,9 @@
-//! [`ErrorRecorder`] and [`record_error`]: `errors_total{component, error_type}`.
+//! [`ErrorRecorder`]: `errors_total{component, error_type}`.
 
 use std::sync::Arc;
 
 use incident_metrics_catalog::errors::ErrorLabels;
-use incident_metrics_catalog::{ErrorMetrics, LimitMetrics, Metrics};
+use incident_metrics_catalog::{Catalog, ErrorMetrics, LimitMetrics};
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 
 use crate::cache::HandleCache;
@@ -20,13 +20,13 @@ use crate::{Result, TrackerConfig};
 /// # Examples
 ///
 /// ```
-/// use incident_metrics_catalog::Metrics;
+/// use incident_metrics_catalog::Catalog;
 /// use incident_metrics_core::{MetricsConfig, Registry};
 /// use incident_metrics_trackers::{ErrorRecorder, TrackerConfig};
 ///
 /// let mut registry = Registry::new(&MetricsConfig::new())?;
-/// let metrics = Metrics::register(&mut registry)?;
-/// let errors = ErrorRecorder::from_metrics(&metrics, &TrackerConfig::default())?;
+/// let catalog = Catalog::register(&mut registry)?;
+/// let errors = ErrorRecorder::from_catalog(&catalog, &TrackerConfig::default())?;
 /// errors.record("storage", "timeout");
 /// errors.record("storage", "timeout");
 /// assert_eq!(errors.counter("storage", "timeout").get(), 2);
@@ -35,6 +35,7 @@ use crate::{Result, TrackerConfig};
 #[derive(Clone, Debug)]
 pub struct ErrorRecorder {
     inner: Arc<Inner>,
+    enabled: bool,
 }
 
 #[derive(Debug)]
@@ -65,19 +66,28 @@ impl ErrorRecorder {
                 metrics,
                 cache: HandleCache::new(limiters, [config.max_components, config.max_error_types]),
             }),
+            enabled: true,
         })
     }
 
-    /// A recorder into the error and limit families of `metrics`.
+    /// A recorder into the error and limit families of `catalog`. Built
+    /// from a catalog registered with `enabled = false`, it records nothing.
     ///
     /// # Errors
     ///
     /// As [`new`](Self::new).
-    pub fn from_metrics(metrics: &Metrics, config: &TrackerConfig) -> Result<Self> {
-        Self::new(metrics.errors.clone(), metrics.limits.clone(), config)
+    pub fn from_catalog(catalog: &Catalog, config: &TrackerConfig) -> Result<Self> {
+        let recorder = Self::new(catalog.errors.clone(), catalog.limits.clone(), config)?;
+        Ok(Self {
+            enabled: catalog.config().enabled(),
+            ..recorder
+        })
     }
 
     fn find(&self, component: &str, error_type: &str) -> Option<&Counter> {
+        if !self.enabled {
+            return None;
+        }
         let metrics = &self.inner.metrics;
         self.inner
             .cache
@@ -102,32 +112,11 @@ impl ErrorRecorder {
     }
 
     /// The counter of one (component, error type), a cheap handle to keep
-    /// (for example for [`count_errors`](crate::count_errors)).
+    /// (for example for [`count_errors`](crate::count_errors)); a detached
+    /// one, never exported, when the recorder records nothing.
     pub fn counter(&self, component: &str, error_type: &str) -> Counter {
         self.find(component, error_type)
             .cloned()
             .unwrap_or_default()
-    }
-}
-
-/// Counts one error of `error_type` in `component` with the process-wide
-/// trackers ([`crate::global`]).
-///
-/// # Examples
-///
-/// ```
-/// use incident_metrics_trackers::record_error;
-///
-/// let metrics = incident_metrics_catalog::init(Default::default())?;
-/// record_error("notification", "webhook_timeout");
-/// let mut text = String::new();
-/// incident_metrics_core::prometheus_client::encoding::text::encode(&mut text, metrics.registry().as_prometheus())?;
-/// assert!(text.contains(r#"errors_total{component="notification",error_type="webhook_timeout"} 1"#));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[inline]
-pub fn record_error(component: &str, error_type: &str) {
-    if let Some(trackers) = crate::global() {
-        trackers.errors.record(component, error_type);
     }
 }

@@ -9,12 +9,12 @@ use incident_metrics_catalog::incident::{
     EscalationLevel, IncidentSource, IncidentStatus, Severity,
 };
 use incident_metrics_catalog::limits::FoldedLabels;
-use incident_metrics_catalog::{IncidentMetrics, LimitMetrics, Metrics};
+use incident_metrics_catalog::{Catalog, IncidentMetrics, LimitMetrics};
 use incident_metrics_core::SharedStr;
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
-use quanta::Instant;
 
 use crate::label::IntoLabel;
+use crate::start::Start;
 
 /// The severity recorded for text that names none (counted in
 /// `label_values_folded_total{label="severity"}`).
@@ -34,13 +34,13 @@ pub const FALLBACK_STATUS: IncidentStatus = IncidentStatus::Resolved;
 ///
 /// ```
 /// use incident_metrics_catalog::incident::{EscalationLevel, IncidentStatus, Severity};
-/// use incident_metrics_catalog::Metrics;
+/// use incident_metrics_catalog::Catalog;
 /// use incident_metrics_core::{MetricsConfig, Registry};
 /// use incident_metrics_trackers::IncidentRecorder;
 ///
 /// let mut registry = Registry::new(&MetricsConfig::new())?;
-/// let metrics = Metrics::register(&mut registry)?;
-/// let incidents = IncidentRecorder::from_metrics(&metrics);
+/// let metrics = Catalog::register(&mut registry)?;
+/// let incidents = IncidentRecorder::from_catalog(&metrics);
 ///
 /// let mut incident = incidents.opened(Severity::High);
 /// incident.set_severity(Severity::Critical);
@@ -57,6 +57,7 @@ pub const FALLBACK_STATUS: IncidentStatus = IncidentStatus::Resolved;
 #[derive(Clone, Debug)]
 pub struct IncidentRecorder {
     inner: Arc<Inner>,
+    enabled: bool,
 }
 
 #[derive(Debug)]
@@ -85,12 +86,18 @@ impl IncidentRecorder {
                 folded_status: folded(&limits, "incident_status"),
                 metrics,
             }),
+            enabled: true,
         }
     }
 
-    /// A recorder into the incident and limit families of `metrics`.
-    pub fn from_metrics(metrics: &Metrics) -> Self {
-        Self::new(metrics.incidents.clone(), metrics.limits.clone())
+    /// A recorder into the incident and limit families of `catalog`. Built
+    /// from a catalog registered with `enabled = false`, it records nothing
+    /// and its trackers read no clock.
+    pub fn from_catalog(catalog: &Catalog) -> Self {
+        Self {
+            enabled: catalog.config().enabled(),
+            ..Self::new(catalog.incidents.clone(), catalog.limits.clone())
+        }
     }
 
     fn severity(&self, severity: impl IntoLabel<Severity>) -> Severity {
@@ -105,16 +112,29 @@ impl IncidentRecorder {
     /// [`FALLBACK_SEVERITY`].
     #[inline]
     pub fn start(&self, severity: impl IntoLabel<Severity>) -> IncidentTracker<'_> {
+        if !self.enabled {
+            return IncidentTracker {
+                severity: FALLBACK_SEVERITY,
+                recorder: None,
+                start: Start::NONE,
+            };
+        }
         IncidentTracker {
             severity: self.severity(severity),
             recorder: Some(&self.inner),
-            start: Instant::now(),
+            start: Start::now(),
         }
     }
 
     /// An incident was opened: `incidents_active{severity}` goes up until
     /// the returned guard is resolved or dropped.
     pub fn opened(&self, severity: impl IntoLabel<Severity>) -> ActiveIncident {
+        if !self.enabled {
+            return ActiveIncident {
+                severity: FALLBACK_SEVERITY,
+                recorder: None,
+            };
+        }
         let severity = self.severity(severity);
         self.inner.metrics.active(severity).inc();
         ActiveIncident {
@@ -128,6 +148,9 @@ impl IncidentRecorder {
     /// start-up (then moves it with [`add_active`](Self::add_active)),
     /// rather than holding an [`ActiveIncident`] guard per incident.
     pub fn set_active(&self, severity: impl IntoLabel<Severity>, count: i64) {
+        if !self.enabled {
+            return;
+        }
         let severity = self.severity(severity);
         self.inner.metrics.active(severity).set(count);
     }
@@ -135,6 +158,9 @@ impl IncidentRecorder {
     /// Moves `incidents_active{severity}` by `delta` (+1 when an incident
     /// opens, -1 when it resolves).
     pub fn add_active(&self, severity: impl IntoLabel<Severity>, delta: i64) {
+        if !self.enabled {
+            return;
+        }
         let severity = self.severity(severity);
         self.inner.metrics.active(severity).inc_by(delta);
     }
@@ -143,6 +169,9 @@ impl IncidentRecorder {
     /// (`incidents_opened_total{severity, source}`); duplicates folded into
     /// an open incident are not openings.
     pub fn opened_from(&self, severity: impl IntoLabel<Severity>, source: IncidentSource) {
+        if !self.enabled {
+            return;
+        }
         let severity = self.severity(severity);
         self.inner.metrics.opened(severity, source).inc();
     }
@@ -151,11 +180,17 @@ impl IncidentRecorder {
     /// from the store; then moved with
     /// [`add_active_from`](Self::add_active_from)).
     pub fn set_active_from(&self, source: IncidentSource, count: i64) {
+        if !self.enabled {
+            return;
+        }
         self.inner.metrics.active_by_source(source).set(count);
     }
 
     /// Moves `incidents_active_by_source{source}` by `delta`.
     pub fn add_active_from(&self, source: IncidentSource, delta: i64) {
+        if !self.enabled {
+            return;
+        }
         self.inner.metrics.active_by_source(source).inc_by(delta);
     }
 
@@ -167,6 +202,9 @@ impl IncidentRecorder {
         source: IncidentSource,
         elapsed: Duration,
     ) {
+        if !self.enabled {
+            return;
+        }
         let severity = self.severity(severity);
         self.inner
             .metrics
@@ -182,6 +220,9 @@ impl IncidentRecorder {
         source: IncidentSource,
         elapsed: Duration,
     ) {
+        if !self.enabled {
+            return;
+        }
         let severity = self.severity(severity);
         self.inner
             .metrics
@@ -192,17 +233,26 @@ impl IncidentRecorder {
     /// `n` resolved incidents were deleted by a retention policy
     /// (`incidents_pruned_total`).
     pub fn pruned(&self, n: u64) {
+        if !self.enabled {
+            return;
+        }
         self.inner.metrics.pruned.inc_by(n);
     }
 
     /// An incoming incident was folded into an open one
     /// (`incidents_deduplicated_total`).
     pub fn deduplicated(&self) {
+        if !self.enabled {
+            return;
+        }
         self.inner.metrics.deduplicated.inc();
     }
 
     /// An incident was linked to a related one (`incidents_correlated_total`).
     pub fn correlated(&self) {
+        if !self.enabled {
+            return;
+        }
         self.inner.metrics.correlated.inc();
     }
 
@@ -210,6 +260,9 @@ impl IncidentRecorder {
     /// an [`EscalationLevel`], its name, or a 1-based number (0 counts as 1,
     /// above 5 as 5). An unknown name counts as level 5.
     pub fn escalated(&self, level: impl IntoLabel<EscalationLevel>) {
+        if !self.enabled {
+            return;
+        }
         let level = level.into_label().unwrap_or(EscalationLevel::L5);
         self.inner.metrics.escalations(level).inc();
     }
@@ -225,21 +278,25 @@ impl IncidentRecorder {
 ///
 /// # Examples
 ///
-/// The spec's style, after [`incident_metrics_catalog::init`]:
+/// The spec's example, with the trackers from a catalog:
 ///
 /// ```
 /// use incident_metrics_catalog::incident::{IncidentStatus, Severity};
-/// use incident_metrics_trackers::IncidentTracker;
+/// use incident_metrics_catalog::Catalog;
+/// use incident_metrics_core::{MetricsConfig, Registry};
+/// use incident_metrics_trackers::IncidentRecorder;
 ///
-/// let metrics = incident_metrics_catalog::init(Default::default())?;
+/// let mut registry = Registry::new(&MetricsConfig::new())?;
+/// let catalog = Catalog::register(&mut registry)?;
+/// let recorder = IncidentRecorder::from_catalog(&catalog);
 /// fn process_incident() -> Result<(), ()> { Ok(()) }
 ///
-/// let tracker = IncidentTracker::start("critical");
+/// let tracker = recorder.start("critical");
 /// match process_incident() {
 ///     Ok(_) => tracker.success("resolved"),
 ///     Err(_) => tracker.error(),
 /// }
-/// let incidents = &metrics.metrics().incidents;
+/// let incidents = &catalog.incidents;
 /// assert_eq!(incidents.incidents(Severity::Critical, IncidentStatus::Resolved).get(), 1);
 /// assert_eq!(incidents.processing_duration(Severity::Critical).count(), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -248,23 +305,7 @@ impl IncidentRecorder {
 pub struct IncidentTracker<'a> {
     severity: Severity,
     recorder: Option<&'a Inner>,
-    start: Instant,
-}
-
-impl IncidentTracker<'static> {
-    /// Starts timing with the process-wide trackers ([`crate::global`]), as
-    /// the spec writes it: `IncidentTracker::start("critical")`.
-    #[inline]
-    pub fn start(severity: impl IntoLabel<Severity>) -> Self {
-        match crate::global() {
-            Some(trackers) => trackers.incidents.start(severity),
-            None => Self {
-                severity: FALLBACK_SEVERITY,
-                recorder: None,
-                start: Instant::now(),
-            },
-        }
-    }
+    start: Start,
 }
 
 impl IncidentTracker<'_> {

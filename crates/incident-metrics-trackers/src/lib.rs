@@ -15,14 +15,15 @@
 //! dropped (an early return, a cancelled future, a panic) with an honest
 //! "cancelled"/"failed" outcome. A tracker borrows its recorder (no
 //! reference count on the hot path): to track inside a spawned task, move
-//! a clone of the recorder into the task. The process-wide trackers are
-//! `'static`.
+//! a clone of the recorder into the task.
 //!
-//! The spec's free-function style (`LlmCallTracker::start("openai",
-//! "gpt-4", "completion")`, `IncidentTracker::start("critical")`,
-//! [`record_error`]) uses the process-wide set ([`global`], [`install`])
-//! over [`incident_metrics_catalog::init`]. Nothing needs it: tests and
-//! embedders build recorders from their own registry.
+//! Recorders are built from the catalog ([`Trackers::new`],
+//! `XxxRecorder::from_catalog`) and follow the on/off switch of the
+//! configuration it was registered with: with `enabled = false` they record
+//! nothing and their trackers read no clock, so callers need no check of
+//! their own. The facade (`incident-metrics`) builds a set for you
+//! (`Metrics::trackers`); its process-wide `init_metrics()` gives the
+//! spec's style, `incident_metrics::global()` then `.trackers().llm.start(..)`.
 //!
 //! Free strings from outside (provider, model, playbook, channel, backend,
 //! error component and type) pass through a [`CardinalityLimiter`] with a
@@ -41,12 +42,12 @@
 //!
 //! ```
 //! use incident_metrics_catalog::incident::Severity;
-//! use incident_metrics_catalog::MetricsRegistry;
-//! use incident_metrics_core::MetricsConfig;
+//! use incident_metrics_catalog::Catalog;
+//! use incident_metrics_core::{MetricsConfig, Registry};
 //! use incident_metrics_trackers::{TrackerConfig, Trackers};
 //!
-//! let metrics = MetricsRegistry::new(&MetricsConfig::new())?;
-//! let trackers = Trackers::new(metrics.metrics(), &TrackerConfig::default())?;
+//! let mut registry = Registry::new(&MetricsConfig::new())?;
+//! let trackers = Trackers::new(&Catalog::register(&mut registry)?, &TrackerConfig::default())?;
 //!
 //! let call = trackers.llm.start("openai", "gpt-4o", "chat");
 //! call.success(1_200, 350); // $0.003 + $0.0035 at the built-in gpt-4o price
@@ -57,7 +58,7 @@
 //! let mut text = String::new();
 //! incident_metrics_core::prometheus_client::encoding::text::encode(
 //!     &mut text,
-//!     metrics.registry().as_prometheus(),
+//!     registry.as_prometheus(),
 //! )?;
 //! assert!(text.contains(r#"llm_cost_usd_total{provider="openai",model="gpt-4o"} 0.0065"#));
 //! assert!(text.contains(r#"incidents_total{severity="critical",status="resolved"} 1"#));
@@ -92,7 +93,6 @@ mod cache;
 mod config;
 mod error;
 mod errors;
-mod global;
 mod hash;
 mod incident;
 mod label;
@@ -103,14 +103,15 @@ mod notification;
 mod playbook;
 mod price;
 mod runtime;
+mod start;
 mod storage;
 mod table;
+mod trackers;
 
 pub use alert::AlertRecorder;
 pub use config::{MAX_COMBINATIONS, MAX_LABEL_VALUES, TrackerConfig};
 pub use error::{Error, Result};
-pub use errors::{ErrorRecorder, record_error};
-pub use global::{Trackers, global, install};
+pub use errors::ErrorRecorder;
 pub use incident::{
     ActiveIncident, FALLBACK_SEVERITY, FALLBACK_STATUS, IncidentRecorder, IncidentTracker,
 };
@@ -123,3 +124,4 @@ pub use playbook::{PlaybookRecorder, PlaybookTracker};
 pub use price::{DEFAULT_PRICES, ModelPrice, PriceTable};
 pub use runtime::RuntimeCollector;
 pub use storage::{STORAGE_COMPONENT, StorageRecorder, StorageTracker};
+pub use trackers::Trackers;

@@ -32,12 +32,12 @@ pub use incident_metrics_core::OVERFLOW_VALUE;
 /// # Examples
 ///
 /// ```
-/// use incident_metrics_catalog::Metrics;
+/// use incident_metrics_catalog::Catalog;
 /// use incident_metrics_core::{MetricsConfig, Registry};
 /// use incident_metrics_trackers::CardinalityLimiter;
 ///
 /// let mut registry = Registry::new(&MetricsConfig::new())?;
-/// let metrics = Metrics::register(&mut registry)?;
+/// let metrics = Catalog::register(&mut registry)?;
 /// let models = CardinalityLimiter::new("llm_model", 2, &metrics.limits);
 /// assert_eq!(models.limit("gpt-4o"), "gpt-4o");
 /// assert_eq!(models.limit("claude-3-5-haiku"), "claude-3-5-haiku");

@@ -10,7 +10,7 @@ use incident_metrics_catalog::llm::{
     LlmErrorLabels, LlmErrorType, LlmModelLabels, LlmOperation, LlmRequestLabels, LlmTokenLabels,
     TokenType,
 };
-use incident_metrics_catalog::{LimitMetrics, LlmMetrics, Metrics};
+use incident_metrics_catalog::{Catalog, LimitMetrics, LlmMetrics};
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 use incident_metrics_core::{ByLabel, Histogram, SharedStr};
 use quanta::Instant;
@@ -19,6 +19,7 @@ use crate::cache::{Entry, HandleCache};
 use crate::label::IntoLabel;
 use crate::limiter::{CardinalityLimiter, OVERFLOW_VALUE};
 use crate::price::{ModelPrice, PriceTable};
+use crate::start::Start;
 use crate::{Result, TrackerConfig};
 
 /// Records LLM calls into the catalog's [`LlmMetrics`]: hands out one
@@ -33,13 +34,13 @@ use crate::{Result, TrackerConfig};
 /// # Examples
 ///
 /// ```
-/// use incident_metrics_catalog::Metrics;
+/// use incident_metrics_catalog::Catalog;
 /// use incident_metrics_core::{MetricsConfig, Registry};
 /// use incident_metrics_trackers::{LlmRecorder, TrackerConfig};
 ///
 /// let mut registry = Registry::new(&MetricsConfig::new())?;
-/// let metrics = Metrics::register(&mut registry)?;
-/// let llm = LlmRecorder::new(metrics.llm.clone(), metrics.limits.clone(), &TrackerConfig::default())?;
+/// let catalog = Catalog::register(&mut registry)?;
+/// let llm = LlmRecorder::from_catalog(&catalog, &TrackerConfig::default())?;
 ///
 /// let call = llm.start("openai", "gpt-4", "completion");
 /// // ... the call ...
@@ -56,6 +57,7 @@ use crate::{Result, TrackerConfig};
 #[derive(Clone, Debug)]
 pub struct LlmRecorder {
     inner: Arc<Inner>,
+    enabled: bool,
 }
 
 #[derive(Debug)]
@@ -184,16 +186,23 @@ impl LlmRecorder {
                 prices: config.prices.clone(),
                 cache: HandleCache::new(limiters, [config.max_providers, config.max_models]),
             }),
+            enabled: true,
         })
     }
 
-    /// A recorder into the LLM and limit families of `metrics`.
+    /// A recorder into the LLM and limit families of `catalog`. Built from
+    /// a catalog registered with `enabled = false`, it records nothing and
+    /// its trackers read no clock.
     ///
     /// # Errors
     ///
     /// As [`new`](Self::new).
-    pub fn from_metrics(metrics: &Metrics, config: &TrackerConfig) -> Result<Self> {
-        Self::new(metrics.llm.clone(), metrics.limits.clone(), config)
+    pub fn from_catalog(catalog: &Catalog, config: &TrackerConfig) -> Result<Self> {
+        let recorder = Self::new(catalog.llm.clone(), catalog.limits.clone(), config)?;
+        Ok(Self {
+            enabled: catalog.config().enabled(),
+            ..recorder
+        })
     }
 
     /// Starts timing one call. `operation` is an [`LlmOperation`] or its
@@ -206,6 +215,9 @@ impl LlmRecorder {
         operation: impl IntoLabel<LlmOperation>,
     ) -> LlmCallTracker<'_> {
         let operation = operation.into_label().unwrap_or(LlmOperation::Other);
+        if !self.enabled {
+            return LlmCallTracker::disabled(operation);
+        }
         let inner = &*self.inner;
         let entry = inner.cache.get([provider, model], |keys| {
             ModelHandles::new(&inner.metrics, keys, inner.prices.get(keys[1].as_str()))
@@ -222,7 +234,7 @@ impl LlmRecorder {
             entry: entry.map(|e| &**e),
             operation,
             price,
-            start: Instant::now(),
+            start: Start::now(),
             first_token: None,
             done: false,
         }
@@ -256,26 +268,28 @@ impl LlmRecorder {
 ///
 /// # Examples
 ///
-/// The spec's style, after [`incident_metrics_catalog::init`] (before it,
-/// calls record into a detached registry nobody renders):
+/// The spec's example, with the recorder of a catalog:
 ///
 /// ```
 /// use incident_metrics_catalog::llm::LlmErrorType;
-/// use incident_metrics_trackers::LlmCallTracker;
+/// use incident_metrics_catalog::Catalog;
+/// use incident_metrics_core::{MetricsConfig, Registry};
+/// use incident_metrics_trackers::{LlmRecorder, TrackerConfig};
 ///
-/// let metrics = incident_metrics_catalog::init(Default::default())?;
+/// let mut registry = Registry::new(&MetricsConfig::new())?;
+/// let llm = LlmRecorder::from_catalog(&Catalog::register(&mut registry)?, &TrackerConfig::default())?;
 ///
-/// let mut tracker = LlmCallTracker::start("openai", "gpt-4", "completion");
+/// let mut tracker = llm.start("openai", "gpt-4", "completion");
 /// tracker.first_token(); // streaming: time to first token
 /// tracker.success(1_000, 500);
 ///
-/// LlmCallTracker::start("openai", "gpt-4", "completion").error(LlmErrorType::Timeout);
-/// drop(LlmCallTracker::start("openai", "gpt-4", "completion")); // cancelled
+/// llm.start("openai", "gpt-4", "completion").error(LlmErrorType::Timeout);
+/// drop(llm.start("openai", "gpt-4", "completion")); // cancelled
 ///
 /// let mut text = String::new();
 /// incident_metrics_core::prometheus_client::encoding::text::encode(
 ///     &mut text,
-///     metrics.registry().as_prometheus(),
+///     registry.as_prometheus(),
 /// )?;
 /// assert!(text.contains(r#"llm_requests_total{provider="openai",model="gpt-4",operation="completion"} 3"#));
 /// assert!(text.contains(r#"llm_errors_total{provider="openai",model="gpt-4",error_type="cancelled"} 1"#));
@@ -288,7 +302,7 @@ pub struct LlmCallTracker<'a> {
     entry: Option<&'a ModelEntry>,
     operation: LlmOperation,
     price: Option<ModelPrice>,
-    start: Instant,
+    start: Start,
     first_token: Option<Instant>,
     done: bool,
 }
@@ -302,27 +316,19 @@ enum Outcome {
     Error(LlmErrorType),
 }
 
-impl LlmCallTracker<'static> {
-    /// Starts timing one call with the process-wide trackers
-    /// ([`crate::global`]), as the spec writes it:
-    /// `LlmCallTracker::start("openai", "gpt-4", "completion")`.
-    #[inline]
-    pub fn start(provider: &str, model: &str, operation: impl IntoLabel<LlmOperation>) -> Self {
-        match crate::global() {
-            Some(trackers) => trackers.llm.start(provider, model, operation),
-            None => Self {
-                entry: None,
-                operation: LlmOperation::Other,
-                price: None,
-                start: Instant::now(),
-                first_token: None,
-                done: true,
-            },
+impl LlmCallTracker<'_> {
+    /// A tracker that records nothing and reads no clock.
+    fn disabled(operation: LlmOperation) -> Self {
+        Self {
+            entry: None,
+            operation,
+            price: None,
+            start: Start::NONE,
+            first_token: None,
+            done: true,
         }
     }
-}
 
-impl LlmCallTracker<'_> {
     /// Prices this call with `price` instead of the table's price for its
     /// model.
     pub fn with_price(mut self, price: ModelPrice) -> Self {
@@ -340,14 +346,15 @@ impl LlmCallTracker<'_> {
         let now = Instant::now();
         self.first_token = Some(now);
         if let Some(entry) = self.entry {
-            let ttft = now.saturating_duration_since(self.start).as_secs_f64();
+            let ttft = self.start.until(now).as_secs_f64();
             entry.value.time_to_first_token(&entry.keys).observe(ttft);
         }
     }
 
-    /// The time since the call started.
+    /// The time since the call started (zero for a tracker that records
+    /// nothing).
     pub fn elapsed(&self) -> Duration {
-        Instant::now().saturating_duration_since(self.start)
+        self.start.elapsed()
     }
 
     /// The call succeeded with these token counts; its cost comes from the
@@ -392,8 +399,7 @@ impl LlmCallTracker<'_> {
         let handles = &entry.value;
         let op = handles.op(&entry.keys, self.operation);
         op.requests.inc();
-        op.duration
-            .observe(now.saturating_duration_since(self.start).as_secs_f64());
+        op.duration.observe(self.start.until(now).as_secs_f64());
         match outcome {
             Outcome::Success {
                 input,

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use incident_metrics_catalog::notification::{
     ChannelLabels, NotificationLabels, NotificationStatus,
 };
-use incident_metrics_catalog::{LimitMetrics, Metrics, NotificationMetrics};
+use incident_metrics_catalog::{Catalog, LimitMetrics, NotificationMetrics};
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 use incident_metrics_core::prometheus_client::metrics::gauge::Gauge;
 use incident_metrics_core::{ByLabel, Histogram, SharedStr};
-use quanta::Instant;
 
 use crate::cache::{Entry, HandleCache};
 use crate::limiter::CardinalityLimiter;
+use crate::start::Start;
 use crate::{Result, TrackerConfig};
 
 /// Records notifications into the catalog's [`NotificationMetrics`].
@@ -26,13 +26,13 @@ use crate::{Result, TrackerConfig};
 /// # Examples
 ///
 /// ```
-/// use incident_metrics_catalog::Metrics;
+/// use incident_metrics_catalog::Catalog;
 /// use incident_metrics_core::{MetricsConfig, Registry};
 /// use incident_metrics_trackers::{NotificationRecorder, TrackerConfig};
 ///
 /// let mut registry = Registry::new(&MetricsConfig::new())?;
-/// let metrics = Metrics::register(&mut registry)?;
-/// let notifications = NotificationRecorder::from_metrics(&metrics, &TrackerConfig::default())?;
+/// let catalog = Catalog::register(&mut registry)?;
+/// let notifications = NotificationRecorder::from_catalog(&catalog, &TrackerConfig::default())?;
 ///
 /// let queue = notifications.queue_size("slack");
 /// queue.set(3);
@@ -50,6 +50,7 @@ use crate::{Result, TrackerConfig};
 #[derive(Clone, Debug)]
 pub struct NotificationRecorder {
     inner: Arc<Inner>,
+    enabled: bool,
 }
 
 #[derive(Debug)]
@@ -106,23 +107,33 @@ impl NotificationRecorder {
                 metrics,
                 cache: HandleCache::new([limiter], [config.max_channels]),
             }),
+            enabled: true,
         })
     }
 
-    /// A recorder into the notification and limit families of `metrics`.
+    /// A recorder into the notification and limit families of `catalog`.
+    /// Built from a catalog registered with `enabled = false`, it records
+    /// nothing and its trackers read no clock.
     ///
     /// # Errors
     ///
     /// As [`new`](Self::new).
-    pub fn from_metrics(metrics: &Metrics, config: &TrackerConfig) -> Result<Self> {
-        Self::new(
-            metrics.notifications.clone(),
-            metrics.limits.clone(),
+    pub fn from_catalog(catalog: &Catalog, config: &TrackerConfig) -> Result<Self> {
+        let recorder = Self::new(
+            catalog.notifications.clone(),
+            catalog.limits.clone(),
             config,
-        )
+        )?;
+        Ok(Self {
+            enabled: catalog.config().enabled(),
+            ..recorder
+        })
     }
 
     fn entry(&self, channel: &str) -> Option<&Entry<1, ChannelHandles>> {
+        if !self.enabled {
+            return None;
+        }
         let metrics = &self.inner.metrics;
         self.inner
             .cache
@@ -133,9 +144,15 @@ impl NotificationRecorder {
     /// Starts timing the delivery of one notification on `channel`.
     #[inline]
     pub fn start(&self, channel: &str) -> NotificationTracker<'_> {
-        NotificationTracker {
-            entry: self.entry(channel),
-            start: Instant::now(),
+        match self.entry(channel) {
+            Some(entry) => NotificationTracker {
+                entry: Some(entry),
+                start: Start::now(),
+            },
+            None => NotificationTracker {
+                entry: None,
+                start: Start::NONE,
+            },
         }
     }
 
@@ -163,12 +180,16 @@ impl NotificationRecorder {
 /// # Examples
 ///
 /// ```
-/// use incident_metrics_trackers::NotificationTracker;
+/// use incident_metrics_catalog::Catalog;
+/// use incident_metrics_core::{MetricsConfig, Registry};
+/// use incident_metrics_trackers::{NotificationRecorder, TrackerConfig};
 ///
-/// let metrics = incident_metrics_catalog::init(Default::default())?;
-/// NotificationTracker::start("email").sent();
-/// NotificationTracker::start("email").failed();
-/// let notifications = &metrics.metrics().notifications;
+/// let mut registry = Registry::new(&MetricsConfig::new())?;
+/// let catalog = Catalog::register(&mut registry)?;
+/// let recorder = NotificationRecorder::from_catalog(&catalog, &TrackerConfig::default())?;
+/// recorder.start("email").sent();
+/// recorder.start("email").failed();
+/// let notifications = &catalog.notifications;
 /// assert_eq!(notifications.delivery_duration.get_or_create(&incident_metrics_catalog::notification::ChannelLabels {
 ///     channel: "email".into(),
 /// }).count(), 2);
@@ -177,21 +198,7 @@ impl NotificationRecorder {
 #[must_use = "a tracker records when finished or dropped; dropping it at once records a dropped notification"]
 pub struct NotificationTracker<'a> {
     entry: Option<&'a Entry<1, ChannelHandles>>,
-    start: Instant,
-}
-
-impl NotificationTracker<'static> {
-    /// Starts timing with the process-wide trackers ([`crate::global`]).
-    #[inline]
-    pub fn start(channel: &str) -> Self {
-        match crate::global() {
-            Some(trackers) => trackers.notifications.start(channel),
-            None => Self {
-                entry: None,
-                start: Instant::now(),
-            },
-        }
-    }
+    start: Start,
 }
 
 impl NotificationTracker<'_> {

@@ -4,15 +4,15 @@ use std::fmt;
 use std::sync::Arc;
 
 use incident_metrics_catalog::playbook::{PlaybookLabels, PlaybookNameLabels, PlaybookStatus};
-use incident_metrics_catalog::{LimitMetrics, Metrics, PlaybookMetrics};
+use incident_metrics_catalog::{Catalog, LimitMetrics, PlaybookMetrics};
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 use incident_metrics_core::prometheus_client::metrics::gauge::Gauge;
 use incident_metrics_core::{ByLabel, Histogram, SharedStr};
-use quanta::Instant;
 
 use crate::cache::{Entry, HandleCache};
 use crate::label::IntoLabel;
 use crate::limiter::CardinalityLimiter;
+use crate::start::Start;
 use crate::{Result, TrackerConfig};
 
 /// Records playbook executions into the catalog's [`PlaybookMetrics`].
@@ -24,13 +24,13 @@ use crate::{Result, TrackerConfig};
 /// # Examples
 ///
 /// ```
-/// use incident_metrics_catalog::Metrics;
+/// use incident_metrics_catalog::Catalog;
 /// use incident_metrics_core::{MetricsConfig, Registry};
 /// use incident_metrics_trackers::{PlaybookRecorder, TrackerConfig};
 ///
 /// let mut registry = Registry::new(&MetricsConfig::new())?;
-/// let metrics = Metrics::register(&mut registry)?;
-/// let playbooks = PlaybookRecorder::from_metrics(&metrics, &TrackerConfig::default())?;
+/// let metrics = Catalog::register(&mut registry)?;
+/// let playbooks = PlaybookRecorder::from_catalog(&metrics, &TrackerConfig::default())?;
 ///
 /// let run = playbooks.start("restart-service");
 /// assert_eq!(metrics.playbooks.active.get(), 1);
@@ -46,6 +46,7 @@ use crate::{Result, TrackerConfig};
 #[derive(Clone, Debug)]
 pub struct PlaybookRecorder {
     inner: Arc<Inner>,
+    enabled: bool,
 }
 
 #[derive(Debug)]
@@ -104,22 +105,35 @@ impl PlaybookRecorder {
                 metrics,
                 cache: HandleCache::new([limiter], [config.max_playbooks]),
             }),
+            enabled: true,
         })
     }
 
-    /// A recorder into the playbook and limit families of `metrics`.
+    /// A recorder into the playbook and limit families of `catalog`.
+    /// Built from a catalog registered with `enabled = false`, it records
+    /// nothing and its trackers read no clock.
     ///
     /// # Errors
     ///
     /// As [`new`](Self::new).
-    pub fn from_metrics(metrics: &Metrics, config: &TrackerConfig) -> Result<Self> {
-        Self::new(metrics.playbooks.clone(), metrics.limits.clone(), config)
+    pub fn from_catalog(catalog: &Catalog, config: &TrackerConfig) -> Result<Self> {
+        let recorder = Self::new(catalog.playbooks.clone(), catalog.limits.clone(), config)?;
+        Ok(Self {
+            enabled: catalog.config().enabled(),
+            ..recorder
+        })
     }
 
     /// Starts one execution of `playbook`: `playbooks_active` goes up until
     /// the tracker finishes or is dropped.
     #[inline]
     pub fn start(&self, playbook: &str) -> PlaybookTracker<'_> {
+        if !self.enabled {
+            return PlaybookTracker {
+                entry: None,
+                start: Start::NONE,
+            };
+        }
         let metrics = &self.inner.metrics;
         let entry = self
             .inner
@@ -131,7 +145,18 @@ impl PlaybookRecorder {
         }
         PlaybookTracker {
             entry,
-            start: Instant::now(),
+            start: Start::now(),
+        }
+    }
+
+    /// The `playbooks_pending` gauge (runs owed but not started), for the
+    /// owner of the queue to `inc`/`dec`/`set` (a cheap handle: keep it); a
+    /// detached one, never exported, when the recorder records nothing.
+    pub fn pending(&self) -> Gauge {
+        if self.enabled {
+            self.inner.metrics.pending.clone()
+        } else {
+            Gauge::default()
         }
     }
 
@@ -153,34 +178,23 @@ impl PlaybookRecorder {
 ///
 /// ```
 /// use incident_metrics_catalog::playbook::PlaybookStatus;
-/// use incident_metrics_trackers::PlaybookTracker;
+/// use incident_metrics_catalog::Catalog;
+/// use incident_metrics_core::{MetricsConfig, Registry};
+/// use incident_metrics_trackers::{PlaybookRecorder, TrackerConfig};
 ///
-/// let metrics = incident_metrics_catalog::init(Default::default())?;
-/// PlaybookTracker::start("page-oncall").success();
-/// PlaybookTracker::start("page-oncall").finish(PlaybookStatus::Timeout);
-/// drop(PlaybookTracker::start("page-oncall")); // cancelled
-/// assert_eq!(metrics.metrics().playbooks.active.get(), 0);
+/// let mut registry = Registry::new(&MetricsConfig::new())?;
+/// let catalog = Catalog::register(&mut registry)?;
+/// let playbooks = PlaybookRecorder::from_catalog(&catalog, &TrackerConfig::default())?;
+/// playbooks.start("page-oncall").success();
+/// playbooks.start("page-oncall").finish(PlaybookStatus::Timeout);
+/// drop(playbooks.start("page-oncall")); // cancelled
+/// assert_eq!(catalog.playbooks.active.get(), 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use = "a tracker records when finished or dropped; dropping it at once records a cancellation"]
 pub struct PlaybookTracker<'a> {
     entry: Option<&'a Entry<1, PlaybookHandles>>,
-    start: Instant,
-}
-
-impl PlaybookTracker<'static> {
-    /// Starts one execution with the process-wide trackers
-    /// ([`crate::global`]).
-    #[inline]
-    pub fn start(playbook: &str) -> Self {
-        match crate::global() {
-            Some(trackers) => trackers.playbooks.start(playbook),
-            None => Self {
-                entry: None,
-                start: Instant::now(),
-            },
-        }
-    }
+    start: Start,
 }
 
 impl PlaybookTracker<'_> {

@@ -4,16 +4,16 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use incident_metrics_catalog::storage::{BackendLabels, StorageLabels, StorageOperation};
-use incident_metrics_catalog::{LimitMetrics, Metrics, StorageMetrics};
+use incident_metrics_catalog::{Catalog, LimitMetrics, StorageMetrics};
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 use incident_metrics_core::prometheus_client::metrics::gauge::Gauge;
 use incident_metrics_core::{ByLabel, Histogram, SharedStr};
-use quanta::Instant;
 
 use crate::cache::{Entry, HandleCache};
 use crate::errors::ErrorRecorder;
 use crate::label::IntoLabel;
 use crate::limiter::CardinalityLimiter;
+use crate::start::Start;
 use crate::{Result, TrackerConfig};
 
 /// The component name under which storage errors are counted in
@@ -30,15 +30,15 @@ pub const STORAGE_COMPONENT: &str = "storage";
 ///
 /// ```
 /// use incident_metrics_catalog::storage::StorageOperation;
-/// use incident_metrics_catalog::Metrics;
+/// use incident_metrics_catalog::Catalog;
 /// use incident_metrics_core::{MetricsConfig, Registry};
 /// use incident_metrics_trackers::{ErrorRecorder, StorageRecorder, TrackerConfig};
 ///
 /// let mut registry = Registry::new(&MetricsConfig::new())?;
-/// let metrics = Metrics::register(&mut registry)?;
+/// let catalog = Catalog::register(&mut registry)?;
 /// let config = TrackerConfig::default();
-/// let errors = ErrorRecorder::from_metrics(&metrics, &config)?;
-/// let storage = StorageRecorder::from_metrics(&metrics, errors.clone(), &config)?;
+/// let errors = ErrorRecorder::from_catalog(&catalog, &config)?;
+/// let storage = StorageRecorder::from_catalog(&catalog, errors.clone(), &config)?;
 ///
 /// storage.start(StorageOperation::Insert, "sqlite").success();
 /// storage.start("get", "sqlite").error("not_found");
@@ -55,6 +55,7 @@ pub const STORAGE_COMPONENT: &str = "storage";
 #[derive(Clone, Debug)]
 pub struct StorageRecorder {
     inner: Arc<Inner>,
+    enabled: bool,
 }
 
 #[derive(Debug)]
@@ -126,28 +127,38 @@ impl StorageRecorder {
                 errors,
                 cache: HandleCache::new([limiter], [config.max_backends]),
             }),
+            enabled: true,
         })
     }
 
-    /// A recorder into the storage and limit families of `metrics`.
+    /// A recorder into the storage and limit families of `catalog`.
+    /// Built from a catalog registered with `enabled = false`, it records
+    /// nothing and its trackers read no clock.
     ///
     /// # Errors
     ///
     /// As [`new`](Self::new).
-    pub fn from_metrics(
-        metrics: &Metrics,
+    pub fn from_catalog(
+        catalog: &Catalog,
         errors: ErrorRecorder,
         config: &TrackerConfig,
     ) -> Result<Self> {
-        Self::new(
-            metrics.storage.clone(),
+        let recorder = Self::new(
+            catalog.storage.clone(),
             errors,
-            metrics.limits.clone(),
+            catalog.limits.clone(),
             config,
-        )
+        )?;
+        Ok(Self {
+            enabled: catalog.config().enabled(),
+            ..recorder
+        })
     }
 
     fn entry(&self, backend: &str) -> Option<&Entry<1, BackendHandles>> {
+        if !self.enabled {
+            return None;
+        }
         let inner = &*self.inner;
         inner
             .cache
@@ -165,14 +176,20 @@ impl StorageRecorder {
         operation: impl IntoLabel<StorageOperation>,
         backend: &str,
     ) -> StorageTracker<'_> {
+        let entry = self.entry(backend);
         StorageTracker {
             operation: operation.into_label().unwrap_or(StorageOperation::Other),
-            entry: self.entry(backend),
-            start: Instant::now(),
+            start: if entry.is_some() {
+                Start::now()
+            } else {
+                Start::NONE
+            },
+            entry,
         }
     }
 
-    /// The `storage_size_bytes{backend}` gauge (a cheap handle: keep it).
+    /// The `storage_size_bytes{backend}` gauge (a cheap handle: keep it); a
+    /// detached one, never exported, when the recorder records nothing.
     pub fn size(&self, backend: &str) -> Gauge {
         self.entry(backend)
             .map(|e| e.value.size.clone())
@@ -196,12 +213,15 @@ impl StorageRecorder {
 /// # Examples
 ///
 /// ```
-/// use incident_metrics_trackers::StorageTracker;
+/// use incident_metrics_catalog::Catalog;
+/// use incident_metrics_core::{MetricsConfig, Registry};
+/// use incident_metrics_trackers::{TrackerConfig, Trackers};
 ///
-/// let metrics = incident_metrics_catalog::init(Default::default())?;
-/// StorageTracker::start("insert", "memory").success();
+/// let mut registry = Registry::new(&MetricsConfig::new())?;
+/// let trackers = Trackers::new(&Catalog::register(&mut registry)?, &TrackerConfig::default())?;
+/// trackers.storage.start("insert", "memory").success();
 /// let mut text = String::new();
-/// incident_metrics_core::prometheus_client::encoding::text::encode(&mut text, metrics.registry().as_prometheus())?;
+/// incident_metrics_core::prometheus_client::encoding::text::encode(&mut text, registry.as_prometheus())?;
 /// assert!(text.contains(r#"storage_operations_total{operation="insert",backend="memory"} 1"#));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -209,22 +229,7 @@ impl StorageRecorder {
 pub struct StorageTracker<'a> {
     operation: StorageOperation,
     entry: Option<&'a Entry<1, BackendHandles>>,
-    start: Instant,
-}
-
-impl StorageTracker<'static> {
-    /// Starts timing with the process-wide trackers ([`crate::global`]).
-    #[inline]
-    pub fn start(operation: impl IntoLabel<StorageOperation>, backend: &str) -> Self {
-        match crate::global() {
-            Some(trackers) => trackers.storage.start(operation, backend),
-            None => Self {
-                operation: StorageOperation::Other,
-                entry: None,
-                start: Instant::now(),
-            },
-        }
-    }
+    start: Start,
 }
 
 impl StorageTracker<'_> {

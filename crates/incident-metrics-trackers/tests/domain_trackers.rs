@@ -20,7 +20,7 @@ fn panics(f: impl FnOnce()) {
 #[test]
 fn playbook_paths_and_active_gauge() {
     let (registry, metrics) = setup();
-    let playbooks = PlaybookRecorder::from_metrics(&metrics, &TrackerConfig::default()).unwrap();
+    let playbooks = PlaybookRecorder::from_catalog(&metrics, &TrackerConfig::default()).unwrap();
     let a = playbooks.start("restart");
     let b = playbooks.start("restart");
     assert_eq!(metrics.playbooks.active.get(), 2);
@@ -61,7 +61,7 @@ fn playbook_paths_and_active_gauge() {
 fn playbook_names_are_limited() {
     let (registry, metrics) = setup();
     let config = TrackerConfig::default().with_max_playbooks(1);
-    let playbooks = PlaybookRecorder::from_metrics(&metrics, &config).unwrap();
+    let playbooks = PlaybookRecorder::from_catalog(&metrics, &config).unwrap();
     playbooks.start("a").success();
     playbooks.start("b").success();
     playbooks.start("c").success();
@@ -84,7 +84,7 @@ fn playbook_names_are_limited() {
 fn notification_paths_and_queue_gauge() {
     let (registry, metrics) = setup();
     let notifications =
-        NotificationRecorder::from_metrics(&metrics, &TrackerConfig::default()).unwrap();
+        NotificationRecorder::from_catalog(&metrics, &TrackerConfig::default()).unwrap();
     let queue = notifications.queue_size("webhook");
     queue.inc();
     queue.inc();
@@ -134,8 +134,8 @@ fn notification_paths_and_queue_gauge() {
 fn storage_paths_sizes_and_errors() {
     let (registry, metrics) = setup();
     let config = TrackerConfig::default();
-    let errors = ErrorRecorder::from_metrics(&metrics, &config).unwrap();
-    let storage = StorageRecorder::from_metrics(&metrics, errors.clone(), &config).unwrap();
+    let errors = ErrorRecorder::from_catalog(&metrics, &config).unwrap();
+    let storage = StorageRecorder::from_catalog(&metrics, errors.clone(), &config).unwrap();
     storage.start(StorageOperation::Insert, "sqlite").success();
     storage.start("insert", "sqlite").success();
     storage.start("get", "sqlite").error("not_found");
@@ -181,7 +181,7 @@ fn record_error_counts_and_limits() {
     let config = TrackerConfig::default()
         .with_max_components(1)
         .with_max_error_types(1);
-    let errors = ErrorRecorder::from_metrics(&metrics, &config).unwrap();
+    let errors = ErrorRecorder::from_catalog(&metrics, &config).unwrap();
     errors.record("llm", "timeout");
     errors.record("llm", "timeout");
     errors.record("llm", "rate_limited");
@@ -225,7 +225,7 @@ fn alert_receivers_past_the_limit_fold_into_other_and_are_counted() {
 
     let (registry, metrics) = setup();
     let alerts =
-        AlertRecorder::from_metrics(&metrics, &TrackerConfig::default().with_max_receivers(2))
+        AlertRecorder::from_catalog(&metrics, &TrackerConfig::default().with_max_receivers(2))
             .unwrap();
     alerts.received("oncall", AlertStatus::Firing);
     alerts.received("oncall", AlertStatus::Firing);

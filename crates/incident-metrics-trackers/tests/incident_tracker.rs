@@ -16,7 +16,7 @@ use incident_metrics_trackers::IncidentRecorder;
 #[test]
 fn outcomes_drop_and_panic_count_exactly_once() {
     let (registry, metrics) = setup();
-    let incidents = IncidentRecorder::from_metrics(&metrics);
+    let incidents = IncidentRecorder::from_catalog(&metrics);
     incidents
         .start(Severity::Critical)
         .success(IncidentStatus::Resolved);
@@ -68,7 +68,7 @@ fn outcomes_drop_and_panic_count_exactly_once() {
 #[test]
 fn active_gauge_follows_open_change_resolve_and_drop_back_to_zero() {
     let (_registry, metrics) = setup();
-    let incidents = IncidentRecorder::from_metrics(&metrics);
+    let incidents = IncidentRecorder::from_catalog(&metrics);
     let active = |s| metrics.incidents.active(s).get();
 
     let a = incidents.opened(Severity::High);
@@ -102,7 +102,7 @@ fn active_gauge_follows_open_change_resolve_and_drop_back_to_zero() {
 #[test]
 fn lifecycle_counters() {
     let (_registry, metrics) = setup();
-    let incidents = IncidentRecorder::from_metrics(&metrics);
+    let incidents = IncidentRecorder::from_catalog(&metrics);
     incidents.deduplicated();
     incidents.deduplicated();
     incidents.correlated();
@@ -122,7 +122,7 @@ fn lifecycle_counters() {
 #[test]
 fn unknown_text_falls_back_and_is_counted() {
     let (registry, metrics) = setup();
-    let incidents = IncidentRecorder::from_metrics(&metrics);
+    let incidents = IncidentRecorder::from_catalog(&metrics);
     incidents.start("urgent").success("done");
     let m = &metrics.incidents;
     assert_eq!(
@@ -146,7 +146,7 @@ fn unknown_text_falls_back_and_is_counted() {
 #[test]
 fn a_store_backed_active_gauge_and_the_response_times() {
     let (registry, metrics) = setup();
-    let incidents = IncidentRecorder::from_metrics(&metrics);
+    let incidents = IncidentRecorder::from_catalog(&metrics);
     // Rebuilt from a store at start-up, then moved by each change.
     incidents.set_active(Severity::High, 7);
     incidents.add_active(Severity::High, 1);

@@ -19,7 +19,7 @@ const COST: &str = r#"llm_cost_usd_total{provider="openai",model="gpt-4"}"#;
 
 fn recorder(config: &TrackerConfig) -> (Registry, LlmRecorder) {
     let (registry, metrics) = setup();
-    let llm = LlmRecorder::from_metrics(&metrics, config).unwrap();
+    let llm = LlmRecorder::from_catalog(&metrics, config).unwrap();
     (registry, llm)
 }
 

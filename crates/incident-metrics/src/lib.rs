@@ -4,49 +4,62 @@
 //! - [`MetricsConfig`] and [`Registry`] (from `incident-metrics-core`): the
 //!   validated configuration and the typed registry.
 //! - [`catalog`] (`incident-metrics-catalog`): every metric family, grouped
-//!   in [`Metrics`].
+//!   in [`Catalog`].
 //! - [`exporter`] (`incident-metrics-exporter`): OpenMetrics and Prometheus
 //!   text, content negotiation, gzip, the `/metrics` handler, a standalone
 //!   server, and push (remote-write, Pushgateway).
 //! - `http` (`incident-metrics-http`): the tower layer for HTTP servers;
-//!   `instrumented_router` mounts it and `/metrics` on an axum router in
+//!   [`Metrics::instrument`] mounts it and `/metrics` on an axum router in
 //!   one call, in the order that counts every request.
 //! - `grpc` (`incident-metrics-grpc`): the tower layer for tonic.
 //! - `trackers` (`incident-metrics-trackers`): LLM calls, incidents,
 //!   playbooks, notifications, storage; the runtime collector.
 //!
-//! Two ways to hold the metrics:
+//! [`Metrics`] is the one handle: the registry, the catalog, the
+//! configuration and the trackers, and from it, one call each, the HTTP
+//! layer, the gRPC server and client layers, the `/metrics` router and the
+//! trackers. Two ways to hold it:
 //!
-//! - explicitly: build a [`MetricsRegistry`] in `main`, hand clones of
-//!   [`Metrics`] to the code that records and the registry to the exporter
-//!   (what tests and libraries should do);
+//! - explicitly: [`Metrics::new`] in `main`, clones handed to the code that
+//!   records (what tests and libraries should do);
 //! - process-wide, as the spec's API had it: [`init_metrics`] once at
 //!   start-up, then [`global`] and [`gather_metrics`] anywhere. A second
-//!   `init_metrics` is an error value, never a panic.
+//!   `init_metrics` is an error value, never a panic. It is the only
+//!   process-wide state of the toolkit.
 //!
 //! # Examples
 //!
-//! ```
-//! use incident_metrics::catalog::incident::{IncidentStatus, Severity};
-//! use incident_metrics::{MetricsConfig, MetricsRegistry};
+//! An axum app instrumented in two statements:
 //!
-//! let metrics = MetricsRegistry::new(&MetricsConfig::new().with_global_label("env", "test"))?;
-//! metrics.metrics().incidents.incidents(Severity::High, IncidentStatus::Open).inc();
-//!
-//! let text = incident_metrics::exporter::gather_metrics(metrics.registry())?;
-//! assert!(text.contains(
-//!     "llm_incident_manager_incidents_total{env=\"test\",severity=\"high\",status=\"open\"} 1\n"
-//! ));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//! use axum::Router;
+//! use axum::routing::get;
+//! use incident_metrics::{Metrics, MetricsConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let routes = Router::new().route("/api/v1/incidents/{id}", get(|| async { "incident" }));
+//!
+//! let metrics = Metrics::new(MetricsConfig::default())?;
+//! let app = metrics.instrument(routes); // the HTTP layer around everything, and /metrics
+//!
+//! metrics.trackers().llm.start("openai", "gpt-4o", "chat").success(1_200, 350);
+//! assert!(metrics.gather()?.contains(r#"llm_cost_usd_total{provider="openai",model="gpt-4o"} 0.0065"#));
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A tonic server: `Server::builder().layer(metrics.grpc_server_layer())`;
+//! a client channel: `metrics.grpc_client_layer()`.
 //!
 //! # Features
 //!
-//! - `axum` (default): `exporter::metrics_router` and `exporter::metrics_handler`;
-//!   the HTTP layer reads axum's `MatchedPath`; with `http`,
-//!   `instrumented_router`.
+//! - `axum` (default): [`Metrics::router`], `exporter::metrics_router` and
+//!   `exporter::metrics_handler`; the HTTP layer reads axum's `MatchedPath`;
+//!   with `http`, [`Metrics::instrument`].
 //! - `server` (default): `exporter::MetricsServer`, a standalone `/metrics` server.
-//! - `http`, `grpc`, `trackers` (default): the layers and trackers.
+//! - `http`, `grpc`, `trackers` (default): the layers and trackers, and the
+//!   [`Metrics`] methods that build them.
 //! - `tokio`: tokio runtime metrics in the runtime collector.
 //! - `remote-write`, `pushgateway`: push from the exporter (`http://` and
 //!   `https://`).
@@ -56,23 +69,21 @@
 //!
 //! # What this crate does not do
 //!
-//! It adds no behaviour of its own beyond the process-wide convenience
-//! functions and `instrumented_router`: everything else is a re-export. It registers nothing until
-//! asked to.
+//! It adds no behaviour of its own beyond [`Metrics`], which composes the
+//! parts, and the process-wide functions: everything else is a re-export.
+//! It registers nothing until asked to.
 
 mod config;
 mod global;
-#[cfg(all(feature = "axum", feature = "http"))]
-mod router;
+mod metrics;
 
 pub use config::{Config, ConfigError};
-pub use global::{gather_metrics, init_metrics, init_metrics_with};
+pub use global::{gather_metrics, global, init_metrics, init_metrics_with};
 #[doc(inline)]
-pub use incident_metrics_catalog::{Metrics, MetricsRegistry, global, global_or_detached};
+pub use incident_metrics_catalog::Catalog;
 #[doc(inline)]
 pub use incident_metrics_core::{Error, MetricsConfig, Registry, Result};
-#[cfg(all(feature = "axum", feature = "http"))]
-pub use router::instrumented_router;
+pub use metrics::{Metrics, MetricsBuilder, SetupError};
 
 /// Every metric family (`incident-metrics-catalog`).
 pub use incident_metrics_catalog as catalog;

@@ -36,9 +36,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body::Body;
 use http_body_util::Full;
-use incident_metrics::catalog::MetricsRegistry;
+use incident_metrics::Metrics;
 use incident_metrics::grpc::{
-    GrpcMetricsLayer, MetricsInterceptor, RequestBody as GrpcRequestBody,
+    GrpcMetricsLayer, GrpcRequestMetrics, RequestBody as GrpcRequestBody,
 };
 use incident_metrics::http::{HttpMetricsLayer, PathClassifier, RequestBody};
 use incident_metrics::trackers::{TrackerConfig, Trackers};
@@ -78,7 +78,7 @@ fn tracker_config() -> TrackerConfig {
 }
 
 fn render(registry: &Registry) -> String {
-    incident_metrics::exporter::gather_metrics(registry).unwrap()
+    incident_metrics::exporter::render_text(registry).unwrap()
 }
 
 /// Resident set size in bytes, from `/proc/self/statm` (Linux; 0 elsewhere).
@@ -154,8 +154,8 @@ fn assert_bounded(text: &str, family: &str, sample: &str, sets: usize) {
     assert!(text.contains(&counter), "{family}: no {counter:?}");
 }
 
-fn trackers(metrics: &MetricsRegistry) -> Trackers {
-    Trackers::new(metrics.metrics(), &tracker_config()).unwrap()
+fn trackers(metrics: &Metrics) -> Trackers {
+    Trackers::new(metrics.catalog(), &tracker_config()).unwrap()
 }
 
 /// The families one LLM call reaches, with the label sets per (provider,
@@ -180,7 +180,7 @@ fn assert_llm(text: &str, pairs: usize) {
 
 #[test]
 fn a_million_llm_models() {
-    let metrics = MetricsRegistry::new(&config()).unwrap();
+    let metrics = Metrics::new(config()).unwrap();
     let trackers = trackers(&metrics);
     run("model", |model| {
         trackers.llm.start("openai", model, "chat").success(10, 5);
@@ -196,7 +196,7 @@ fn a_million_llm_models() {
 
 #[test]
 fn a_million_llm_providers() {
-    let metrics = MetricsRegistry::new(&config()).unwrap();
+    let metrics = Metrics::new(config()).unwrap();
     let trackers = trackers(&metrics);
     run("provider", |provider| {
         trackers
@@ -214,7 +214,7 @@ fn a_million_llm_providers() {
 
 #[test]
 fn a_million_playbooks() {
-    let metrics = MetricsRegistry::new(&config()).unwrap();
+    let metrics = Metrics::new(config()).unwrap();
     let trackers = trackers(&metrics);
     run("playbook", |playbook| {
         trackers.playbooks.start(playbook).success()
@@ -237,7 +237,7 @@ fn a_million_playbooks() {
 
 #[test]
 fn a_million_notification_channels() {
-    let metrics = MetricsRegistry::new(&config()).unwrap();
+    let metrics = Metrics::new(config()).unwrap();
     let trackers = trackers(&metrics);
     run("channel", |channel| {
         trackers.notifications.start(channel).sent()
@@ -265,7 +265,7 @@ fn a_million_notification_channels() {
 
 #[test]
 fn a_million_error_types() {
-    let metrics = MetricsRegistry::new(&config()).unwrap();
+    let metrics = Metrics::new(config()).unwrap();
     let trackers = trackers(&metrics);
     run("error", |error_type| {
         trackers.errors.record("api", error_type)
@@ -313,8 +313,8 @@ fn assert_grpc(text: &str) {
 
 #[test]
 fn a_million_grpc_methods_through_the_layer() {
-    let metrics = MetricsRegistry::new(&config()).unwrap();
-    let layer = GrpcMetricsLayer::server(&metrics.metrics().grpc, metrics.config());
+    let metrics = Metrics::new(config()).unwrap();
+    let layer = GrpcMetricsLayer::server(metrics.catalog());
     let mut service = layer.layer(tower::service_fn(
         |_req: http::Request<GrpcRequestBody<Full<Bytes>>>| async {
             // A trailers-only answer: the status is in the headers.
@@ -345,8 +345,8 @@ fn a_million_grpc_methods_through_the_layer() {
 
 #[test]
 fn a_million_grpc_methods_through_the_guard_api() {
-    let metrics = MetricsRegistry::new(&config()).unwrap();
-    let grpc = MetricsInterceptor::new(&metrics.metrics().grpc, metrics.config());
+    let metrics = Metrics::new(config()).unwrap();
+    let grpc = GrpcRequestMetrics::server(metrics.catalog());
     run("Method", |method| {
         grpc.start_request("pkg.Service", method).success();
     });
@@ -407,9 +407,9 @@ fn drain<B: Body + Unpin>(mut body: B) {
 
 #[test]
 fn a_million_http_paths_through_a_raw_path_classifier() {
-    let metrics = MetricsRegistry::new(&config()).unwrap();
-    let layer = HttpMetricsLayer::new(metrics.metrics().http.clone(), metrics.config())
-        .with_path_classifier(RawPaths::new(VALUES));
+    let metrics = Metrics::new(config()).unwrap();
+    let layer =
+        HttpMetricsLayer::new(metrics.catalog()).with_path_classifier(RawPaths::new(VALUES));
     let mut service = layer.layer(tower::service_fn(
         |_req: http::Request<RequestBody<Full<Bytes>>>| async {
             Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"ok"))))

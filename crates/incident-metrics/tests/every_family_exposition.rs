@@ -7,13 +7,13 @@
 use incident_metrics::catalog::FAMILIES;
 use incident_metrics::catalog::test_util::populate_every_family;
 use incident_metrics::exporter::{Format, render};
-use incident_metrics::{MetricsConfig, MetricsRegistry};
+use incident_metrics::{Metrics, MetricsConfig};
 use incident_metrics_core::MetricKind;
 
-fn registry() -> MetricsRegistry {
+fn registry() -> Metrics {
     // A global label whose value needs escaping in both formats.
     let config = MetricsConfig::new().with_global_label("env", "prod \"eu\" \\ zone\nü");
-    MetricsRegistry::new(&config).unwrap()
+    Metrics::new(config.clone()).unwrap()
 }
 
 fn om_kind(kind: MetricKind) -> &'static str {
@@ -42,7 +42,7 @@ fn promtool_accepts_the_prometheus_answer_before_and_after_traffic() {
     }
     incident_metrics_testing::promtool_check_metrics(&before);
 
-    populate_every_family(metrics.metrics());
+    populate_every_family(metrics.catalog());
     let after = render(metrics.registry(), Format::Prometheus).unwrap();
     assert!(!after.contains("# EOF") && !after.contains("# UNIT"));
     incident_metrics_testing::promtool_check_metrics(&after);
@@ -72,7 +72,7 @@ fn the_openmetrics_parser_reads_every_family_with_its_type_and_values() {
         assert_eq!(family.help, format!("{}.", spec.help), "{}", family.name);
     }
 
-    populate_every_family(metrics.metrics());
+    populate_every_family(metrics.catalog());
     let after = render(metrics.registry(), Format::OpenMetrics).unwrap();
     let parsed = incident_metrics_testing::parse_openmetrics(&after).unwrap();
     for spec in FAMILIES {

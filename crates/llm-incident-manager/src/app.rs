@@ -1,5 +1,5 @@
-//! [`App`]: builds every part of the service from a [`Config`] and a
-//! [`MetricsRegistry`], binds both listeners first, then serves until told
+//! [`App`]: builds every part of the service from a [`Config`] and its
+//! [`Metrics`], binds both listeners first, then serves until told
 //! to stop; [`RunningApp`] holds the bound addresses and the shutdown
 //! trigger, for `main` and for tests that start the service in process.
 
@@ -7,9 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use incident_metrics::{MetricsRegistry, Registry};
-use incident_metrics_grpc::GrpcMetricsLayer;
-use incident_metrics_http::HttpMetricsLayer;
+use incident_metrics::trackers::Trackers;
+use incident_metrics::{Metrics, Registry};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -25,7 +24,6 @@ use crate::notify::{NotificationHandler, channels, settle_channels};
 use crate::outbox::{AnalysisHandler, Dispatcher, Signals, Wake};
 use crate::playbook::PlaybookHandler;
 use crate::storage::{Storage, StorageError, WorkKind};
-use crate::telemetry::Telemetry;
 
 /// Why the service could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +45,7 @@ pub enum AppError {
     Incidents(#[from] IncidentError),
     /// The trackers could not be set up.
     #[error("cannot set up metrics: {0}")]
-    Telemetry(#[from] crate::telemetry::TelemetryError),
+    Telemetry(#[from] incident_metrics::SetupError),
     /// The metrics endpoint's protection or listener could not be set up.
     #[error("metrics endpoint: {0}")]
     Metrics(#[from] incident_metrics::exporter::Error),
@@ -75,13 +73,13 @@ pub enum AppError {
 #[derive(Debug)]
 pub struct App {
     config: Config,
-    metrics: MetricsRegistry,
+    metrics: Metrics,
     announce: bool,
 }
 
 impl App {
     /// The service for `config`, recording into `metrics`.
-    pub fn new(config: Config, metrics: MetricsRegistry) -> Self {
+    pub fn new(config: Config, metrics: Metrics) -> Self {
         Self {
             config,
             metrics,
@@ -113,8 +111,7 @@ impl App {
         // `[metrics] enabled = false`: no metrics layer, no `/metrics`, and
         // the trackers do no work.
         let metrics_on = metrics.config().enabled();
-        let telemetry =
-            Telemetry::new(metrics.metrics().clone(), &config.llm)?.with_enabled(metrics_on);
+        let telemetry = crate::telemetry::trackers(&metrics, &config.llm)?;
         let registry = metrics.registry().clone();
 
         // The tokenizer's vocabulary takes a moment to load: not on a request.
@@ -241,7 +238,7 @@ impl App {
         // `/health` and `/metrics` excluded by the metrics configuration.
         // Not installed at all when metrics are off.
         let router = if metrics_on {
-            router.layer(HttpMetricsLayer::from_metrics(metrics.metrics()))
+            router.layer(metrics.http_layer())
         } else {
             router
         };
@@ -277,8 +274,7 @@ impl App {
             .into_server()
             .max_decoding_message_size(max_message);
         // The metrics layer is not installed at all when metrics are off.
-        let grpc_layer =
-            metrics_on.then(|| GrpcMetricsLayer::server(&metrics.metrics().grpc, metrics.config()));
+        let grpc_layer = metrics_on.then(|| metrics.grpc_server_layer());
         let mut grpc_routes = tonic::service::RoutesBuilder::default();
         grpc_routes
             .add_service(health_service)
@@ -372,7 +368,7 @@ fn announce_listeners(http: SocketAddr, grpc: SocketAddr, http_tls: bool, grpc_t
 struct Supervised {
     http: JoinHandle<Result<(), AppError>>,
     grpc: JoinHandle<Result<(), AppError>>,
-    metrics_server: Option<JoinHandle<Result<(), AppError>>>,
+    metrics_server: Option<JoinHandle<Result<(), incident_metrics::exporter::Error>>>,
     periodic: JoinHandle<()>,
     size_refresh: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
@@ -406,7 +402,7 @@ fn flatten(
 async fn start_workers(
     config: &Config,
     storage: &Arc<Storage>,
-    telemetry: &Telemetry,
+    telemetry: &Trackers,
     wake: &Wake,
     signals: &Signals,
 ) -> Result<Vec<JoinHandle<()>>, AppError> {
@@ -555,7 +551,7 @@ async fn supervise(mut s: Supervised) -> Result<(), AppError> {
             first_error.get_or_insert(e);
         }
     }
-    if let Err(e) = crate::metrics_endpoint::join(s.metrics_server.take(), deadline).await {
+    if let Err(e) = join_metrics(s.metrics_server.take(), deadline).await {
         first_error.get_or_insert(e);
     }
     for task in [Some(s.periodic), s.size_refresh.take()]
@@ -591,6 +587,28 @@ async fn supervise(mut s: Supervised) -> Result<(), AppError> {
     match first_error {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Waits for the metrics listener to stop until `deadline`, then cuts it.
+async fn join_metrics(
+    handle: Option<JoinHandle<Result<(), incident_metrics::exporter::Error>>>,
+    deadline: tokio::time::Instant,
+) -> Result<(), AppError> {
+    let Some(mut handle) = handle else {
+        return Ok(());
+    };
+    match tokio::time::timeout_at(deadline, &mut handle).await {
+        Ok(Ok(result)) => result.map_err(AppError::from),
+        Ok(Err(e)) => Err(AppError::Serve {
+            server: "metrics",
+            message: e.to_string(),
+        }),
+        Err(_) => {
+            // Scrapes in flight outlived the shutdown timeout: cut them.
+            handle.abort();
+            Ok(())
+        }
     }
 }
 

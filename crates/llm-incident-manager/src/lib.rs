@@ -13,14 +13,14 @@
 //! Tests start it in process:
 //!
 //! ```no_run
-//! use incident_metrics::{MetricsConfig, MetricsRegistry};
+//! use incident_metrics::Metrics;
 //! use llm_incident_manager::{App, Config};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut config = Config::default();
 //! config.http_addr = "127.0.0.1:0".parse()?;
 //! config.grpc_addr = "127.0.0.1:0".parse()?;
-//! let metrics = MetricsRegistry::new(config.metrics.metrics())?;
+//! let metrics = Metrics::from_config(&config.metrics)?;
 //! let app = App::new(config, metrics).start().await?;
 //! println!("REST on {}", app.http_addr());
 //! app.shutdown().await?;

@@ -34,8 +34,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::load(&flags)?;
     // Metrics first: every family is registered before anything records.
     let info = BuildInfo::from_build().with_version(env!("CARGO_PKG_VERSION"));
-    let metrics =
-        llm_incident_manager::telemetry::metrics_registry(config.metrics.metrics(), &info)?;
+    let metrics = llm_incident_manager::telemetry::metrics(&config.metrics, &info)?;
 
     let app = App::new(config, metrics).announce(true).start().await?;
     let shutdown = app.shutdown_handle();

@@ -3,16 +3,17 @@
 //! `/metrics` wherever it is served, and, with `listen_addr` (or
 //! `--metrics-addr`), a listener of its own that serves nothing else, in
 //! which case the API port answers `404` for the metrics path.
+//!
+//! It knows nothing of the [`App`](crate::App) that starts it: its errors
+//! are the exporter's, which the app wraps.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use incident_metrics::Registry;
-use incident_metrics::exporter::{MetricsServer, Protection, ServerConfig, TlsAcceptor};
+use incident_metrics::exporter::{self, MetricsServer, Protection, ServerConfig, TlsAcceptor};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-use crate::app::AppError;
 
 /// The protection and, when configured, the bound metrics listener.
 #[derive(Debug)]
@@ -30,7 +31,7 @@ impl MetricsEndpoint {
         registry: &Arc<Registry>,
         server: &ServerConfig,
         tls: Option<TlsAcceptor>,
-    ) -> Result<Self, AppError> {
+    ) -> Result<Self, exporter::Error> {
         let protection = Protection::from_config(server)?;
         let server = match server.listen_addr() {
             Some(addr) if registry.config().enabled() => {
@@ -65,7 +66,7 @@ impl MetricsEndpoint {
     pub(crate) fn spawn(
         self,
         mut stop: watch::Receiver<bool>,
-    ) -> Option<JoinHandle<Result<(), AppError>>> {
+    ) -> Option<JoinHandle<Result<(), exporter::Error>>> {
         let server = self.server?;
         Some(tokio::spawn(async move {
             server
@@ -73,30 +74,7 @@ impl MetricsEndpoint {
                     let _ = stop.wait_for(|s| *s).await;
                 })
                 .await
-                .map_err(AppError::from)
         }))
-    }
-}
-
-/// Waits for the metrics listener to stop until `deadline`, then cuts it.
-pub(crate) async fn join(
-    handle: Option<JoinHandle<Result<(), AppError>>>,
-    deadline: tokio::time::Instant,
-) -> Result<(), AppError> {
-    let Some(mut handle) = handle else {
-        return Ok(());
-    };
-    match tokio::time::timeout_at(deadline, &mut handle).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(e)) => Err(AppError::Serve {
-            server: "metrics",
-            message: e.to_string(),
-        }),
-        Err(_) => {
-            // Scrapes in flight outlived the shutdown timeout: cut them.
-            handle.abort();
-            Ok(())
-        }
     }
 }
 

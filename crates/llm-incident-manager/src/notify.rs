@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http_body_util::Full;
 use incident_metrics::base::prometheus_client::metrics::gauge::Gauge;
+use incident_metrics::trackers::Trackers;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{NotificationConfig, WebhookConfig};
@@ -19,7 +20,6 @@ use crate::domain::now_ms;
 use crate::http_client::{HttpClient, new_client_with};
 use crate::outbox::{Handler, Signals, backoff};
 use crate::storage::{Storage, Work, WorkKind};
-use crate::telemetry::Telemetry;
 
 /// The header that carries a delivery's idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -71,7 +71,7 @@ pub struct NotificationHandler {
     channel: &'static str,
     delivery: Delivery,
     storage: Arc<Storage>,
-    telemetry: Telemetry,
+    telemetry: Trackers,
     queue: Gauge,
 }
 
@@ -82,14 +82,11 @@ impl NotificationHandler {
         channel: &'static str,
         delivery: Delivery,
         storage: Arc<Storage>,
-        telemetry: Telemetry,
+        telemetry: Trackers,
         pending: i64,
     ) -> Self {
-        // A detached gauge (never exported) when recording is off.
-        let queue = telemetry
-            .recording()
-            .map(|t| t.notifications.queue_size(channel))
-            .unwrap_or_default();
+        // A detached gauge (never exported) when metrics are off.
+        let queue = telemetry.notifications.queue_size(channel);
         queue.set(pending);
         Self {
             channel,
@@ -151,19 +148,14 @@ impl Handler for NotificationHandler {
         Box::pin(async move {
             // In delivery: no longer waiting in the queue.
             self.queue.dec();
-            let tracker = self
-                .telemetry
-                .recording()
-                .map(|t| t.notifications.start(self.channel));
+            let tracker = self.telemetry.notifications.start(self.channel);
             // A delivery in progress finishes, unless the shutdown timeout
             // passes first: then it stays in the outbox for the next start.
             let delivered = tokio::select! {
                 d = self.deliver(&work) => d,
                 () = signals.cut() => {
                     self.queue.inc();
-                    if let Some(tracker) = tracker {
-                        tracker.postponed();
-                    }
+                    tracker.postponed();
                     return;
                 }
             };
@@ -172,17 +164,13 @@ impl Handler for NotificationHandler {
             match delivered {
                 Ok(()) => {
                     if self.storage.write(move |tx| tx.complete(id)).await.is_ok() {
-                        if let Some(tracker) = tracker {
-                            tracker.sent();
-                        }
+                        tracker.sent();
                     } else {
                         // Delivered, but the row could not be removed: it
                         // is delivered again (with the same key).
                         self.queue.inc();
-                        self.telemetry.error("notification", "storage");
-                        if let Some(tracker) = tracker {
-                            tracker.postponed();
-                        }
+                        self.telemetry.errors.record("notification", "storage");
+                        tracker.postponed();
                     }
                 }
                 Err(reason) if attempts >= self.max_attempts() => {
@@ -193,10 +181,10 @@ impl Handler for NotificationHandler {
                     if self.storage.write(move |tx| tx.complete(id)).await.is_err() {
                         self.queue.inc();
                     }
-                    if let Some(tracker) = tracker {
-                        tracker.failed();
-                    }
-                    self.telemetry.error("notification", "delivery_failed");
+                    tracker.failed();
+                    self.telemetry
+                        .errors
+                        .record("notification", "delivery_failed");
                 }
                 Err(_) => {
                     let wait = backoff(self.initial_backoff(), attempts);
@@ -207,10 +195,8 @@ impl Handler for NotificationHandler {
                         .write(move |tx| tx.reschedule(id, 0, attempts, due))
                         .await;
                     self.queue.inc();
-                    if let Some(tracker) = tracker {
-                        tracker.retried();
-                        tracker.postponed();
-                    }
+                    tracker.retried();
+                    tracker.postponed();
                 }
             }
         })
@@ -227,7 +213,7 @@ impl Handler for NotificationHandler {
 pub async fn settle_channels(
     storage: &Storage,
     configured: &[&str],
-    telemetry: &Telemetry,
+    telemetry: &Trackers,
 ) -> Result<Vec<(String, i64)>, crate::storage::StorageError> {
     let mut left = Vec::new();
     for (kind, target, n) in storage.pending_work()? {
@@ -246,10 +232,8 @@ pub async fn settle_channels(
             "llm-incident-manager: dropped {dropped} pending notifications of channel {target:?}, \
              which is no longer configured"
         );
-        if let Some(t) = telemetry.recording() {
-            for _ in 0..dropped {
-                t.notifications.start(&target).dropped();
-            }
+        for _ in 0..dropped {
+            telemetry.notifications.start(&target).dropped();
         }
     }
     Ok(left)

@@ -17,6 +17,7 @@ use futures_util::future::BoxFuture;
 use http_body_util::Full;
 use incident_metrics::base::prometheus_client::metrics::gauge::Gauge;
 use incident_metrics::catalog::playbook::PlaybookStatus;
+use incident_metrics::trackers::Trackers;
 
 use crate::config::{PlaybookConfig, StepConfig};
 use crate::domain::now_ms;
@@ -24,7 +25,6 @@ use crate::http_client::{HttpClient, new_client, new_client_with};
 use crate::notify::{IDEMPOTENCY_KEY, Notification};
 use crate::outbox::{Handler, Signals, Wake};
 use crate::storage::{NewWork, Storage, StorageError, Work, WorkKind};
-use crate::telemetry::Telemetry;
 
 /// Why a step failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +49,7 @@ pub enum StepError {
 pub struct PlaybookHandler {
     playbooks: Vec<PlaybookConfig>,
     storage: Arc<Storage>,
-    telemetry: Telemetry,
+    telemetry: Trackers,
     client: HttpClient,
     wake: Wake,
     pending: Gauge,
@@ -61,14 +61,11 @@ impl PlaybookHandler {
     pub fn new(
         playbooks: Vec<PlaybookConfig>,
         storage: Arc<Storage>,
-        telemetry: Telemetry,
+        telemetry: Trackers,
         wake: Wake,
         pending: i64,
     ) -> Self {
-        let gauge = telemetry
-            .recording()
-            .map(|_| telemetry.metrics().playbooks.pending.clone())
-            .unwrap_or_default();
+        let gauge = telemetry.playbooks.pending();
         gauge.set(pending);
         Self {
             playbooks,
@@ -140,9 +137,7 @@ impl PlaybookHandler {
                             tx.reschedule(row, next, 0, now_ms())
                         })
                         .await?;
-                    if let Some(t) = self.telemetry.recording() {
-                        t.notifications.queue_size(&channel).inc();
-                    }
+                    self.telemetry.notifications.queue_size(&channel).inc();
                     self.wake.wake();
                 }
                 StepConfig::Annotate { note } => {
@@ -231,16 +226,13 @@ impl Handler for PlaybookHandler {
                     "playbook {:?} is no longer configured: dropped its execution for incident {}",
                     work.target, work.incident_id
                 );
-                self.telemetry.error("playbook", "unknown");
+                self.telemetry.errors.record("playbook", "unknown");
                 if self.storage.write(move |tx| tx.complete(id)).await.is_ok() {
                     self.pending.dec();
                 }
                 return;
             };
-            let tracker = self
-                .telemetry
-                .recording()
-                .map(|t| t.playbooks.start(&playbook.name));
+            let tracker = self.telemetry.playbooks.start(&playbook.name);
             // The execution's time runs from when it was owed.
             let deadline = work
                 .created_at_ms
@@ -254,17 +246,13 @@ impl Handler for PlaybookHandler {
             let status = match ran {
                 Ok(Ok(())) => PlaybookStatus::Success,
                 Ok(Err(StepError::Suspended)) => {
-                    if let Some(tracker) = tracker {
-                        tracker.suspended();
-                    }
+                    tracker.suspended();
                     return;
                 }
                 Ok(Err(StepError::Storage(e))) => {
                     // The row stays where it was; tried again, not at once.
-                    self.telemetry.error("playbook", e.kind());
-                    if let Some(tracker) = tracker {
-                        tracker.suspended();
-                    }
+                    self.telemetry.errors.record("playbook", e.kind());
+                    tracker.suspended();
                     tokio::select! {
                         () = tokio::time::sleep(Duration::from_secs(1)) => {}
                         () = signals.stopped() => {}
@@ -282,19 +270,15 @@ impl Handler for PlaybookHandler {
             };
             if self.storage.write(move |tx| tx.complete(id)).await.is_err() {
                 // Not removed: it runs again from its stored step.
-                self.telemetry.error("playbook", "storage");
-                if let Some(tracker) = tracker {
-                    tracker.suspended();
-                }
+                self.telemetry.errors.record("playbook", "storage");
+                tracker.suspended();
                 return;
             }
             self.pending.dec();
             if status != PlaybookStatus::Success {
-                self.telemetry.error("playbook", status.as_str());
+                self.telemetry.errors.record("playbook", status.as_str());
             }
-            if let Some(tracker) = tracker {
-                tracker.finish(status);
-            }
+            tracker.finish(status);
         })
     }
 }

@@ -23,7 +23,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use incident_metrics::exporter::ServerConfig;
-use incident_metrics::{MetricsConfig, MetricsRegistry};
+use incident_metrics::{Metrics, MetricsConfig};
 use llm_incident_manager::config::{
     LlmConfig, MAX_GRPC_MESSAGE_BYTES, MAX_HEADERS, MAX_QUEUE_CAPACITY, PlaybookConfig, Price,
     ProviderKind, StepConfig, WebhookConfig,
@@ -370,7 +370,7 @@ fn start_serve_stop(config: Config) -> Result<(), String> {
         .build()
         .unwrap();
     let outcome = runtime.block_on(async move {
-        let metrics = MetricsRegistry::new(config.metrics.metrics()).map_err(|e| e.to_string())?;
+        let metrics = Metrics::from_config(&config.metrics).map_err(|e| e.to_string())?;
         let app = App::new(config, metrics)
             .start()
             .await

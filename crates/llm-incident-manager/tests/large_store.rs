@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use incident_metrics::{MetricsConfig, MetricsRegistry};
+use incident_metrics::{Metrics, MetricsConfig};
 use llm_incident_manager::config::{LlmConfig, StorageConfig};
 use llm_incident_manager::storage::Storage;
-use llm_incident_manager::telemetry::Telemetry;
+
 use llm_incident_manager::{Incident, Status};
 use serde_json::json;
 
@@ -71,8 +71,9 @@ fn incident(n: usize, now: i64, description: &str) -> Incident {
 
 /// Fills a new store at `path` with `n` incidents, 1000 per transaction.
 async fn fill(path: &std::path::Path, n: usize) -> i64 {
-    let metrics = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
-    let telemetry = Telemetry::new(metrics.metrics().clone(), &LlmConfig::default()).unwrap();
+    let metrics = Metrics::new(MetricsConfig::new()).unwrap();
+    let telemetry =
+        llm_incident_manager::telemetry::trackers(&metrics, &LlmConfig::default()).unwrap();
     let mut config = StorageConfig::default();
     config.path = path.to_owned();
     let storage = Storage::open(&config, telemetry).unwrap();

@@ -157,7 +157,7 @@ async fn basic_auth_guards_the_separate_listener() {
 async fn a_missing_secret_file_stops_the_start_with_a_clear_error() {
     let config =
         config("[metrics.server.auth]\nbearer_token_file = \"/nonexistent/metrics-token\"\n");
-    let metrics = incident_metrics::MetricsRegistry::new(config.metrics.metrics()).unwrap();
+    let metrics = incident_metrics::Metrics::from_config(&config.metrics).unwrap();
     let error = llm_incident_manager::App::new(config, metrics)
         .start()
         .await

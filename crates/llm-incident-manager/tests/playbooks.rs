@@ -135,7 +135,7 @@ async fn a_playbook_in_a_wait_step_resumes_after_a_restart_where_it_was() {
         .expect("shutdown timed out")
         .unwrap();
     // Suspended, not cancelled: nothing counted but the gauge going down.
-    let text = incident_metrics::exporter::gather_metrics(&registry).unwrap();
+    let text = incident_metrics::exporter::render_text(&registry).unwrap();
     assert_eq!(
         value(
             &text,

@@ -453,8 +453,7 @@ async fn http_requests_are_counted_exactly_by_route_template() {
 async fn the_binary_registry_adds_process_and_runtime_metrics() {
     let config = config("");
     let info = incident_metrics::catalog::system::BuildInfo::from_build().with_version("9.9.9");
-    let metrics =
-        llm_incident_manager::telemetry::metrics_registry(config.metrics.metrics(), &info).unwrap();
+    let metrics = llm_incident_manager::telemetry::metrics(&config.metrics, &info).unwrap();
     let app = llm_incident_manager::App::new(config, metrics)
         .start()
         .await

@@ -251,7 +251,7 @@ async fn a_missing_tls_file_stops_the_start_naming_it() {
     let config = config(
         "[tls]\ncert_file = \"/nonexistent/server.pem\"\nkey_file = \"/nonexistent/server.key\"\n",
     );
-    let metrics = incident_metrics::MetricsRegistry::new(config.metrics.metrics()).unwrap();
+    let metrics = incident_metrics::Metrics::from_config(&config.metrics).unwrap();
     let e = llm_incident_manager::App::new(config, metrics)
         .start()
         .await
@@ -259,7 +259,7 @@ async fn a_missing_tls_file_stops_the_start_naming_it() {
         .to_string();
     assert!(e.contains("/nonexistent/server.pem"), "{e}");
     let config = common::config("[llm.tls]\nca_file = \"/nonexistent/ca.pem\"\n");
-    let metrics = incident_metrics::MetricsRegistry::new(config.metrics.metrics()).unwrap();
+    let metrics = incident_metrics::Metrics::from_config(&config.metrics).unwrap();
     let e = llm_incident_manager::App::new(config, metrics)
         .start()
         .await

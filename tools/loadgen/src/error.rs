@@ -14,7 +14,7 @@ pub(crate) enum LoadgenError {
     #[error("invalid service configuration: {0}")]
     Config(#[from] llm_incident_manager::ConfigError),
     #[error("cannot build the metrics registry: {0}")]
-    Metrics(#[from] incident_metrics::Error),
+    Metrics(#[from] incident_metrics::SetupError),
     #[error("cannot build a tokio runtime: {0}")]
     Runtime(std::io::Error),
     #[error("cannot connect the gRPC client to {addr}: {message}")]

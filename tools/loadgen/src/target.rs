@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use incident_metrics::MetricsRegistry;
+use incident_metrics::Metrics;
 use llm_incident_manager::{App, Config, RunningApp};
 
 use crate::error::LoadgenError;
@@ -65,7 +65,7 @@ pub(crate) async fn start_target(
         store_dir(name).join("incidents.db")
     };
     let config = service_config(metrics_on, &store)?;
-    let metrics = MetricsRegistry::new(config.metrics.metrics())?;
+    let metrics = Metrics::from_config(&config.metrics)?;
     let app = App::new(config, metrics).start().await?;
     Ok(Target {
         http: app.http_addr(),

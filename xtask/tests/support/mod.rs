@@ -126,11 +126,9 @@ impl Service {
         config.storage.path = scratch("service-store").join("incidents.db");
         let app = runtime.block_on(async {
             // Inside the runtime, as `main` does: the collector reports it.
-            let metrics = llm_incident_manager::telemetry::metrics_registry(
-                config.metrics.metrics(),
-                &BuildInfo::from_build(),
-            )
-            .expect("metrics");
+            let metrics =
+                llm_incident_manager::telemetry::metrics(&config.metrics, &BuildInfo::from_build())
+                    .expect("metrics");
             App::new(config, metrics)
                 .start()
                 .await

@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use incident_metrics_catalog::MetricsRegistry;
+use incident_metrics_catalog::test_util::TestMetrics;
 use incident_metrics_core::MetricsConfig;
 use incident_metrics_grpc::{GrpcMetricsLayer, GrpcMetricsService, MapRequestBodyWith};
 use incident_metrics_grpc_testproto::TestEcho;
@@ -31,7 +31,7 @@ pub type MeasuredChannel = GrpcMetricsService<Channel, MapRequestBodyWith<ToToni
 pub type Client = EchoClient<MeasuredChannel>;
 
 pub struct Harness {
-    pub registry: MetricsRegistry,
+    pub registry: TestMetrics,
     pub addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -59,15 +59,12 @@ impl Harness {
     /// A measured server of `routes` on 127.0.0.1:0: one layer on
     /// `Server::builder()` around every service.
     pub async fn start_with(routes: tonic::service::Routes) -> Self {
-        let registry = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
+        let registry = TestMetrics::new(&MetricsConfig::new()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tonic::transport::Server::builder()
-            .layer(GrpcMetricsLayer::server(
-                &registry.metrics().grpc,
-                registry.config(),
-            ))
+            .layer(GrpcMetricsLayer::server(registry.catalog()))
             .add_routes(routes)
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener),
@@ -95,7 +92,7 @@ impl Harness {
             .connect()
             .await
             .unwrap();
-        let layer = GrpcMetricsLayer::client(&self.registry.metrics().grpc, self.registry.config())
+        let layer = GrpcMetricsLayer::client(self.registry.catalog())
             .map_request_body(to_tonic_body as ToTonicBody);
         tower::ServiceBuilder::new().layer(layer).service(channel)
     }

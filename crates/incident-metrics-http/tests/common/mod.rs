@@ -2,12 +2,13 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use incident_metrics_catalog::http::{HttpRequestLabels, HttpRouteLabels, HttpStatus, Method};
-use incident_metrics_catalog::{HistogramFamily, HttpMetrics, MetricsRegistry};
+use incident_metrics_catalog::test_util::TestMetrics;
+use incident_metrics_catalog::{HistogramFamily, HttpMetrics};
 use incident_metrics_core::{MetricsConfig, SharedStr};
 
 /// A fresh registry with every family.
-pub(crate) fn registry(config: &MetricsConfig) -> MetricsRegistry {
-    MetricsRegistry::new(config).unwrap()
+pub(crate) fn registry(config: &MetricsConfig) -> TestMetrics {
+    TestMetrics::new(config).unwrap()
 }
 
 /// The value of `http_requests_total{method, path, status}` (0 when absent).
@@ -49,7 +50,7 @@ pub(crate) fn sum(f: &HistogramFamily<HttpRouteLabels>, method: Method, path: &s
 }
 
 /// The registry in the Prometheus 0.0.4 text format.
-pub(crate) fn render(registry: &MetricsRegistry) -> String {
+pub(crate) fn render(registry: &TestMetrics) -> String {
     let mut text = String::new();
     incident_metrics_core::prometheus_client::encoding::prometheus_text::encode(
         &mut text,

@@ -1,16 +1,21 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
-use incident_metrics_catalog::Metrics;
+use incident_metrics_catalog::Catalog;
 use incident_metrics_core::prometheus_client::encoding::prometheus_text;
 use incident_metrics_core::{MetricsConfig, Registry};
 
 pub const PREFIX: &str = "llm_incident_manager_";
 
 /// A registry with every catalog family.
-pub fn setup() -> (Registry, Metrics) {
-    let mut registry = Registry::new(&MetricsConfig::new()).unwrap();
-    let metrics = Metrics::register(&mut registry).unwrap();
+pub fn setup() -> (Registry, Catalog) {
+    setup_with(&MetricsConfig::new())
+}
+
+/// A registry with every catalog family, under `config`.
+pub fn setup_with(config: &MetricsConfig) -> (Registry, Catalog) {
+    let mut registry = Registry::new(config).unwrap();
+    let metrics = Catalog::register(&mut registry).unwrap();
     (registry, metrics)
 }
 

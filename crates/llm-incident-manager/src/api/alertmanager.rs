@@ -494,18 +494,16 @@ pub async fn receive(
         };
         ApiError::status(status, e.to_string())
     })?;
-    let telemetry = state.manager.telemetry().recording();
+    let trackers = state.manager.telemetry();
     if webhook.truncated > 0 {
         eprintln!(
             "warning: Alertmanager receiver {:?} left {} alerts out of a webhook (its \
              max_alerts): they open no incident until a later webhook carries them",
             webhook.receiver, webhook.truncated
         );
-        if let Some(trackers) = telemetry {
-            trackers
-                .alerts
-                .truncated(&webhook.receiver, webhook.truncated);
-        }
+        trackers
+            .alerts
+            .truncated(&webhook.receiver, webhook.truncated);
     }
     let mut answer = WebhookAnswer {
         received: webhook.alerts.len(),
@@ -529,9 +527,7 @@ pub async fn receive(
                 }
             }
         }
-        if let Some(trackers) = telemetry {
-            trackers.alerts.received(&webhook.receiver, alert.status);
-        }
+        trackers.alerts.received(&webhook.receiver, alert.status);
     }
     Ok((StatusCode::OK, Json(answer)).into_response())
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use incident_metrics::catalog::incident::IncidentStatus;
+use incident_metrics::trackers::Trackers;
 use tokio::sync::{broadcast, watch};
 
 use super::incident::{
@@ -17,7 +18,6 @@ use crate::config::{Config, EscalationConfig, IncidentConfig};
 use crate::notify::Notification;
 use crate::outbox::Wake;
 use crate::storage::{NewWork, Page, PageCursor, Storage, StorageError, Tx, WorkKind};
-use crate::telemetry::Telemetry;
 
 /// How many incidents one escalation tick looks at, at most; the rest wait
 /// for the next tick. Bounds the work (and the write) of one tick.
@@ -191,7 +191,7 @@ impl Routing {
 #[derive(Debug)]
 pub struct IncidentManager {
     storage: Arc<Storage>,
-    telemetry: Telemetry,
+    telemetry: Trackers,
     config: IncidentConfig,
     routing: Arc<Routing>,
     events: broadcast::Sender<IncidentEvent>,
@@ -211,28 +211,26 @@ impl IncidentManager {
     pub async fn new(
         storage: Arc<Storage>,
         routing: Routing,
-        telemetry: Telemetry,
+        telemetry: Trackers,
         config: IncidentConfig,
         wake: Wake,
     ) -> Result<Self, IncidentError> {
-        if let Some(trackers) = telemetry.recording() {
-            let counts = storage.active_counts()?;
-            for severity in Severity::ALL {
-                let n = counts
-                    .iter()
-                    .filter(|(s, _, _)| *s == severity)
-                    .map(|(_, _, n)| *n)
-                    .sum();
-                trackers.incidents.set_active(severity.metric(), n);
-            }
-            for origin in Origin::ALL {
-                let n = counts
-                    .iter()
-                    .filter(|(_, o, _)| *o == origin)
-                    .map(|(_, _, n)| *n)
-                    .sum();
-                trackers.incidents.set_active_from(origin.metric(), n);
-            }
+        let counts = storage.active_counts()?;
+        for severity in Severity::ALL {
+            let n = counts
+                .iter()
+                .filter(|(s, _, _)| *s == severity)
+                .map(|(_, _, n)| *n)
+                .sum();
+            telemetry.incidents.set_active(severity.metric(), n);
+        }
+        for origin in Origin::ALL {
+            let n = counts
+                .iter()
+                .filter(|(_, o, _)| *o == origin)
+                .map(|(_, _, n)| *n)
+                .sum();
+            telemetry.incidents.set_active_from(origin.metric(), n);
         }
         let stored = storage.write(|tx: &Tx<'_>| tx.count()).await?;
         let (events, _) = broadcast::channel(1024);
@@ -247,8 +245,8 @@ impl IncidentManager {
         })
     }
 
-    /// The service's telemetry.
-    pub fn telemetry(&self) -> &Telemetry {
+    /// The service's trackers.
+    pub fn telemetry(&self) -> &Trackers {
         &self.telemetry
     }
 
@@ -276,17 +274,15 @@ impl IncidentManager {
         if work.is_empty() {
             return;
         }
-        if let Some(trackers) = self.telemetry.recording() {
-            for w in work {
-                match w.kind {
-                    WorkKind::Notification => {
-                        trackers.notifications.queue_size(&w.target).inc();
-                    }
-                    WorkKind::Playbook => {
-                        self.telemetry.metrics().playbooks.pending.inc();
-                    }
-                    _ => {}
+        for w in work {
+            match w.kind {
+                WorkKind::Notification => {
+                    self.telemetry.notifications.queue_size(&w.target).inc();
                 }
+                WorkKind::Playbook => {
+                    self.telemetry.playbooks.pending().inc();
+                }
+                _ => {}
             }
         }
         self.wake.wake();
@@ -314,10 +310,7 @@ impl IncidentManager {
     /// with the same deduplication key.
     async fn open(&self, valid: ValidIncident) -> Result<Created, IncidentError> {
         // Dropped on an error below, the tracker records the outcome `failed`.
-        let tracker = self
-            .telemetry
-            .recording()
-            .map(|t| t.incidents.start(valid.severity.metric()));
+        let tracker = self.telemetry.incidents.start(valid.severity.metric());
         let now = now_ms();
         let mut incident = Incident {
             id: new_id(),
@@ -399,10 +392,8 @@ impl IncidentManager {
             .map_err(|e| self.failed(e))?;
         match outcome {
             Outcome::Duplicate(incident) => {
-                if let (Some(trackers), Some(tracker)) = (self.telemetry.recording(), tracker) {
-                    trackers.incidents.deduplicated();
-                    tracker.success(IncidentStatus::Deduplicated);
-                }
+                self.telemetry.incidents.deduplicated();
+                tracker.success(IncidentStatus::Deduplicated);
                 self.emit(EventKind::Deduplicated, &incident);
                 Ok(Created {
                     incident,
@@ -410,7 +401,7 @@ impl IncidentManager {
                 })
             }
             Outcome::AtCapacity(max) => {
-                self.telemetry.error("storage", "max_stored");
+                self.telemetry.errors.record("storage", "max_stored");
                 Err(IncidentError::StoreFull(format!(
                     "the incident store is full: it holds incidents.max_stored = {max} \
                      incidents; resolve and prune incidents, or raise the limit"
@@ -421,18 +412,14 @@ impl IncidentManager {
                 linked,
                 work,
             } => {
-                if let Some(trackers) = self.telemetry.recording() {
-                    let (severity, source) = (incident.severity.metric(), incident.origin.metric());
-                    trackers.incidents.add_active(severity, 1);
-                    trackers.incidents.opened_from(severity, source);
-                    trackers.incidents.add_active_from(source, 1);
-                    if !linked.is_empty() {
-                        trackers.incidents.correlated();
-                    }
+                let (severity, source) = (incident.severity.metric(), incident.origin.metric());
+                self.telemetry.incidents.add_active(severity, 1);
+                self.telemetry.incidents.opened_from(severity, source);
+                self.telemetry.incidents.add_active_from(source, 1);
+                if !linked.is_empty() {
+                    self.telemetry.incidents.correlated();
                 }
-                if let Some(tracker) = tracker {
-                    tracker.success(IncidentStatus::Open);
-                }
+                tracker.success(IncidentStatus::Open);
                 self.owed(&work);
                 for o in &linked {
                     self.emit(EventKind::Correlated, o);
@@ -564,21 +551,19 @@ impl IncidentManager {
             ))),
             Change::Unchanged(incident) => Ok(incident),
             Change::Changed { incident, work } => {
-                if let Some(trackers) = self.telemetry.recording() {
-                    let severity = incident.severity.metric();
-                    trackers
-                        .incidents
-                        .start(severity)
-                        .success(IncidentStatus::Acknowledged);
-                    let at = incident
-                        .acknowledged_at_ms
-                        .unwrap_or(incident.updated_at_ms);
-                    trackers.incidents.acknowledged_after(
-                        severity,
-                        incident.origin.metric(),
-                        since(incident.created_at_ms, at),
-                    );
-                }
+                let severity = incident.severity.metric();
+                self.telemetry
+                    .incidents
+                    .start(severity)
+                    .success(IncidentStatus::Acknowledged);
+                let at = incident
+                    .acknowledged_at_ms
+                    .unwrap_or(incident.updated_at_ms);
+                self.telemetry.incidents.acknowledged_after(
+                    severity,
+                    incident.origin.metric(),
+                    since(incident.created_at_ms, at),
+                );
                 self.owed(&work);
                 self.emit(EventKind::Acknowledged, &incident);
                 Ok(incident)
@@ -612,22 +597,20 @@ impl IncidentManager {
             Change::NotFound => Err(IncidentError::NotFound(id)),
             Change::Unchanged(incident) | Change::Refused(incident) => Ok(incident),
             Change::Changed { incident, work } => {
-                if let Some(trackers) = self.telemetry.recording() {
-                    let severity = incident.severity.metric();
-                    trackers
-                        .incidents
-                        .start(severity)
-                        .success(IncidentStatus::Resolved);
-                    let source = incident.origin.metric();
-                    trackers.incidents.add_active(severity, -1);
-                    trackers.incidents.add_active_from(source, -1);
-                    let at = incident.resolved_at_ms.unwrap_or(incident.updated_at_ms);
-                    trackers.incidents.resolved_after(
-                        severity,
-                        source,
-                        since(incident.created_at_ms, at),
-                    );
-                }
+                let severity = incident.severity.metric();
+                self.telemetry
+                    .incidents
+                    .start(severity)
+                    .success(IncidentStatus::Resolved);
+                let source = incident.origin.metric();
+                self.telemetry.incidents.add_active(severity, -1);
+                self.telemetry.incidents.add_active_from(source, -1);
+                let at = incident.resolved_at_ms.unwrap_or(incident.updated_at_ms);
+                self.telemetry.incidents.resolved_after(
+                    severity,
+                    source,
+                    since(incident.created_at_ms, at),
+                );
                 self.owed(&work);
                 self.emit(EventKind::Resolved, &incident);
                 Ok(incident)
@@ -737,9 +720,7 @@ impl IncidentManager {
         let mut taken = 0;
         for (incident, from, work) in escalated {
             for level in from + 1..=incident.escalation_level {
-                if let Some(trackers) = self.telemetry.recording() {
-                    trackers.incidents.escalated(level);
-                }
+                self.telemetry.incidents.escalated(level);
                 taken += 1;
             }
             self.owed(&work);
@@ -777,9 +758,9 @@ impl IncidentManager {
                 .await
                 .map_err(|e| self.failed(e))?;
             pruned += u64::try_from(n).unwrap_or(0);
-            if let Some(trackers) = self.telemetry.recording() {
-                trackers.incidents.pruned(u64::try_from(n).unwrap_or(0));
-            }
+            self.telemetry
+                .incidents
+                .pruned(u64::try_from(n).unwrap_or(0));
             if n < PRUNE_BATCH {
                 return Ok(pruned);
             }
@@ -796,10 +777,10 @@ impl IncidentManager {
             async move {
                 let now = now_ms();
                 if escalation && manager.escalate_due(now).await.is_err() {
-                    manager.telemetry.error("escalation", "storage");
+                    manager.telemetry.errors.record("escalation", "storage");
                 }
                 if manager.prune(now).await.is_err() {
-                    manager.telemetry.error("retention", "storage");
+                    manager.telemetry.errors.record("retention", "storage");
                 }
             }
         })

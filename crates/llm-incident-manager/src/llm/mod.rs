@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use incident_metrics::catalog::llm::{LlmErrorType, LlmOperation};
+use incident_metrics::trackers::Trackers;
 
 pub use offline::OfflineProvider;
 pub use openai::OpenAiProvider;
@@ -21,7 +22,6 @@ pub use tokens::{count_tokens, warm_up};
 
 use crate::config::{LlmConfig, ProviderKind};
 use crate::domain::Severity;
-use crate::telemetry::Telemetry;
 
 /// What an LLM call is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,12 +181,12 @@ pub struct Analysis {
 pub struct Analyzer {
     provider: Arc<dyn LlmProvider>,
     timeout: Duration,
-    telemetry: Telemetry,
+    telemetry: Trackers,
 }
 
 impl Analyzer {
     /// An analyzer over `provider`.
-    pub fn new(provider: Arc<dyn LlmProvider>, config: &LlmConfig, telemetry: Telemetry) -> Self {
+    pub fn new(provider: Arc<dyn LlmProvider>, config: &LlmConfig, telemetry: Trackers) -> Self {
         Self {
             provider,
             timeout: Duration::from_millis(config.timeout_ms.max(1)),
@@ -205,34 +205,25 @@ impl Analyzer {
     ///
     /// The provider's error, or [`LlmError::Timeout`].
     pub async fn call(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
-        let mut tracker = self.telemetry.recording().map(|t| {
-            t.llm.start(
-                self.provider.name(),
-                self.provider.model(),
-                request.task.operation(),
-            )
-        });
+        let mut tracker = self.telemetry.llm.start(
+            self.provider.name(),
+            self.provider.model(),
+            request.task.operation(),
+        );
         let result = {
-            let mut first_token = || {
-                if let Some(tracker) = tracker.as_mut() {
-                    tracker.first_token();
-                }
-            };
+            let mut first_token = || tracker.first_token();
             let call = self.provider.complete(request, &mut first_token);
             match tokio::time::timeout(self.timeout, call).await {
                 Ok(result) => result,
                 Err(_) => Err(LlmError::Timeout),
             }
         };
-        match (&result, tracker) {
-            (Ok(r), Some(tracker)) => tracker.success(r.input_tokens, r.output_tokens),
-            (Ok(_), None) => {}
-            (Err(e), tracker) => {
+        match &result {
+            Ok(r) => tracker.success(r.input_tokens, r.output_tokens),
+            Err(e) => {
                 let kind = e.error_type();
-                if let Some(tracker) = tracker {
-                    tracker.error(kind);
-                }
-                self.telemetry.error("llm", kind.as_str());
+                tracker.error(kind);
+                self.telemetry.errors.record("llm", kind.as_str());
             }
         }
         result

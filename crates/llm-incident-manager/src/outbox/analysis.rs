@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use incident_metrics::trackers::Trackers;
 
 use super::{Handler, Signals};
 use crate::domain::now_ms;
 use crate::llm::Analyzer;
 use crate::storage::{Storage, Work};
-use crate::telemetry::Telemetry;
 
 /// Runs the analysis rows of the outbox.
 #[derive(Debug)]
@@ -21,7 +21,7 @@ pub struct AnalysisHandler {
     /// The LLM calls, through the LLM tracker.
     pub analyzer: Analyzer,
     /// Counts failures.
-    pub telemetry: Telemetry,
+    pub telemetry: Trackers,
 }
 
 impl Handler for AnalysisHandler {
@@ -35,7 +35,7 @@ impl Handler for AnalysisHandler {
                     return;
                 }
                 Err(_) => {
-                    self.telemetry.error("analysis", "storage");
+                    self.telemetry.errors.record("analysis", "storage");
                     return;
                 }
             };
@@ -60,7 +60,7 @@ impl Handler for AnalysisHandler {
                 .await;
             if stored.is_err() {
                 // The row stays and is tried again; not at once.
-                self.telemetry.error("analysis", "storage");
+                self.telemetry.errors.record("analysis", "storage");
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_secs(1)) => {}
                     () = signals.stopped() => {}

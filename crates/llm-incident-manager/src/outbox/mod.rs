@@ -22,10 +22,10 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 pub use analysis::AnalysisHandler;
+use incident_metrics::trackers::Trackers;
 
 use crate::domain::now_ms;
 use crate::storage::{Storage, Work, WorkKind};
-use crate::telemetry::Telemetry;
 
 /// The longest a dispatcher sleeps without looking at the store (a row
 /// written by another path, a clock that jumped).
@@ -110,7 +110,7 @@ pub struct Dispatcher<H> {
     /// Woken when work is committed.
     pub notify: Arc<Notify>,
     /// Counts failures to read the store.
-    pub telemetry: Telemetry,
+    pub telemetry: Trackers,
 }
 
 impl<H: Handler> Dispatcher<H> {
@@ -149,7 +149,7 @@ impl<H: Handler> Dispatcher<H> {
                             tasks.insert(handle.id(), id);
                         }
                     }
-                    Err(_) => self.telemetry.error("outbox", "storage"),
+                    Err(_) => self.telemetry.errors.record("outbox", "storage"),
                 }
                 if running.len() < max
                     && let Ok(Some(due)) = self.storage.next_due(self.kind, self.target.as_deref())
@@ -166,7 +166,7 @@ impl<H: Handler> Dispatcher<H> {
                         Err(e) => {
                             // A handler that panicked: its row stays and is
                             // tried again after the poll interval.
-                            self.telemetry.error("outbox", "panic");
+                            self.telemetry.errors.record("outbox", "panic");
                             tokio::time::sleep(POLL_INTERVAL).await;
                             e.id()
                         }

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use incident_metrics::trackers::Trackers;
 use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 use tokio::sync::watch;
 
@@ -35,8 +36,6 @@ use crate::config::StorageConfig;
 use crate::domain::{Incident, Origin, Severity, Status};
 use incident_metrics::base::prometheus_client::metrics::gauge::Gauge;
 use incident_metrics::catalog::storage::StorageOperation as StorageOp;
-
-use crate::telemetry::Telemetry;
 
 pub use outbox::{NewWork, Work, WorkKind};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
@@ -194,7 +193,7 @@ pub fn reserve_bytes(max_size_bytes: u64) -> u64 {
 struct Shared {
     /// Creates stop at this many pages in use (`storage.max_size_bytes`).
     create_limit_pages: Option<i64>,
-    telemetry: Telemetry,
+    telemetry: Trackers,
     size_gauge: Gauge,
     /// Set by every commit, cleared by [`Storage::refresh_size`].
     size_stale: AtomicBool,
@@ -208,10 +207,7 @@ impl Shared {
         op: StorageOp,
         f: impl FnOnce() -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
-        let Some(trackers) = self.telemetry.recording() else {
-            return f();
-        };
-        let tracker = trackers.storage.start(op, BACKEND);
+        let tracker = self.telemetry.storage.start(op, BACKEND);
         let result = f();
         match &result {
             Ok(_) => tracker.success(),
@@ -446,7 +442,7 @@ impl Storage {
     /// [`StorageError::Open`] when the file or folder cannot be opened or
     /// created, [`StorageError::NotAStore`] for a file that is not a store
     /// of this service, or the SQLite error of a failed migration.
-    pub fn open(config: &StorageConfig, telemetry: Telemetry) -> Result<Self, StorageError> {
+    pub fn open(config: &StorageConfig, telemetry: Trackers) -> Result<Self, StorageError> {
         let path = config.path.clone();
         let in_memory = path.as_os_str() == MEMORY;
         let open_failed = |reason: String| StorageError::Open {
@@ -498,11 +494,8 @@ impl Storage {
         };
         let shared = Arc::new(Shared {
             create_limit_pages,
-            // Detached (never exported) when recording is off.
-            size_gauge: telemetry
-                .recording()
-                .map(|t| t.storage.size(BACKEND))
-                .unwrap_or_default(),
+            // Detached (never exported) when metrics are off.
+            size_gauge: telemetry.storage.size(BACKEND),
             telemetry,
             size_stale: AtomicBool::new(true),
         });
@@ -558,7 +551,7 @@ impl Storage {
         f: impl FnOnce(&Connection) -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
         let conn = self.read.lock().map_err(|_| {
-            self.shared.telemetry.error("storage", "poisoned");
+            self.shared.telemetry.errors.record("storage", "poisoned");
             StorageError::Poisoned
         })?;
         self.shared.record(op, || f(&conn))
@@ -609,7 +602,7 @@ impl Storage {
     ) {
         crate::periodic::every(interval, stop, || {
             if self.refresh_size().is_err() {
-                self.shared.telemetry.error("storage", "size");
+                self.shared.telemetry.errors.record("storage", "size");
             }
         })
         .await;
@@ -879,15 +872,13 @@ mod tests {
     use super::*;
     use crate::config::LlmConfig;
     use crate::domain::Severity;
-    use incident_metrics::{MetricsConfig, MetricsRegistry};
+    use incident_metrics::{Metrics, MetricsConfig};
 
-    fn telemetry(enabled: bool) -> (Telemetry, Gauge) {
-        let metrics = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
-        let telemetry = Telemetry::new(metrics.metrics().clone(), &LlmConfig::default())
-            .unwrap()
-            .with_enabled(enabled);
+    fn telemetry(enabled: bool) -> (Trackers, Gauge) {
+        let metrics = Metrics::new(MetricsConfig::new().with_enabled(enabled)).unwrap();
+        let telemetry = crate::telemetry::trackers(&metrics, &LlmConfig::default()).unwrap();
         // The same series as the store's own handle.
-        let gauge = metrics.metrics().storage.size_bytes.get_or_create(
+        let gauge = metrics.catalog().storage.size_bytes.get_or_create(
             &incident_metrics::catalog::storage::BackendLabels {
                 backend: BACKEND.into(),
             },

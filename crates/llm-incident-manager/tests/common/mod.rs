@@ -22,7 +22,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use incident_metrics::{MetricsConfig, MetricsRegistry};
+use incident_metrics::{Metrics, MetricsConfig};
 use llm_incident_manager::{App, Config, RunningApp};
 use serde_json::Value;
 
@@ -42,7 +42,7 @@ pub fn config(toml: &str) -> Config {
 
 /// Starts the service with `config`.
 pub async fn start(config: Config) -> RunningApp {
-    let metrics = MetricsRegistry::new(config.metrics.metrics()).expect("metrics");
+    let metrics = Metrics::from_config(&config.metrics).expect("metrics");
     App::new(config, metrics).start().await.expect("start")
 }
 
@@ -52,8 +52,8 @@ pub async fn start_default() -> RunningApp {
 }
 
 /// A new metrics registry on the default configuration.
-pub fn metrics() -> MetricsRegistry {
-    MetricsRegistry::new(&MetricsConfig::new()).unwrap()
+pub fn metrics() -> Metrics {
+    Metrics::new(MetricsConfig::new()).unwrap()
 }
 
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;

@@ -1,4 +1,4 @@
-//! `instrumented_router` counts every request exactly once: matched routes
+//! `Metrics::instrument` counts every request exactly once: matched routes
 //! by template, `405`s, unmatched requests (with the default fallback and
 //! with one of the user's), and leaves out `/metrics` and `/health`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -7,12 +7,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
 use http::StatusCode;
-use incident_metrics::{MetricsConfig, MetricsRegistry, instrumented_router};
+use incident_metrics::{Metrics, MetricsConfig};
 use tower::ServiceExt;
 
 /// Every sample of `http_requests_total`, as `{labels} value` lines, sorted.
-fn requests(metrics: &MetricsRegistry) -> Vec<String> {
-    let text = incident_metrics::exporter::gather_metrics(metrics.registry()).unwrap();
+fn requests(metrics: &Metrics) -> Vec<String> {
+    let text = metrics.gather().unwrap();
     let mut lines: Vec<String> = text
         .lines()
         .filter_map(|l| l.strip_prefix("llm_incident_manager_http_requests_total"))
@@ -58,8 +58,8 @@ const MIX: &[(&str, &str, u16)] = &[
 
 #[tokio::test]
 async fn every_request_is_counted_once_and_the_scrape_is_not() {
-    let metrics = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
-    let app = instrumented_router(routes(), &metrics);
+    let metrics = Metrics::new(MetricsConfig::new()).unwrap();
+    let app = metrics.instrument(routes());
     drive(&app, MIX).await;
     assert_eq!(
         requests(&metrics),
@@ -70,14 +70,14 @@ async fn every_request_is_counted_once_and_the_scrape_is_not() {
             r#"{method="POST",path="/api/v1/incidents",status="201"} 1"#,
         ]
     );
-    assert_eq!(metrics.metrics().http.connections_active.get(), 0);
+    assert_eq!(metrics.catalog().http.connections_active.get(), 0);
 }
 
 #[tokio::test]
 async fn a_fallback_of_the_users_router_is_counted_as_unmatched() {
-    let metrics = MetricsRegistry::new(&MetricsConfig::new()).unwrap();
+    let metrics = Metrics::new(MetricsConfig::new()).unwrap();
     let routes = routes().fallback(|| async { (StatusCode::IM_A_TEAPOT, "no such page") });
-    let app = instrumented_router(routes, &metrics);
+    let app = metrics.instrument(routes);
     let mix: Vec<_> = MIX
         .iter()
         .map(|&(m, u, s)| (m, u, if s == 404 { 418 } else { s }))
@@ -97,8 +97,8 @@ async fn a_fallback_of_the_users_router_is_counted_as_unmatched() {
 #[tokio::test]
 async fn the_configured_endpoint_is_served_and_left_out() {
     let config = MetricsConfig::new().with_endpoint("/internal/metrics");
-    let metrics = MetricsRegistry::new(&config).unwrap();
-    let app = instrumented_router(routes(), &metrics);
+    let metrics = Metrics::new(config.clone()).unwrap();
+    let app = metrics.instrument(routes());
     drive(
         &app,
         &[
