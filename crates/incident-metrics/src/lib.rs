@@ -76,6 +76,8 @@
 mod config;
 mod global;
 mod metrics;
+#[cfg(feature = "trackers")]
+mod spec;
 
 pub use config::{Config, ConfigError};
 pub use global::{gather_metrics, global, init_metrics, init_metrics_with};
@@ -84,6 +86,22 @@ pub use incident_metrics_catalog::Catalog;
 #[doc(inline)]
 pub use incident_metrics_core::{Error, MetricsConfig, Registry, Result};
 pub use metrics::{Metrics, MetricsBuilder, SetupError};
+#[cfg(feature = "trackers")]
+pub use spec::{StartIncident, StartLlmCall, StartNotification, StartPlaybook, StartStorage};
+
+/// The spec's style in one import: `use incident_metrics::prelude::*;`
+/// brings [`init_metrics`], [`gather_metrics`], [`Metrics`],
+/// [`MetricsConfig`] and the trackers with their `Tracker::start(..)`
+/// constructors over the process-wide metrics.
+pub mod prelude {
+    pub use crate::{Metrics, MetricsConfig, gather_metrics, init_metrics, init_metrics_with};
+    #[cfg(feature = "trackers")]
+    pub use crate::{StartIncident, StartLlmCall, StartNotification, StartPlaybook, StartStorage};
+    #[cfg(feature = "trackers")]
+    pub use incident_metrics_trackers::{
+        IncidentTracker, LlmCallTracker, NotificationTracker, PlaybookTracker, StorageTracker,
+    };
+}
 
 /// Every metric family (`incident-metrics-catalog`).
 pub use incident_metrics_catalog as catalog;
