@@ -22,6 +22,11 @@
 //!   folds every later label set into one overflow series whose labels are
 //!   all [`OVERFLOW_VALUE`] (`other`), counted in
 //!   `metrics_cardinality_overflow_total{family}` ([`CARDINALITY_OVERFLOW`]);
+//! - the one bounded set-once lookup table for open label values
+//!   ([`LabelTable`]: routes, gRPC methods, model names), found without a
+//!   lock or an allocation, folding past its limit into `other` and
+//!   counting each fold in `label_values_folded_total{label}`
+//!   ([`FoldCounters`]);
 //! - the building blocks of a zero-lookup hot path: bounded label enums
 //!   ([`label_enum!`], [`LabelEnum`]) and dense handle tables ([`ByLabel`]),
 //!   a lock-free [`Histogram`], a [`ComputedGauge`] read at scrape time, and
@@ -66,6 +71,7 @@
 //!
 //! This crate has no optional features.
 
+mod bounded;
 pub mod buckets;
 mod cardinality;
 mod computed;
@@ -79,11 +85,12 @@ mod name;
 mod registry;
 mod sampler;
 mod shared_str;
+mod table;
 mod tls_settings;
+mod unwind;
 
-pub use cardinality::{
-    BoundedFamily, CARDINALITY_OVERFLOW, DEFAULT_CARDINALITY_LIMIT, OVERFLOW_VALUE,
-};
+pub use bounded::BoundedFamily;
+pub use cardinality::DEFAULT_CARDINALITY_LIMIT;
 pub use computed::ComputedGauge;
 pub use config::{
     DEFAULT_ENDPOINT, DEFAULT_EXCLUDED_PATHS, DEFAULT_NAMESPACE, ENV_PREFIX,
@@ -99,10 +106,14 @@ pub use global::Global;
 pub use histogram::{Histogram, HistogramBuilder};
 pub use label::{ByLabel, LabelEnum, UnknownLabelValue};
 pub use name::{validate_label_name, validate_metric_name};
-pub use registry::{FamilySpec, MetricKind, RegisteredFamily, Registry, Unit};
+pub use registry::{
+    CARDINALITY_OVERFLOW, FamilySpec, MetricKind, RegisteredFamily, Registry, Unit,
+};
 pub use sampler::Sampler;
 pub use shared_str::SharedStr;
+pub use table::{FoldCounters, FoldedLabels, LabelTable, OVERFLOW_VALUE, TableEntry};
 pub use tls_settings::{ClientTlsSettings, ServerTlsSettings};
+pub use unwind::PanicFlag;
 
 /// The prometheus-client version this crate builds on, re-exported so that
 /// users name the same types (`Counter`, `Gauge`, `Family`, encoders).
