@@ -93,7 +93,6 @@ mod config;
 mod error;
 mod errors;
 mod global;
-mod hash;
 mod incident;
 mod label;
 mod limiter;
@@ -104,7 +103,6 @@ mod playbook;
 mod price;
 mod runtime;
 mod storage;
-mod table;
 
 pub use alert::AlertRecorder;
 pub use config::{MAX_COMBINATIONS, MAX_LABEL_VALUES, TrackerConfig};
