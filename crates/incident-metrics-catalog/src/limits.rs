@@ -2,8 +2,7 @@
 
 use incident_metrics_core::{FamilySpec, FoldCounters, MetricKind, Registry, Result};
 
-/// Labels of `label_values_folded_total`: core's
-/// [`FoldedLabels`](incident_metrics_core::FoldedLabels).
+/// Labels of `label_values_folded_total`, declared in core.
 pub use incident_metrics_core::FoldedLabels;
 
 /// `label_values_folded_total`.

@@ -29,6 +29,10 @@ use prometheus_client::metrics::{MetricType, TypedMetric};
 
 use crate::table::{FoldCounters, OVERFLOW_VALUE};
 
+/// The series limit of every family without an override: OpenTelemetry's
+/// default cardinality limit.
+pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
+
 /// What a family is bounded by, handed out by the registry before the
 /// family is registered.
 pub(crate) struct Bound {

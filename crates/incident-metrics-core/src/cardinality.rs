@@ -1,5 +1,6 @@
 //! Cardinality limits in the configuration: `cardinality_limit` (the
-//! series limit of every family, default [`DEFAULT_CARDINALITY_LIMIT`]) and
+//! series limit of every family, default
+//! [`DEFAULT_CARDINALITY_LIMIT`](crate::DEFAULT_CARDINALITY_LIMIT)) and
 //! the per-family `cardinality_limits` overrides, from code, TOML and
 //! `INCIDENT_METRICS_CARDINALITY_LIMIT[_<FAMILY>]`.
 //!
@@ -11,14 +12,10 @@ use std::collections::BTreeMap;
 
 use crate::{Error, MetricsConfig, Result};
 
-/// The series limit of every family without an override: OpenTelemetry's
-/// default cardinality limit.
-pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
-
 impl MetricsConfig {
     /// Sets the most series any one family may hold before new label sets
     /// are folded into its overflow series (`cardinality_limit`, default
-    /// [`DEFAULT_CARDINALITY_LIMIT`]).
+    /// [`DEFAULT_CARDINALITY_LIMIT`](crate::DEFAULT_CARDINALITY_LIMIT)).
     ///
     /// # Examples
     ///

@@ -89,8 +89,7 @@ mod table;
 mod tls_settings;
 mod unwind;
 
-pub use bounded::BoundedFamily;
-pub use cardinality::DEFAULT_CARDINALITY_LIMIT;
+pub use bounded::{BoundedFamily, DEFAULT_CARDINALITY_LIMIT};
 pub use computed::ComputedGauge;
 pub use config::{
     DEFAULT_ENDPOINT, DEFAULT_EXCLUDED_PATHS, DEFAULT_NAMESPACE, ENV_PREFIX,
