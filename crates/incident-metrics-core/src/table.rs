@@ -145,7 +145,9 @@ impl<V, const N: usize> TableEntry<V, N> {
 /// assert_eq!((models.len(), folded.get()), (2, 1));
 /// ```
 pub struct LabelTable<V, const N: usize = 1> {
-    slots: Box<[OnceLock<TableEntry<V, N>>]>,
+    /// Boxed entries: an empty slot is 16 bytes, so a table sized for the
+    /// default limit (4096 slots) takes 64 KiB until it fills.
+    slots: Box<[OnceLock<Box<TableEntry<V, N>>>]>,
     limit: usize,
     len: AtomicUsize,
     insert: Mutex<()>,
@@ -275,7 +277,7 @@ impl<V, const N: usize> LabelTable<V, N> {
                     let entry = slot.get_or_init(|| {
                         let keys = keys.map(SharedStr::from);
                         let value = make(&keys);
-                        TableEntry { keys, value }
+                        Box::new(TableEntry { keys, value })
                     });
                     self.len.fetch_add(1, Ordering::Release);
                     return entry;
