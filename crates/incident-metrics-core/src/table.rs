@@ -157,9 +157,17 @@ pub struct LabelTable<V, const N: usize = 1> {
 }
 
 impl<V, const N: usize> LabelTable<V, N> {
-    /// A table for at most `limit` distinct keys, counting each fold in
-    /// `folded`.
+    /// The most keys any table admits (the trackers' largest handle cache,
+    /// `MAX_COMBINATIONS`, fits): its slots (twice as many, 16 bytes each,
+    /// 2 MiB at most) are allocated up front, so a limit configured far
+    /// past any real number of routes or methods must not size them.
+    pub const MAX_LEN: usize = 1 << 16;
+
+    /// A table for at most `limit` distinct keys (and never more than
+    /// [`MAX_LEN`](Self::MAX_LEN), whatever the configuration asks),
+    /// counting each fold in `folded`.
     pub fn new(limit: usize, folded: Counter) -> Self {
+        let limit = limit.min(Self::MAX_LEN);
         let capacity = limit.saturating_mul(2).max(2).next_power_of_two();
         Self {
             slots: (0..capacity).map(|_| OnceLock::new()).collect(),
@@ -403,6 +411,13 @@ mod tests {
         let refused = t.fold(|_| 0);
         assert!(std::ptr::eq(refused, other));
         assert_eq!(t.folded(), 1);
+    }
+
+    #[test]
+    fn a_huge_limit_is_capped() {
+        let t: LabelTable<usize> = LabelTable::new(usize::MAX, Counter::default());
+        assert_eq!(t.limit(), LabelTable::<usize>::MAX_LEN);
+        assert_eq!(t.slots.len(), 2 * LabelTable::<usize>::MAX_LEN);
     }
 
     #[test]
