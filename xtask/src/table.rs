@@ -279,7 +279,7 @@ pub const FAMILY_DOCS: &[FamilyDoc] = &[
     },
     FamilyDoc {
         name: "label_values_folded",
-        recorded_by: "`incident-metrics-trackers`: `CardinalityLimiter` (and the incident recorder for unknown severity/status text)",
+        recorded_by: "`incident-metrics-core`: `LabelTable`, the one lookup table for open label values, on each observation folded into `other`: the trackers' `CardinalityLimiter` (and the incident recorder for unknown severity/status text), the HTTP layer's route table (`http_route`) and the gRPC layer's method table (`grpc_method`)",
     },
     // The remote-write sender's own families.
     FamilyDoc {
@@ -322,7 +322,7 @@ pub const LABEL_DOCS: &[LabelDoc] = &[
         label: "path",
         scope: "http_",
         domain: Domain::Described(
-            "the route template the request matched (axum `MatchedPath`, e.g. `/api/v1/incidents/{id}`, or a `PathClassifier`'s answer), never the raw URI; requests that matched no route share `unmatched` (`DEFAULT_UNMATCHED_PATH`, configurable); bounded by the service's routes",
+            "the route template the request matched (axum `MatchedPath`, e.g. `/api/v1/incidents/{id}`, or a `PathClassifier`'s answer), never the raw URI; requests that matched no route share `unmatched` (`DEFAULT_UNMATCHED_PATH`, configurable); bounded by the service's routes, and at most as many templates per layer as the route families' cardinality limit (`cardinality_limit`, default 2000, or their `cardinality_limits` entries), further templates count as `other` and in `label_values_folded_total{label=\"http_route\"}`",
         ),
     },
     LabelDoc {
@@ -336,14 +336,14 @@ pub const LABEL_DOCS: &[LabelDoc] = &[
         label: "service",
         scope: "grpc_",
         domain: Domain::Described(
-            "the package and service of `/package.Service/Method` (e.g. `incident.v1.IncidentService`); at most `MAX_METHODS` (256) distinct (service, method) pairs per layer, further or malformed paths count as `unknown`",
+            "the package and service of `/package.Service/Method` (e.g. `incident.v1.IncidentService`); at most as many distinct (service, method) pairs per layer as the gRPC families' cardinality limit (`cardinality_limit`, default 2000, or their `cardinality_limits` entries), further or malformed paths count as `other` and in `label_values_folded_total{label=\"grpc_method\"}`",
         ),
     },
     LabelDoc {
         label: "method",
         scope: "grpc_",
         domain: Domain::Described(
-            "the method of `/package.Service/Method` (e.g. `CreateIncident`); bounded with `service` (see there), `unknown` past the bound",
+            "the method of `/package.Service/Method` (e.g. `CreateIncident`); bounded with `service` (see there), `other` past the bound",
         ),
     },
     LabelDoc {
@@ -547,13 +547,15 @@ mod tests {
         };
         let unmatched = format!("`{}`", incident_metrics_http::DEFAULT_UNMATCHED_PATH);
         assert!(text("path", "http_requests").contains(&unmatched));
-        let max_methods = format!("({})", incident_metrics_grpc::MAX_METHODS);
-        assert!(text("service", "grpc_requests").contains(&max_methods));
-        let unknown = format!("`{}`", incident_metrics_grpc::UNKNOWN_METHOD);
-        assert!(text("method", "grpc_requests").contains(&unknown));
-        assert_eq!(
-            incident_metrics_grpc::UNKNOWN_SERVICE,
-            incident_metrics_grpc::UNKNOWN_METHOD
+        let limit = format!(
+            "default {}",
+            incident_metrics_core::DEFAULT_CARDINALITY_LIMIT
         );
+        assert!(text("service", "grpc_requests").contains(&limit));
+        assert!(text("path", "http_requests").contains(&limit));
+        let other = format!("`{}`", incident_metrics_core::OVERFLOW_VALUE);
+        assert!(text("method", "grpc_requests").contains(&other));
+        assert!(text("service", "grpc_requests").contains(&other));
+        assert!(text("path", "http_requests").contains(&other));
     }
 }

@@ -1,17 +1,9 @@
 //! Cardinality limiting: what was folded into an overflow value.
 
-use incident_metrics_core::prometheus_client::encoding::EncodeLabelSet;
-use incident_metrics_core::{FamilySpec, MetricKind, Registry, Result, SharedStr};
+use incident_metrics_core::{FamilySpec, FoldCounters, MetricKind, Registry, Result};
 
-use crate::family::{self, CounterFamily};
-
-/// Labels of `label_values_folded_total`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct FoldedLabels {
-    /// Which limited label folded a value, e.g. `llm_model`; set by code,
-    /// never from input.
-    pub label: SharedStr,
-}
+/// Labels of `label_values_folded_total`, declared in core.
+pub use incident_metrics_core::FoldedLabels;
 
 /// `label_values_folded_total`.
 pub const LABEL_VALUES_FOLDED: FamilySpec = FamilySpec {
@@ -26,8 +18,11 @@ pub const LABEL_VALUES_FOLDED: FamilySpec = FamilySpec {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct LimitMetrics {
-    /// `label_values_folded_total{label}`.
-    pub label_values_folded: CounterFamily<FoldedLabels>,
+    /// `label_values_folded_total{label}`: the registry's
+    /// [`FoldCounters`], where every limiter and lookup table
+    /// ([`LabelTable`](incident_metrics_core::LabelTable)) fed from the
+    /// registry counts its folds.
+    pub label_values_folded: FoldCounters,
 }
 
 impl LimitMetrics {
@@ -38,7 +33,7 @@ impl LimitMetrics {
     /// Any registration error.
     pub fn register(registry: &mut Registry) -> Result<Self> {
         Ok(Self {
-            label_values_folded: family::counter(registry, &LABEL_VALUES_FOLDED)?,
+            label_values_folded: registry.register_fold_counters(&LABEL_VALUES_FOLDED)?,
         })
     }
 }

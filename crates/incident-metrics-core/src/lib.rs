@@ -24,6 +24,11 @@
 //!   folds every later label set into one overflow series whose labels are
 //!   all [`OVERFLOW_VALUE`] (`other`), counted in
 //!   `metrics_cardinality_overflow_total{family}` ([`CARDINALITY_OVERFLOW`]);
+//! - the one bounded set-once lookup table for open label values
+//!   ([`LabelTable`]: routes, gRPC methods, model names), found without a
+//!   lock or an allocation, folding past its limit into `other` and
+//!   counting each fold in `label_values_folded_total{label}`
+//!   ([`FoldCounters`]);
 //! - the building blocks of a zero-lookup hot path: bounded label enums
 //!   ([`label_enum!`], [`LabelEnum`]) and dense handle tables ([`ByLabel`]),
 //!   a lock-free [`Histogram`], a [`ComputedGauge`] read at scrape time, and
@@ -69,6 +74,7 @@
 //!
 //! This crate has no optional features.
 
+mod bounded;
 pub mod buckets;
 mod cardinality;
 mod computed;
@@ -80,10 +86,10 @@ mod name;
 mod registry;
 mod sampler;
 mod shared_str;
+mod table;
+mod unwind;
 
-pub use cardinality::{
-    BoundedFamily, CARDINALITY_OVERFLOW, DEFAULT_CARDINALITY_LIMIT, OVERFLOW_VALUE,
-};
+pub use bounded::{BoundedFamily, DEFAULT_CARDINALITY_LIMIT};
 pub use computed::ComputedGauge;
 pub use config::{
     DEFAULT_ENDPOINT, DEFAULT_EXCLUDED_PATHS, DEFAULT_NAMESPACE, ENV_PREFIX, MetricsConfig,
@@ -92,9 +98,13 @@ pub use error::{Error, Result};
 pub use histogram::{Histogram, HistogramBuilder};
 pub use label::{ByLabel, LabelEnum, UnknownLabelValue};
 pub use name::{validate_label_name, validate_metric_name};
-pub use registry::{FamilySpec, MetricKind, RegisteredFamily, Registry, Unit};
+pub use registry::{
+    CARDINALITY_OVERFLOW, FamilySpec, MetricKind, RegisteredFamily, Registry, Unit,
+};
 pub use sampler::Sampler;
 pub use shared_str::SharedStr;
+pub use table::{FoldCounters, FoldedLabels, LabelTable, OVERFLOW_VALUE, TableEntry};
+pub use unwind::PanicFlag;
 
 /// The prometheus-client version this crate builds on, re-exported so that
 /// users name the same types (`Counter`, `Gauge`, `Family`, encoders).

@@ -2,17 +2,22 @@
 //! fallible registration and every family announced from the start.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
+use std::hash::Hash;
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
-use prometheus_client::metrics::MetricType;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Metric;
 
+use crate::bounded::{Bound, BoundedFamily};
 use crate::name::{label_name_problem, metric_name_problem};
-use crate::{Error, MetricsConfig, Result, buckets};
+use crate::table::FoldCounters;
+use crate::{Error, Histogram, HistogramBuilder, MetricsConfig, Result, SharedStr, buckets};
 
 /// The unit of a family, appended to its name and announced in OpenMetrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -272,7 +277,7 @@ pub struct Registry {
     config: Arc<MetricsConfig>,
     sample_names: HashSet<String>,
     families: Vec<RegisteredFamily>,
-    pub(crate) cardinality: crate::cardinality::RegistryState,
+    cardinality: RegistryState,
     /// Bytes of the last exposition rendered from this registry.
     exposition_len: std::sync::atomic::AtomicUsize,
 }
@@ -303,7 +308,7 @@ impl Registry {
             config: Arc::new(config.clone()),
             sample_names: HashSet::new(),
             families: Vec::new(),
-            cardinality: crate::cardinality::RegistryState::default(),
+            cardinality: RegistryState::default(),
             exposition_len: std::sync::atomic::AtomicUsize::new(0),
         })
     }
@@ -454,6 +459,259 @@ impl fmt::Debug for Registry {
             .field("global_labels", &self.config.global_labels())
             .field("families", &self.families.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// `metrics_cardinality_overflow_total{family}`: registered by the
+/// [`Registry`] with its first bounded family.
+pub const CARDINALITY_OVERFLOW: FamilySpec = FamilySpec {
+    name: "metrics_cardinality_overflow",
+    help: "Total number of new label sets folded into the overflow series because their family held its limit of series",
+    kind: MetricKind::Counter,
+    unit: None,
+    labels: &["family"],
+};
+
+/// The labels of `metrics_cardinality_overflow_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct OverflowLabels {
+    family: SharedStr,
+}
+
+/// What a [`Registry`] keeps about its bounded families.
+#[derive(Debug, Default)]
+pub(crate) struct RegistryState {
+    overflow: Option<Family<OverflowLabels, Counter>>,
+    bounded: BTreeSet<String>,
+    /// `label_values_folded_total{label}`, shared with every bounded
+    /// family; exposed once registered.
+    fold_counters: FoldCounters,
+}
+
+impl Registry {
+    /// Registers `spec` as a [`BoundedFamily`] whose series start as
+    /// `M::default()` (a `Counter`, a `Gauge`).
+    ///
+    /// Its limit is the configured one for its name (see
+    /// [`MetricsConfig::cardinality_limit_for`]). The first bounded family
+    /// also registers [`CARDINALITY_OVERFLOW`]; each bounded family has its
+    /// `metrics_cardinality_overflow_total{family}` series from the start,
+    /// at zero, so that an alert on its increase sees the first fold.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`register`](Self::register).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_core::prometheus_client::metrics::counter::Counter;
+    /// use incident_metrics_core::{BoundedFamily, FamilySpec, MetricKind, MetricsConfig, Registry};
+    ///
+    /// const JOBS: FamilySpec = FamilySpec {
+    ///     name: "jobs",
+    ///     help: "Jobs run, by queue",
+    ///     kind: MetricKind::Counter,
+    ///     unit: None,
+    ///     labels: &["queue"],
+    /// };
+    ///
+    /// let config = MetricsConfig::new().with_namespace("svc").with_family_cardinality_limit("jobs", 2);
+    /// let mut registry = Registry::new(&config)?;
+    /// let jobs: BoundedFamily<[(&str, String); 1], Counter> =
+    ///     registry.register_bounded(&JOBS)?;
+    /// registry.check_cardinality_limits()?;
+    ///
+    /// for queue in ["a", "b", "c", "d"] {
+    ///     jobs.get_or_create(&[("queue", queue.to_owned())]).inc();
+    /// }
+    /// assert_eq!(jobs.len(), 2);
+    /// assert_eq!(jobs.overflowed(), 2);
+    ///
+    /// let mut text = String::new();
+    /// incident_metrics_core::prometheus_client::encoding::text::encode(
+    ///     &mut text,
+    ///     registry.as_prometheus(),
+    /// )
+    /// .unwrap();
+    /// assert!(text.contains("svc_jobs_total{queue=\"other\"} 2\n"));
+    /// assert!(text.contains("svc_metrics_cardinality_overflow_total{family=\"jobs\"} 2\n"));
+    /// # Ok::<(), incident_metrics_core::Error>(())
+    /// ```
+    pub fn register_bounded<L, M>(&mut self, spec: &FamilySpec) -> Result<BoundedFamily<L, M>>
+    where
+        L: Clone + Hash + Eq + EncodeLabelSet + fmt::Debug + Send + Sync + 'static,
+        M: Clone + Default + EncodeMetric + TypedMetric + fmt::Debug + Send + Sync + 'static,
+    {
+        self.register_bounded_with(spec, M::default as fn() -> M)
+    }
+
+    /// Registers `spec` as a [`BoundedFamily`] whose series are made by
+    /// `constructor`.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`register`](Self::register).
+    pub fn register_bounded_with<L, M, C>(
+        &mut self,
+        spec: &FamilySpec,
+        constructor: C,
+    ) -> Result<BoundedFamily<L, M, C>>
+    where
+        L: Clone + Hash + Eq + EncodeLabelSet + fmt::Debug + Send + Sync + 'static,
+        M: Clone + EncodeMetric + TypedMetric + fmt::Debug + Send + Sync + 'static,
+        C: MetricConstructor<M> + Clone + Send + Sync + 'static,
+    {
+        spec.check()?;
+        let bound = self.bound(spec)?;
+        let name = bound.name.clone();
+        let family = BoundedFamily::new(bound, constructor);
+        if let Err(e) = self.register(spec, family.clone()) {
+            self.unbound(&name);
+            return Err(e);
+        }
+        Ok(family)
+    }
+
+    /// Registers the histogram family `spec` as a [`BoundedFamily`], with
+    /// the bucket bounds configured for it or else `default` (as
+    /// [`register_histogram`](Self::register_histogram)).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`register_histogram`](Self::register_histogram).
+    pub fn register_bounded_histogram<L>(
+        &mut self,
+        spec: &FamilySpec,
+        default: &[f64],
+    ) -> Result<BoundedFamily<L, Histogram, HistogramBuilder>>
+    where
+        L: Clone + Hash + Eq + EncodeLabelSet + fmt::Debug + Send + Sync + 'static,
+    {
+        spec.check()?;
+        let bound = self.bound(spec)?;
+        let name = bound.name.clone();
+        let registered = self.register_histogram(spec, default, |bounds| {
+            let builder = HistogramBuilder::new(&name, bounds)?;
+            Ok(BoundedFamily::new(bound, builder))
+        });
+        if registered.is_err() {
+            self.unbound(&name);
+        }
+        registered
+    }
+
+    /// Undoes [`bound`](Self::bound) for a family whose registration failed.
+    fn unbound(&mut self, name: &str) {
+        self.cardinality.bounded.remove(name);
+        if let Some(overflow) = &self.cardinality.overflow {
+            overflow.remove(&OverflowLabels {
+                family: SharedStr::from(name),
+            });
+        }
+    }
+
+    /// Checks that every entry of `cardinality_limits` names a family
+    /// registered with a limit. Call it once every family is registered
+    /// (the facade's `Metrics` does).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownCardinalityFamily`] for the first entry that names
+    /// no bounded family.
+    pub fn check_cardinality_limits(&self) -> Result<()> {
+        let state = &self.cardinality;
+        match self
+            .config()
+            .cardinality_limit_overrides()
+            .keys()
+            .find(|family| !state.bounded.contains(*family))
+        {
+            Some(family) => Err(Error::UnknownCardinalityFamily {
+                family: family.clone(),
+                known: state
+                    .bounded
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn bound(&mut self, spec: &FamilySpec) -> Result<Bound> {
+        let name = spec.full_name("");
+        if self.cardinality.bounded.contains(&name) {
+            return Err(Error::DuplicateMetric {
+                name: spec.full_name(self.config().namespace()),
+            });
+        }
+        let overflow = match &self.cardinality.overflow {
+            Some(family) => family.clone(),
+            None => {
+                let family = Family::<OverflowLabels, Counter>::default();
+                self.register(&CARDINALITY_OVERFLOW, family.clone())?;
+                self.cardinality.overflow = Some(family.clone());
+                family
+            }
+        };
+        let overflow_total = overflow.get_or_create_owned(&OverflowLabels {
+            family: SharedStr::from(name.as_str()),
+        });
+        let limit = self.config().cardinality_limit_for(&name);
+        self.cardinality.bounded.insert(name.clone());
+        Ok(Bound {
+            name,
+            labels: spec.labels,
+            limit,
+            overflow_total,
+            fold_counters: self.cardinality.fold_counters.clone(),
+        })
+    }
+
+    /// The registry's `label_values_folded_total{label}` counters (see
+    /// [`FoldCounters`]), shared with every bounded family.
+    pub fn fold_counters(&self) -> &FoldCounters {
+        &self.cardinality.fold_counters
+    }
+
+    /// Registers the registry's [`FoldCounters`] as the family `spec` (the
+    /// catalog's `label_values_folded`), so that every fold counted by a
+    /// [`LabelTable`](crate::LabelTable) fed from this registry is exposed.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`register`](Self::register).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_core::{FamilySpec, MetricKind, MetricsConfig, Registry};
+    ///
+    /// const FOLDED: FamilySpec = FamilySpec {
+    ///     name: "label_values_folded",
+    ///     help: "Observations whose label value was folded",
+    ///     kind: MetricKind::Counter,
+    ///     unit: None,
+    ///     labels: &["label"],
+    /// };
+    /// let mut registry = Registry::new(&MetricsConfig::new().with_namespace("svc"))?;
+    /// let folds = registry.register_fold_counters(&FOLDED)?;
+    /// folds.counter("grpc_method").inc();
+    /// let mut text = String::new();
+    /// incident_metrics_core::prometheus_client::encoding::text::encode(
+    ///     &mut text,
+    ///     registry.as_prometheus(),
+    /// )
+    /// .unwrap();
+    /// assert!(text.contains("svc_label_values_folded_total{label=\"grpc_method\"} 1\n"));
+    /// # Ok::<(), incident_metrics_core::Error>(())
+    /// ```
+    pub fn register_fold_counters(&mut self, spec: &FamilySpec) -> Result<FoldCounters> {
+        let folds = self.cardinality.fold_counters.clone();
+        self.register(spec, folds.clone())?;
+        Ok(folds)
     }
 }
 
@@ -636,5 +894,266 @@ mod tests {
     #[test]
     fn invalid_config_is_refused() {
         assert!(Registry::new(&MetricsConfig::new().with_sample_rate(2.0)).is_err());
+    }
+}
+
+#[cfg(test)]
+mod bounded_tests {
+    use super::*;
+    use prometheus_client::encoding::text::encode;
+    use prometheus_client::metrics::gauge::Gauge;
+
+    const JOBS: FamilySpec = FamilySpec {
+        name: "jobs",
+        help: "Jobs run",
+        kind: MetricKind::Counter,
+        unit: None,
+        labels: &["queue", "kind"],
+    };
+
+    const WAIT: FamilySpec = FamilySpec {
+        name: "wait",
+        help: "Time waited",
+        kind: MetricKind::Histogram,
+        unit: Some(crate::Unit::Seconds),
+        labels: &["queue"],
+    };
+
+    type Labels = [(&'static str, String); 2];
+
+    fn labels(queue: &str) -> Labels {
+        [("queue", queue.to_owned()), ("kind", "batch".to_owned())]
+    }
+
+    fn render(registry: &Registry) -> String {
+        let mut text = String::new();
+        encode(&mut text, registry.as_prometheus()).unwrap();
+        text
+    }
+
+    fn registry(config: MetricsConfig) -> Registry {
+        Registry::new(&config.with_namespace("ns")).unwrap()
+    }
+    #[test]
+    fn folds_new_label_sets_past_the_limit_into_one_overflow_series() {
+        let mut r = registry(MetricsConfig::new().with_family_cardinality_limit("jobs", 2));
+        let jobs: BoundedFamily<Labels, Counter> = r.register_bounded(&JOBS).unwrap();
+        r.check_cardinality_limits().unwrap();
+        assert_eq!((jobs.name(), jobs.limit(), jobs.len()), ("jobs", 2, 0));
+
+        // Announced, and its overflow counter at zero, before any series.
+        let text = render(&r);
+        assert!(
+            text.contains("# TYPE ns_metrics_cardinality_overflow counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ns_metrics_cardinality_overflow_total{family=\"jobs\"} 0\n"),
+            "{text}"
+        );
+
+        jobs.get_or_create(&labels("a")).inc();
+        jobs.get_or_create(&labels("b")).inc_by(2);
+        jobs.get_or_create(&labels("c")).inc_by(3); // folded
+        jobs.get_or_create(&labels("d")).inc_by(4); // folded
+        jobs.get_or_create(&labels("a")).inc_by(10); // existing: its own series
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(jobs.overflowed(), 2);
+        assert_eq!(jobs.get(&labels("a")).map(|c| c.get()), Some(11));
+        assert_eq!(jobs.get(&labels("c")).map(|c| c.get()), None);
+
+        let text = render(&r);
+        assert!(
+            text.contains("ns_jobs_total{queue=\"a\",kind=\"batch\"} 11\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ns_jobs_total{queue=\"b\",kind=\"batch\"} 2\n"),
+            "{text}"
+        );
+        // Every label of the overflow series is `other`.
+        assert!(
+            text.contains("ns_jobs_total{queue=\"other\",kind=\"other\"} 7\n"),
+            "{text}"
+        );
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("ns_jobs_total"))
+                .count(),
+            3
+        );
+        assert!(
+            text.contains("ns_metrics_cardinality_overflow_total{family=\"jobs\"} 2\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn series_are_listed_in_the_order_they_were_created() {
+        let mut r = registry(MetricsConfig::new());
+        let jobs: BoundedFamily<Labels, Counter> = r.register_bounded(&JOBS).unwrap();
+        // Names whose hash order is unlikely to be their creation order.
+        let queues: Vec<String> = (0..64).map(|i| format!("q{}", (i * 37) % 64)).collect();
+        for q in &queues {
+            jobs.get_or_create(&labels(q)).inc();
+        }
+        let listed: Vec<String> = render(&r)
+            .lines()
+            .filter_map(|l| l.strip_prefix("ns_jobs_total{queue=\""))
+            .map(|l| l[..l.find('"').unwrap()].to_owned())
+            .collect();
+        assert_eq!(listed, queues);
+        // And again: the order is stable from one scrape to the next.
+        assert_eq!(render(&r), render(&r));
+    }
+
+    #[test]
+    fn histograms_and_gauges_are_bounded_with_their_buckets() {
+        let config = MetricsConfig::new()
+            .with_cardinality_limit(1)
+            .with_buckets("wait_seconds", vec![1.0, 2.0]);
+        let mut r = registry(config);
+        let wait: BoundedFamily<[(&'static str, String); 1], Histogram, HistogramBuilder> =
+            r.register_bounded_histogram(&WAIT, &[0.5]).unwrap();
+        let gauges: BoundedFamily<[(&'static str, String); 1], Gauge> = r
+            .register_bounded(&FamilySpec {
+                name: "depth",
+                kind: MetricKind::Gauge,
+                labels: &["queue"],
+                ..JOBS
+            })
+            .unwrap();
+        for q in ["x", "y", "z"] {
+            wait.get_or_create(&[("queue", q.to_owned())]).observe(1.5);
+            gauges.get_or_create(&[("queue", q.to_owned())]).inc();
+        }
+        let text = render(&r);
+        assert!(
+            text.contains("ns_wait_seconds_bucket{le=\"2.0\",queue=\"x\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ns_wait_seconds_count{queue=\"other\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("ns_depth{queue=\"other\"} 2\n"), "{text}");
+        assert!(
+            text.contains("ns_metrics_cardinality_overflow_total{family=\"wait_seconds\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ns_metrics_cardinality_overflow_total{family=\"depth\"} 2\n"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("# TYPE ns_metrics_cardinality_overflow counter")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_label_set_reading_as_the_overflow_series_is_the_overflow_series() {
+        let mut r = registry(MetricsConfig::new().with_family_cardinality_limit("jobs", 2));
+        let jobs: BoundedFamily<Labels, Counter> = r.register_bounded(&JOBS).unwrap();
+        let other = [("queue", "other".to_owned()), ("kind", "other".to_owned())];
+        // Under the limit: no place taken, no fold counted.
+        jobs.get_or_create(&other).inc();
+        assert_eq!((jobs.len(), jobs.overflowed()), (0, 0));
+        jobs.get_or_create(&labels("a")).inc();
+        jobs.get_or_create(&labels("b")).inc();
+        jobs.get_or_create(&labels("c")).inc(); // folded
+        jobs.get_or_create(&other).inc(); // full: counted as any new set
+        assert_eq!((jobs.len(), jobs.overflowed()), (2, 2));
+        let text = render(&r);
+        let overflow = "ns_jobs_total{queue=\"other\",kind=\"other\"}";
+        assert_eq!(text.matches(overflow).count(), 1, "{text}");
+        assert!(text.contains(&format!("{overflow} 3\n")), "{text}");
+        assert_eq!(jobs.get(&other).map(|c| c.get()), Some(3));
+        // A label set with one label `other` is an ordinary one.
+        let half = [("queue", "other".to_owned()), ("kind", "batch".to_owned())];
+        assert!(jobs.get(&half).is_none());
+    }
+
+    #[test]
+    fn overrides_must_name_a_bounded_family() {
+        let mut r = registry(MetricsConfig::new().with_family_cardinality_limit("jbos", 5));
+        let _jobs: BoundedFamily<Labels, Counter> = r.register_bounded(&JOBS).unwrap();
+        let e = r.check_cardinality_limits().unwrap_err();
+        assert!(
+            matches!(e, Error::UnknownCardinalityFamily { ref family, ref known } if family == "jbos" && known == "jobs"),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains("`cardinality_limits.jbos` names no registered family"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_failed_registration_leaves_no_overflow_series() {
+        let mut r = registry(MetricsConfig::new());
+        r.register(&JOBS, Counter::<u64>::default()).unwrap();
+        // The sample name is taken by a plain family.
+        let e = r.register_bounded::<Labels, Counter>(&JOBS).unwrap_err();
+        assert!(matches!(e, Error::DuplicateMetric { .. }), "{e}");
+        let bad = FamilySpec {
+            name: "wait",
+            ..WAIT
+        };
+        let e = r
+            .register_histogram(&bad, &[1.0], |b| crate::Histogram::new("wait_seconds", b))
+            .map(|_| ())
+            .and_then(|()| {
+                r.register_bounded_histogram::<[(&'static str, String); 1]>(&WAIT, &[1.0])
+                    .map(|_| ())
+            })
+            .unwrap_err();
+        assert!(matches!(e, Error::DuplicateMetric { .. }), "{e}");
+        let text = render(&r);
+        assert!(!text.contains("family=\"jobs\""), "{text}");
+        assert!(!text.contains("family=\"wait_seconds\""), "{text}");
+        assert!(r.check_cardinality_limits().is_ok());
+    }
+
+    #[test]
+    fn a_family_is_bounded_once() {
+        let mut r = registry(MetricsConfig::new());
+        let _jobs: BoundedFamily<Labels, Counter> = r.register_bounded(&JOBS).unwrap();
+        let e = r.register_bounded::<Labels, Counter>(&JOBS).unwrap_err();
+        assert!(
+            matches!(e, Error::DuplicateMetric { ref name } if name == "ns_jobs"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn racing_threads_never_exceed_the_limit() {
+        let mut r = registry(MetricsConfig::new().with_cardinality_limit(50));
+        let jobs: BoundedFamily<Labels, Counter> = r.register_bounded(&JOBS).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let jobs = jobs.clone();
+                s.spawn(move || {
+                    for i in 0..100 {
+                        jobs.get_or_create(&labels(&format!("{t}-{i}"))).inc();
+                    }
+                });
+            }
+        });
+        assert_eq!(jobs.len(), 50);
+        assert_eq!(jobs.overflowed(), 350);
+        let text = render(&r);
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("ns_jobs_total"))
+                .count(),
+            51
+        );
+        assert!(
+            text.contains("ns_jobs_total{queue=\"other\",kind=\"other\"} 350\n"),
+            "{text}"
+        );
     }
 }

@@ -1,7 +1,6 @@
 //! The body wrappers: message counting on both bodies, and the end of the
 //! call (status from the trailers, or cancelled on drop) on the response.
 
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -152,14 +151,12 @@ impl<B: Body> Body for ResponseBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        // A server's streaming handler runs inside this poll: a panic there
-        // ends the call as `INTERNAL` before it unwinds on.
-        let polled = match catch_unwind(AssertUnwindSafe(|| this.inner.as_mut().poll_frame(cx))) {
-            Ok(polled) => polled,
-            Err(panic) => {
-                finish(this.guard, GrpcCode::Internal);
-                resume_unwind(panic)
-            }
+        // A server's streaming handler runs inside this poll: if it panics,
+        // the guard (dropped with this body) records `INTERNAL`.
+        let inner = this.inner.as_mut();
+        let polled = match this.guard.as_mut() {
+            Some(guard) => guard.watch(|| inner.poll_frame(cx)),
+            None => inner.poll_frame(cx),
         };
         let frame = ready!(polled);
         match &frame {

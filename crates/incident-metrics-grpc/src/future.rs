@@ -1,7 +1,6 @@
 //! [`ResponseFuture`]: waits for the response head and classifies it.
 
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -45,17 +44,12 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        // A server's unary handler runs inside this poll: a panic there ends
-        // the call as `INTERNAL` before it unwinds on.
+        // A server's unary handler runs inside this poll: if it panics, the
+        // guard (dropped with this future) records `INTERNAL`.
         let inner = this.inner;
-        let polled = match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(polled) => polled,
-            Err(panic) => {
-                if let Some(guard) = this.guard.take() {
-                    guard.finish(GrpcCode::Internal);
-                }
-                resume_unwind(panic)
-            }
+        let polled = match this.guard.as_mut() {
+            Some(guard) => guard.watch(|| inner.poll(cx)),
+            None => inner.poll(cx),
         };
         let result = ready!(polled);
         let mut guard = this.guard.take();

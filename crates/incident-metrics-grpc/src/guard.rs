@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use incident_metrics_catalog::grpc::GrpcCode;
+use incident_metrics_core::PanicFlag;
 
 use crate::handles::MethodHandles;
 
@@ -14,7 +15,9 @@ use crate::handles::MethodHandles;
 ///
 /// Dropping a guard that was not finished records `CANCELLED`, since the
 /// call was abandoned before it ended, or `DEADLINE_EXCEEDED` when the
-/// call's deadline (`grpc-timeout`) had passed by then.
+/// call's deadline (`grpc-timeout`) had passed by then; `INTERNAL` when the
+/// code it watched panicked, or it is dropped while its thread panics
+/// (core's [`PanicFlag`], the HTTP layer's strategy too).
 ///
 /// Get one from [`GrpcRequestMetrics::start_request`](crate::GrpcRequestMetrics::start_request);
 /// [`GrpcMetricsLayer`](crate::GrpcMetricsLayer) uses the same guard inside.
@@ -58,6 +61,7 @@ pub struct RequestGuard {
     handles: Option<Arc<MethodHandles>>,
     start: Option<quanta::Instant>,
     deadline: Option<quanta::Instant>,
+    panic: PanicFlag,
 }
 
 impl RequestGuard {
@@ -77,6 +81,7 @@ impl RequestGuard {
             deadline: timeout.and_then(|t| now.and_then(|n| n.checked_add(t))),
             start: if sampled { now } else { None },
             handles: Some(handles),
+            panic: PanicFlag::default(),
         }
     }
 
@@ -86,6 +91,7 @@ impl RequestGuard {
             handles: None,
             start: None,
             deadline: None,
+            panic: PanicFlag::default(),
         }
     }
 
@@ -107,6 +113,13 @@ impl RequestGuard {
     /// Whether this guard still has a call to record.
     pub fn is_pending(&self) -> bool {
         self.handles.is_some()
+    }
+
+    /// Runs `f` (a poll of the handler's future or body), so that the
+    /// guard records `INTERNAL` if it unwinds.
+    #[inline]
+    pub(crate) fn watch<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        self.panic.watch(f)
     }
 
     pub(crate) fn handles(&self) -> Option<&Arc<MethodHandles>> {
@@ -142,9 +155,7 @@ impl RequestGuard {
             }
             _ => code,
         };
-        if let Some(counter) = handles.handled(code) {
-            counter.inc();
-        }
+        handles.handled(code).inc();
         if let Some(active) = &handles.active {
             active.dec();
         }
@@ -159,7 +170,11 @@ impl RequestGuard {
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {
-        self.record(GrpcCode::Cancelled);
+        if self.panic.panicked() {
+            self.record_with(GrpcCode::Internal, false);
+        } else {
+            self.record(GrpcCode::Cancelled);
+        }
     }
 }
 

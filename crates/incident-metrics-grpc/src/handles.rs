@@ -8,7 +8,11 @@ use incident_metrics_catalog::grpc::{GrpcCode, GrpcMethodLabels, GrpcMetrics, Gr
 use incident_metrics_catalog::{CounterFamily, GaugeFamily, HistogramFamily};
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 use incident_metrics_core::prometheus_client::metrics::gauge::Gauge;
-use incident_metrics_core::{Histogram, LabelEnum, SharedStr};
+use incident_metrics_core::{ByLabel, Histogram, SharedStr};
+
+/// The label of `label_values_folded_total` that counts calls whose
+/// `(service, method)` was folded into `other`/`other`.
+pub(crate) const FOLDED_LABEL: &str = "grpc_method";
 
 /// Which end of the call the recorder sits on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +57,28 @@ impl SideFamilies {
             },
         }
     }
+
+    /// The most methods the side's families hold series for: the largest
+    /// of their configured cardinality limits (`cardinality_limit`, or the
+    /// family's entry in `cardinality_limits`), so that every method the
+    /// table admits can still get its own series in some family.
+    pub(crate) fn method_limit(&self) -> usize {
+        let limits = [
+            self.started.limit(),
+            self.handled.limit(),
+            self.duration.limit(),
+            self.request_messages.limit(),
+            self.response_messages.limit(),
+        ];
+        let active = self.active.as_ref().map_or(0, GaugeFamily::limit);
+        limits.into_iter().fold(active, usize::max)
+    }
+
+    /// The counter of methods folded into `other`, in the registry's
+    /// `label_values_folded_total{label="grpc_method"}`.
+    pub(crate) fn folded(&self) -> Counter {
+        self.started.fold_counters().counter(FOLDED_LABEL)
+    }
 }
 
 /// Handles for one method, resolved once when the method is first seen.
@@ -64,17 +90,18 @@ pub(crate) struct MethodHandles {
     pub(crate) duration: Histogram,
     pub(crate) request_messages: Counter,
     pub(crate) response_messages: Counter,
-    /// `handled` series by code index, created on the first call that ends
-    /// with that code, so that only codes that happen are exposed.
-    handled: Box<[OnceLock<Counter>]>,
+    /// `handled` series by code, created on the first call that ends with
+    /// that code, so that only codes that happen are exposed.
+    handled: ByLabel<GrpcCode, OnceLock<Counter>>,
     handled_family: CounterFamily<GrpcRequestLabels>,
 }
 
 impl MethodHandles {
-    pub(crate) fn new(families: &SideFamilies, service: &str, method: &str) -> Self {
+    /// The handles of `[service, method]`, as the method table stores them.
+    pub(crate) fn new(families: &SideFamilies, [service, method]: &[SharedStr; 2]) -> Self {
         let labels = GrpcMethodLabels {
-            service: SharedStr::from(service),
-            method: SharedStr::from(method),
+            service: service.clone(),
+            method: method.clone(),
         };
         Self {
             started: families.started.get_or_create(&labels).clone(),
@@ -85,24 +112,17 @@ impl MethodHandles {
             duration: families.duration.get_or_create(&labels).clone(),
             request_messages: families.request_messages.get_or_create(&labels).clone(),
             response_messages: families.response_messages.get_or_create(&labels).clone(),
-            handled: GrpcCode::ALL.iter().map(|_| OnceLock::new()).collect(),
+            handled: ByLabel::new(|_| OnceLock::new()),
             handled_family: families.handled.clone(),
             service: labels.service,
             method: labels.method,
         }
     }
 
-    /// Whether these are the handles of `service`/`method`.
-    #[inline]
-    pub(crate) fn is(&self, service: &str, method: &str) -> bool {
-        *self.method == *method && *self.service == *service
-    }
-
     /// The `handled` counter for `code`.
     #[inline]
-    pub(crate) fn handled(&self, code: GrpcCode) -> Option<&Counter> {
-        let slot = self.handled.get(code.index())?;
-        Some(slot.get_or_init(|| {
+    pub(crate) fn handled(&self, code: GrpcCode) -> &Counter {
+        self.handled.get(code).get_or_init(|| {
             self.handled_family
                 .get_or_create(&GrpcRequestLabels {
                     service: self.service.clone(),
@@ -110,7 +130,7 @@ impl MethodHandles {
                     status: code,
                 })
                 .clone()
-        }))
+        })
     }
 }
 

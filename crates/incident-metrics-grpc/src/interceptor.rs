@@ -19,7 +19,8 @@ use crate::recorder::Recorder;
 ///
 /// Cloning is cheap and clones share the method table. The same limits as
 /// the layer apply: names that are not protobuf names, and methods past
-/// [`MAX_METHODS`](crate::MAX_METHODS), are counted as `unknown`.
+/// the families' cardinality limit, are counted as `other`/`other` and in
+/// `label_values_folded_total{label="grpc_method"}`.
 ///
 /// # Examples
 ///

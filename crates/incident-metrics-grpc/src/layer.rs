@@ -23,12 +23,17 @@ use crate::service::GrpcMetricsService;
 /// the response stream, the active streams (server), and the messages in each
 /// direction, read from the gRPC length prefixes as the bodies pass.
 ///
-/// `service` and `method` come from the path `/package.Service/Method`; a
-/// malformed path, and every method past [`MAX_METHODS`](crate::MAX_METHODS),
-/// is counted under [`UNKNOWN_SERVICE`](crate::UNKNOWN_SERVICE) /
-/// [`UNKNOWN_METHOD`](crate::UNKNOWN_METHOD). Each method's handles are
-/// resolved once and found again without a lock, an allocation or a string
-/// hash. Cloning the layer is cheap and clones share that table.
+/// `service` and `method` come from the path `/package.Service/Method`.
+/// The layer labels as many distinct methods as the gRPC families'
+/// cardinality limits allow (the largest of them: `cardinality_limit`, or
+/// the families' entries in `cardinality_limits`); a malformed path, and
+/// every method past that, is counted under `other`/`other`
+/// ([`OVERFLOW_VALUE`](incident_metrics_core::OVERFLOW_VALUE)), each such
+/// call counted in `label_values_folded_total{label="grpc_method"}`. Each
+/// method's handles are resolved once into core's
+/// [`LabelTable`](incident_metrics_core::LabelTable) and found again without
+/// a lock or an allocation. Cloning the layer is cheap and clones share
+/// that table.
 ///
 /// A server handler that panics is recorded as `INTERNAL`; the panic then
 /// unwinds on (tonic resets the stream, so the client itself sees

@@ -38,8 +38,10 @@
 //! gRPC specification names them. Each side judges by its own clock: the
 //! server's deadline starts when the request arrives, so a client that gives
 //! up exactly at its deadline may reach the server just before the server's
-//! deadline passes, and the server then records `CANCELLED`. A panicking handler is caught just long
-//! enough to record `INTERNAL` once, then the panic unwinds on unchanged:
+//! deadline passes, and the server then records `CANCELLED`. A panicking
+//! handler is recorded `INTERNAL` once by the call's guard (core's
+//! [`PanicFlag`](incident_metrics_core::PanicFlag), as in the HTTP layer;
+//! the panic is never caught) and unwinds on unchanged:
 //! tonic (without a catch-panic layer) resets the stream, so the client sees
 //! `CANCELLED`, and a client layer records the failed channel call as
 //! `UNKNOWN` (it would need the `h2` types to read the reset reason).
@@ -50,8 +52,8 @@
 //! it wraps every service added to the builder (yours, `tonic-health`,
 //! `tonic-reflection`) and tonic's own answer to a path no service serves,
 //! so every call is counted once, and a call to an unknown service or
-//! method (or a malformed path, under `unknown`/`unknown`) as
-//! `UNIMPLEMENTED`. On a client, around the channel
+//! method (or a malformed path, under `other`/`other`, counted in
+//! `label_values_folded_total{label="grpc_method"}`) as `UNIMPLEMENTED`. On a client, around the channel
 //! (`ServiceBuilder::new().layer(GrpcMetricsLayer::client(..)).service(channel)`),
 //! shared by every generated client built on it. `tests/composition.rs`
 //! checks both, with health and reflection beside the service. A layer on
@@ -59,9 +61,10 @@
 //! `add_service`) sees only that service's calls.
 //!
 //! On the path of a call the layer does a few atomic operations: each
-//! method's handles are resolved once, then found without a lock, an
-//! allocation or a hash of the strings; a unary call allocates nothing in
-//! the layer.
+//! method's handles are resolved once into core's
+//! [`LabelTable`](incident_metrics_core::LabelTable), then found by a short
+//! seeded hash of the names without a lock or an allocation; a unary call
+//! allocates nothing in the layer.
 //!
 //! This crate knows no protobuf types and does not depend on tonic: it reads
 //! `grpc-status` as a number. It registers nothing by itself: the caller
@@ -143,7 +146,6 @@ mod path;
 mod recorder;
 mod service;
 mod status;
-mod table;
 
 #[doc(hidden)]
 pub mod __private;
@@ -155,6 +157,4 @@ pub use incident_metrics_catalog::grpc::GrpcCode;
 pub use interceptor::GrpcRequestMetrics;
 pub use layer::GrpcMetricsLayer;
 pub use map::{KeepRequestBody, MapRequestBody, MapRequestBodyWith};
-pub use path::{UNKNOWN_METHOD, UNKNOWN_SERVICE};
 pub use service::GrpcMetricsService;
-pub use table::MAX_METHODS;

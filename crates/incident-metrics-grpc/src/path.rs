@@ -1,14 +1,6 @@
 //! The gRPC request path, `/package.Service/Method`, split into the
 //! `service` and `method` labels.
 
-/// The `service` label of calls whose path is malformed, or that arrive
-/// after [`MAX_METHODS`](crate::MAX_METHODS) distinct methods have been seen.
-pub const UNKNOWN_SERVICE: &str = "unknown";
-
-/// The `method` label of calls whose path is malformed, or that arrive
-/// after [`MAX_METHODS`](crate::MAX_METHODS) distinct methods have been seen.
-pub const UNKNOWN_METHOD: &str = "unknown";
-
 /// The longest service or method name taken as a label value.
 pub(crate) const MAX_NAME_LEN: usize = 128;
 

@@ -2,8 +2,8 @@
 //! in front of several services (the echo service, health and reflection),
 //! and on a client channel. Every call is counted once on each side, under
 //! its service and method, with the code the client saw: calls to an
-//! unknown service, an unknown method and a malformed path as
-//! `UNIMPLEMENTED`, none lost.
+//! unknown service, an unknown method and a malformed path (under
+//! `other`/`other`) as `UNIMPLEMENTED`, none lost.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -76,12 +76,12 @@ const CALLS: &[(&str, &str, &str, u32)] = &[
         "OK",
         1,
     ),
+    ("other", "other", "UNIMPLEMENTED", 1),
     ("test.echo.v1.Echo", "Nope", "UNIMPLEMENTED", 1),
     ("test.echo.v1.Echo", "ServerStream", "OK", 1),
     ("test.echo.v1.Echo", "Unary", "NOT_FOUND", 1),
     ("test.echo.v1.Echo", "Unary", "OK", 3),
     ("test.echo.v1.Nope", "Unary", "UNIMPLEMENTED", 1),
-    ("unknown", "unknown", "UNIMPLEMENTED", 1),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

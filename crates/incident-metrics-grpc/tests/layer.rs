@@ -10,8 +10,8 @@ use std::task::Poll;
 use common::{FramesBody, drain, poll_once, sample};
 use http::{Request, Response, StatusCode};
 use incident_metrics_catalog::test_util::TestMetrics;
-use incident_metrics_core::MetricsConfig;
-use incident_metrics_grpc::{GrpcMetricsLayer, RequestBody, UNKNOWN_METHOD, UNKNOWN_SERVICE};
+use incident_metrics_core::{MetricsConfig, OVERFLOW_VALUE};
+use incident_metrics_grpc::{GrpcMetricsLayer, RequestBody};
 use proptest::prelude::*;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 
@@ -61,7 +61,7 @@ fn ok_answer() -> Response<FramesBody> {
 }
 
 #[test]
-fn malformed_paths_are_counted_under_the_fallback_labels() {
+fn malformed_paths_are_folded_into_other_and_counted() {
     let r = registry(&MetricsConfig::new());
     let bad = [
         "/",
@@ -76,9 +76,15 @@ fn malformed_paths_are_counted_under_the_fallback_labels() {
         call(&r, path, ok_answer);
     }
     let t = text(&r);
-    let labels = format!("service=\"{UNKNOWN_SERVICE}\",method=\"{UNKNOWN_METHOD}\",status=\"OK\"");
+    let labels = format!("service=\"{OVERFLOW_VALUE}\",method=\"{OVERFLOW_VALUE}\",status=\"OK\"");
     assert_eq!(
         sample(&t, "grpc_requests_total", &labels),
+        bad.len() as f64,
+        "{t}"
+    );
+    // Each call folded is counted in the one fold counter.
+    assert_eq!(
+        sample(&t, "label_values_folded_total", "label=\"grpc_method\""),
         bad.len() as f64,
         "{t}"
     );

@@ -9,7 +9,7 @@ use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::record::{CountBytes, Record, SizeRecord};
+use crate::record::{CountBytes, Record, RequestSize};
 
 pin_project! {
     /// The request body handed to the inner service: the original body,
@@ -22,12 +22,12 @@ pin_project! {
     pub struct RequestBody<B> {
         #[pin]
         inner: B,
-        size: Option<SizeRecord>,
+        size: Option<RequestSize>,
     }
 }
 
 impl<B> RequestBody<B> {
-    pub(crate) fn new(inner: B, size: Option<SizeRecord>) -> Self {
+    pub(crate) fn new(inner: B, size: Option<RequestSize>) -> Self {
         Self { inner, size }
     }
 
@@ -98,11 +98,9 @@ pin_project! {
 }
 
 impl<B: Body> ResponseBody<B> {
+    /// The body of a response whose head `record` counted.
     #[inline]
     pub(crate) fn new(inner: B, mut record: Option<Record>) -> Self {
-        if let Some(r) = record.as_mut() {
-            r.with_body();
-        }
         if inner.is_end_stream() {
             // Empty body: the server may never poll it; finish now.
             record = None;

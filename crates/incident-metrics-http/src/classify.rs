@@ -6,9 +6,7 @@ use std::fmt;
 /// `MatchedPath` is present, for tower stacks that route by other means.
 ///
 /// The template is borrowed from the classifier itself (or is `'static`),
-/// never from the request: a label must come from a bounded set, and a
-/// borrowed template has a stable address, which is what lets the layer
-/// find its pre-resolved handles without hashing the text. Return `None`
+/// never from the request: a label must come from a bounded set. Return `None`
 /// for a request that matches no route; it is counted under the layer's
 /// unmatched value.
 ///

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use http::Response;
 use http_body::Body;
@@ -43,29 +43,21 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Some(record) = this.record.as_mut() {
-            record.polling = true;
-        }
-        let Poll::Ready(result) = this.inner.poll(cx) else {
-            if let Some(record) = this.record.as_mut() {
-                record.polling = false;
-            }
-            return Poll::Pending;
+        let inner = this.inner;
+        let polled = match this.record.as_mut() {
+            Some(record) => record.watch(|| inner.poll(cx)),
+            None => inner.poll(cx),
         };
-        let mut record = this.record.take();
-        if let Some(r) = record.as_mut() {
-            r.polling = false;
-        }
+        let result = ready!(polled);
+        let record = this.record.take();
         Poll::Ready(match result {
             Ok(response) => {
-                if let Some(r) = record.as_mut() {
-                    r.respond(response.status().as_u16());
-                }
+                let record = record.map(|r| r.respond(response.status().as_u16()));
                 Ok(response.map(|body| ResponseBody::new(body, record)))
             }
             Err(error) => {
-                if let Some(r) = record.as_mut() {
-                    r.respond(500);
+                if let Some(record) = record {
+                    record.fail();
                 }
                 Err(error)
             }

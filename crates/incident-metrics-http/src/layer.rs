@@ -82,10 +82,10 @@ impl HttpMetricsLayer {
     /// The templates it returns should be few. If they are not (a
     /// classifier returning raw paths), the route families' cardinality
     /// limit (`cardinality_limit`, per family in `cardinality_limits`)
-    /// bounds them: past it, new templates are recorded under `path="other"`
-    /// in the families' overflow series and counted in
-    /// `metrics_cardinality_overflow_total{family}`, and the layer's route
-    /// cache grows no further.
+    /// bounds them: past it, new templates are recorded under
+    /// `path="other"`, each such request counted in
+    /// `label_values_folded_total{label="http_route"}`, and the layer's
+    /// route table grows no further.
     #[must_use]
     pub fn with_path_classifier(self, classifier: impl PathClassifier) -> Self {
         self.rebuild(|s| s.classifier = Some(Arc::new(classifier)))

@@ -55,11 +55,14 @@
 //!
 //! In steady state a request costs a few atomic operations and two clock
 //! reads (`quanta`, only when sampled): no heap allocation, no lock, no
-//! string hashing or formatting. Each (route, method) is resolved once into a
-//! struct of handles, found through a lock-free table keyed by the address of
-//! the route template (axum shares one `Arc<str>` per route); counters for
-//! the common status codes sit in an array, rare codes go through the
-//! family. Both bodies are wrapped to count bytes; inside an axum router,
+//! formatting. Each (route, method) is resolved once into a struct of
+//! handles, found through core's lock-free
+//! [`LabelTable`](incident_metrics_core::LabelTable) by a short seeded hash
+//! of the template; counters for the common status codes sit in a
+//! [`ByLabel`](incident_metrics_core::ByLabel) array, rare codes go through
+//! the family. The table holds as many templates as the route families'
+//! cardinality limit; past it, a template is recorded as `other` and
+//! counted in `label_values_folded_total{label="http_route"}`. Both bodies are wrapped to count bytes; inside an axum router,
 //! axum boxes a body that is not its own type, as it does for any
 //! body-wrapping layer.
 //!

@@ -1,52 +1,34 @@
-//! The route cache: from a route template to the pre-resolved handles of
-//! each (route, method), found without hashing or comparing more than the
-//! template's bytes once.
+//! The route table: from a route template to the pre-resolved handles of
+//! each (route, method).
 //!
-//! axum hands every request of a route a clone of one `Arc<str>` (its
-//! `MatchedPath`), and a [`PathClassifier`](crate::PathClassifier) returns
-//! text it owns, so a template's address and length are stable. They key a
-//! fixed open-addressed table of write-once slots: a lookup is an integer
-//! mix, one atomic load per probe and a `memcmp` of the template (which
-//! guards against an address reused by a dropped router). A miss takes a
-//! mutex and a `HashMap` keyed by the text, once per new address.
-//!
-//! The map holds at most as many templates as the route families may hold
-//! series (their cardinality limit, the largest of the four): past it, a
-//! new template (from a path classifier that returns raw paths, say) gets
-//! a route built for that one request and dropped after it, whose series
-//! are the families' overflow series. So the cache stays bounded, and each
-//! such request is counted in `metrics_cardinality_overflow_total{family}`.
+//! Templates live in core's [`LabelTable`], the one bounded lookup table of
+//! the toolkit: a template seen before is found by a short seeded hash of
+//! its bytes and a probe of atomic loads, with no lock and no allocation;
+//! a new one is copied once. The table admits as many templates as the
+//! route families may hold series (the largest of their cardinality
+//! limits): past it, a new template (from a path classifier that returns
+//! raw paths, say) is recorded under `path="other"`, and each such request
+//! is counted in `label_values_folded_total{label="http_route"}`.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use incident_metrics_catalog::HttpMetrics;
-use incident_metrics_catalog::http::{self, HttpRouteLabels, Method};
-use incident_metrics_core::{LabelEnum, MetricsConfig, SharedStr};
+use incident_metrics_catalog::http::{HttpRouteLabels, Method};
+use incident_metrics_core::{ByLabel, LabelTable, MetricsConfig, SharedStr};
 
 use crate::series::Series;
-use crate::timing::DurationEnd;
 
-/// Slots in the fast table (a power of two).
-const TABLE_BITS: u32 = 9;
-const TABLE_SIZE: usize = 1 << TABLE_BITS;
-/// Probes before a lookup gives up on the fast table.
-const MAX_PROBES: usize = 8;
-
-/// Everything a new [`Series`] is built from.
-#[derive(Clone, Debug)]
-pub(crate) struct SeriesSource {
-    pub(crate) metrics: HttpMetrics,
-    pub(crate) duration_end: DurationEnd,
-}
+/// The label of `label_values_folded_total` that counts requests whose
+/// route template was folded into `other`.
+pub(crate) const FOLDED_LABEL: &str = "http_route";
 
 /// One route template: whether it is excluded, and its series per method,
 /// created on first use.
 pub(crate) struct Route {
     template: SharedStr,
     excluded: bool,
-    methods: [OnceLock<Arc<Series>>; Method::ALL.len()],
+    methods: ByLabel<Method, OnceLock<Arc<Series>>>,
 }
 
 impl Route {
@@ -54,104 +36,67 @@ impl Route {
         Self {
             template,
             excluded,
-            methods: std::array::from_fn(|_| OnceLock::new()),
+            methods: ByLabel::new(|_| OnceLock::new()),
         }
     }
 
     /// The series of `method` on this route, `None` when the route is excluded.
     #[inline]
-    fn series(&self, method: Method, source: &SeriesSource) -> Option<&Arc<Series>> {
+    fn series(&self, method: Method, metrics: &HttpMetrics) -> Option<Arc<Series>> {
         if self.excluded {
             return None;
         }
-        let slot = &self.methods[method.index()];
-        Some(slot.get_or_init(|| {
+        let series = self.methods.get(method).get_or_init(|| {
             Arc::new(Series::new(
-                source,
+                metrics,
                 HttpRouteLabels {
                     method,
                     path: self.template.clone(),
                 },
             ))
-        }))
+        });
+        Some(Arc::clone(series))
     }
-}
-
-struct Slot {
-    addr: usize,
-    len: usize,
-    route: Arc<Route>,
 }
 
 /// Every route seen so far.
 pub(crate) struct Routes {
-    source: SeriesSource,
+    metrics: HttpMetrics,
     config: MetricsConfig,
     unmatched: Route,
-    slots: Box<[OnceLock<Slot>]>,
-    by_template: Mutex<HashMap<SharedStr, Arc<Route>>>,
-    /// The most templates `by_template` holds.
-    max_routes: usize,
+    table: LabelTable<Route>,
 }
 
 impl Routes {
-    pub(crate) fn new(source: SeriesSource, config: MetricsConfig, unmatched: SharedStr) -> Self {
-        let max_routes = [
-            &http::REQUESTS,
-            &http::REQUEST_DURATION,
-            &http::REQUEST_SIZE,
-            &http::RESPONSE_SIZE,
+    pub(crate) fn new(metrics: HttpMetrics, config: MetricsConfig, unmatched: SharedStr) -> Self {
+        let limit = [
+            metrics.requests.limit(),
+            metrics.request_duration.limit(),
+            metrics.request_size.limit(),
+            metrics.response_size.limit(),
         ]
-        .iter()
-        .map(|spec| config.cardinality_limit_for(&spec.full_name("")))
-        .max()
-        .unwrap_or_else(|| config.cardinality_limit());
+        .into_iter()
+        .fold(0, usize::max);
+        let folded = metrics.requests.fold_counters().counter(FOLDED_LABEL);
         Self {
-            max_routes,
-            source,
-            config,
+            table: LabelTable::new(limit, folded),
             // Unmatched requests are filtered by their raw path instead.
             unmatched: Route::new(unmatched, false),
-            slots: (0..TABLE_SIZE).map(|_| OnceLock::new()).collect(),
-            by_template: Mutex::new(HashMap::new()),
+            metrics,
+            config,
         }
     }
 
     /// The series of (`template`, `method`), `None` when the route is excluded.
     #[inline]
     pub(crate) fn series(&self, template: &str, method: Method) -> Option<Arc<Series>> {
-        let addr = template.as_ptr().addr();
-        let len = template.len();
-        let start = index(addr, len);
-        for probe in 0..MAX_PROBES {
-            let slot = &self.slots[(start + probe) & (TABLE_SIZE - 1)];
-            match slot.get() {
-                Some(s) if s.addr == addr && s.len == len && *s.route.template == *template => {
-                    return s.route.series(method, &self.source).cloned();
-                }
-                Some(_) => {}
-                None => {
-                    let (route, cached) = self.resolve(template);
-                    if cached {
-                        // A racing request may fill the slot first; either
-                        // way the slot then holds a valid entry, ours or
-                        // another.
-                        let _ = slot.set(Slot {
-                            addr,
-                            len,
-                            route: Arc::clone(&route),
-                        });
-                    }
-                    return route.series(method, &self.source).cloned();
-                }
-            }
-        }
-        // Table region full (many distinct addresses, e.g. routers rebuilt
-        // again and again): correct but slower.
-        self.resolve(template)
-            .0
-            .series(method, &self.source)
-            .cloned()
+        let config = &self.config;
+        self.table
+            .get_or_insert_with([template], |[template]| {
+                Route::new(template.clone(), config.is_excluded(template))
+            })
+            .value()
+            .series(method, &self.metrics)
     }
 
     /// The series of a request that matched no route (`None` when its raw
@@ -161,40 +106,7 @@ impl Routes {
         if self.config.is_excluded(raw_path) {
             return None;
         }
-        self.unmatched.series(method, &self.source).cloned()
-    }
-
-    /// The route of `template`, and whether it is cached (`false` past
-    /// `max_routes`: a route for this request only).
-    fn resolve(&self, template: &str) -> (Arc<Route>, bool) {
-        // A poisoned map only means another thread panicked while inserting;
-        // the map itself is still whole.
-        let mut map = self
-            .by_template
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(route) = map.get(template) {
-            return (Arc::clone(route), true);
-        }
-        let template = SharedStr::from(template);
-        let route = Arc::new(Route::new(
-            template.clone(),
-            self.config.is_excluded(&template),
-        ));
-        if map.len() >= self.max_routes {
-            return (route, false);
-        }
-        map.insert(template, Arc::clone(&route));
-        (route, true)
-    }
-
-    /// The number of templates cached.
-    #[cfg(test)]
-    fn cached(&self) -> usize {
-        self.by_template
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
+        self.unmatched.series(method, &self.metrics)
     }
 }
 
@@ -202,37 +114,22 @@ impl fmt::Debug for Routes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Routes")
             .field("unmatched", &self.unmatched.template)
-            .field(
-                "cached",
-                &self.slots.iter().filter(|s| s.get().is_some()).count(),
-            )
+            .field("cached", &self.table.len())
+            .field("folded", &self.table.folded())
             .finish_non_exhaustive()
     }
-}
-
-/// Fibonacci hashing of the address and length: integer arithmetic only.
-#[inline]
-fn index(addr: usize, len: usize) -> usize {
-    let key = (addr as u64) ^ (len as u64).rotate_left(40);
-    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - TABLE_BITS)) as usize
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use incident_metrics_catalog::http::HttpRouteLabels;
     use incident_metrics_core::Registry;
 
     fn routes(config: &MetricsConfig) -> Routes {
         let mut registry = Registry::new(config).unwrap();
         let metrics = HttpMetrics::register(&mut registry).unwrap();
-        Routes::new(
-            SeriesSource {
-                metrics,
-                duration_end: DurationEnd::LastByte,
-            },
-            config.clone(),
-            SharedStr::from_static("unmatched"),
-        )
+        Routes::new(metrics, config.clone(), SharedStr::from_static("unmatched"))
     }
 
     #[test]
@@ -247,60 +144,40 @@ mod tests {
         assert!(Arc::ptr_eq(&sa, &again));
         let post = r.series(&a, Method::Post).unwrap();
         assert!(!Arc::ptr_eq(&sa, &post));
+        let other = r.series("/b/{id}", Method::Get).unwrap();
+        assert!(!Arc::ptr_eq(&sa, &other));
     }
 
     #[test]
-    fn reused_address_with_other_text_is_not_confused() {
-        let r = routes(&MetricsConfig::new());
-        let buf = String::from("/xyz");
-        let first = r.series(&buf[..], Method::Get).unwrap();
-        let other = String::from("/abc");
-        // Same length, different text and address: never the same route.
-        let second = r.series(&other[..], Method::Get).unwrap();
-        assert!(!Arc::ptr_eq(&first, &second));
-    }
-
-    #[test]
-    fn many_addresses_overflow_to_the_slow_path_correctly() {
-        let r = routes(&MetricsConfig::new());
-        let texts: Vec<String> = (0..2 * TABLE_SIZE)
-            .map(|i| format!("/r{}", i % 7))
-            .collect();
-        let first = r.series(&texts[0], Method::Get).unwrap();
-        for (i, t) in texts.iter().enumerate() {
-            let s = r.series(t, Method::Get).unwrap();
-            if i % 7 == 0 {
-                assert!(Arc::ptr_eq(&s, &first));
-            }
-        }
-    }
-
-    #[test]
-    fn the_cache_stops_at_the_family_limit_and_new_templates_fold() {
+    fn past_the_family_limit_new_templates_fold_into_other_and_count() {
         let config = MetricsConfig::new()
             .with_cardinality_limit(3)
             .with_family_cardinality_limit("http_request_size_bytes", 5);
         let r = routes(&config);
-        assert_eq!(r.max_routes, 5);
+        assert_eq!(r.table.limit(), 5);
         let texts: Vec<String> = (0..20).map(|i| format!("/raw/{i}")).collect();
         for t in &texts {
             r.series(t, Method::Get).unwrap().request_size.observe(1.0);
         }
-        assert_eq!(r.cached(), 5);
-        let size = &r.source.metrics.request_size;
-        assert_eq!((size.len(), size.overflowed()), (5, 15));
-        let duration = &r.source.metrics.request_duration;
-        assert_eq!((duration.len(), duration.overflowed()), (3, 17));
+        assert_eq!((r.table.len(), r.table.folded()), (5, 15));
+        let folded = r.metrics.requests.fold_counters().counter(FOLDED_LABEL);
+        assert_eq!(folded.get(), 15);
+        // The folded requests share one route, `path="other"`, one new label
+        // set for each family (which the full ones fold in their turn).
+        let size = &r.metrics.request_size;
+        assert_eq!((size.len(), size.overflowed()), (5, 1));
+        let duration = &r.metrics.request_duration;
+        assert_eq!((duration.len(), duration.overflowed()), (3, 3));
         // A cached template still finds its own series.
-        let again = r.series(&texts[0], Method::Get).unwrap();
-        again.request_size.observe(1.0);
+        r.series(&texts[0], Method::Get)
+            .unwrap()
+            .request_size
+            .observe(1.0);
         let first = HttpRouteLabels {
             method: Method::Get,
             path: "/raw/0".into(),
         };
         assert_eq!(size.get(&first).map(|h| h.count()), Some(2));
-        // An excluded template stays excluded past the limit.
-        assert!(r.series("/health", Method::Get).is_none());
     }
 
     #[test]

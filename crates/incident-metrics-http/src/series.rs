@@ -3,42 +3,37 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use incident_metrics_catalog::CounterFamily;
 use incident_metrics_catalog::http::{HttpRequestLabels, HttpRouteLabels, HttpStatus};
-use incident_metrics_core::Histogram;
+use incident_metrics_catalog::{CounterFamily, HttpMetrics};
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 use incident_metrics_core::prometheus_client::metrics::gauge::Gauge;
+use incident_metrics_core::{ByLabel, Histogram};
 
-use crate::route::SeriesSource;
-use crate::status::{self, SLOTS};
-use crate::timing::DurationEnd;
+use crate::status::CommonStatus;
 
 /// Everything a request of one (route, method) records into, with no lookup.
 pub(crate) struct Series {
     labels: HttpRouteLabels,
     requests: CounterFamily<HttpRequestLabels>,
     /// One counter per common status, created on first use.
-    by_status: [OnceLock<Counter>; SLOTS],
+    by_status: ByLabel<CommonStatus, OnceLock<Counter>>,
     pub(crate) duration: Histogram,
     pub(crate) request_size: Histogram,
     pub(crate) response_size: Histogram,
     pub(crate) in_flight: Gauge,
     pub(crate) active: Gauge,
-    pub(crate) duration_end: DurationEnd,
 }
 
 impl Series {
-    pub(crate) fn new(source: &SeriesSource, labels: HttpRouteLabels) -> Self {
-        let m = &source.metrics;
+    pub(crate) fn new(metrics: &HttpMetrics, labels: HttpRouteLabels) -> Self {
         Self {
-            duration: m.request_duration.get_or_create_owned(&labels),
-            request_size: m.request_size.get_or_create_owned(&labels),
-            response_size: m.response_size.get_or_create_owned(&labels),
-            requests: m.requests.clone(),
-            by_status: std::array::from_fn(|_| OnceLock::new()),
-            in_flight: m.requests_in_flight.clone(),
-            active: m.connections_active.clone(),
-            duration_end: source.duration_end,
+            duration: metrics.request_duration.get_or_create_owned(&labels),
+            request_size: metrics.request_size.get_or_create_owned(&labels),
+            response_size: metrics.response_size.get_or_create_owned(&labels),
+            requests: metrics.requests.clone(),
+            by_status: ByLabel::new(|_| OnceLock::new()),
+            in_flight: metrics.requests_in_flight.clone(),
+            active: metrics.connections_active.clone(),
             labels,
         }
     }
@@ -46,9 +41,10 @@ impl Series {
     /// Counts one request that ended with `status`.
     #[inline]
     pub(crate) fn count(&self, status: HttpStatus) {
-        match status::slot(status) {
-            Some(i) => {
-                self.by_status[i]
+        match CommonStatus::of(status) {
+            Some(common) => {
+                self.by_status
+                    .get(common)
                     .get_or_init(|| {
                         self.requests
                             .get_or_create_owned(&self.request_labels(status))

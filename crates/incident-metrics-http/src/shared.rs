@@ -10,8 +10,8 @@ use incident_metrics_core::{MetricsConfig, Sampler, SharedStr};
 
 use crate::classify::PathClassifier;
 use crate::method::method_label;
-use crate::record::{Record, SizeRecord};
-use crate::route::{Routes, SeriesSource};
+use crate::record::{Record, RequestSize};
+use crate::route::Routes;
 use crate::timing::DurationEnd;
 
 /// What a layer is built from; kept so that the builder methods can
@@ -37,10 +37,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(settings: Settings) -> Self {
         let routes = Routes::new(
-            SeriesSource {
-                metrics: settings.metrics.clone(),
-                duration_end: settings.duration_end,
-            },
+            settings.metrics.clone(),
             settings.config.clone(),
             settings.unmatched.clone(),
         );
@@ -59,7 +56,7 @@ impl Shared {
     pub(crate) fn begin<B: Body>(
         &self,
         request: &Request<B>,
-    ) -> Option<(Record, Option<SizeRecord>)> {
+    ) -> Option<(Record, Option<RequestSize>)> {
         if !self.enabled {
             return None;
         }
@@ -68,18 +65,12 @@ impl Shared {
             Some(template) => self.routes.series(template, method)?,
             None => self.routes.unmatched(request.uri().path(), method)?,
         };
-        let sampled = self.sampler.sample();
-        let size = if !sampled {
-            None
-        } else if request.body().is_end_stream() {
-            // No body (a typical GET): its size is known now, and the body
-            // needs no handle of its own.
-            series.request_size.observe(0.0);
-            None
-        } else {
-            Some(SizeRecord::new(series.request_size.clone()))
-        };
-        Some((Record::start(series, sampled), size))
+        Some(Record::start(
+            series,
+            self.sampler.sample(),
+            self.settings.duration_end,
+            request.body().is_end_stream(),
+        ))
     }
 
     #[inline]

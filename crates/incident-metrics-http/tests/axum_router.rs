@@ -28,7 +28,7 @@ async fn call(router: &Router, method: &str, uri: &str) -> u16 {
     status
 }
 
-/// The number of (address, route) entries in the layer's lookup table.
+/// The number of route templates in the layer's route table.
 fn cached(layer: &HttpMetricsLayer) -> usize {
     let debug = format!("{layer:?}");
     let rest = &debug[debug.find("cached: ").unwrap() + 8..];

@@ -3,11 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use incident_metrics_core::SharedStr;
+use incident_metrics_core::prometheus_client::metrics::counter::Counter;
+use incident_metrics_core::{LabelTable, SharedStr};
 
-use crate::hash;
 use crate::limiter::CardinalityLimiter;
-use crate::table::SlotTable;
 
 /// One cache entry: the (limited) label values and their handles.
 #[derive(Debug)]
@@ -19,18 +18,15 @@ pub(crate) struct Entry<const N: usize, V> {
 /// Maps `N` open label values to a struct of pre-resolved handles.
 ///
 /// Each label passes through its own [`CardinalityLimiter`], so the cache
-/// holds at most the product of (limit + 1) entries and never grows past it.
-/// A lookup of values seen before hashes the strings and probes a lock-free
-/// table: no allocation, no lock. Values past a limit miss the table, fold
-/// (counted) and find the entry of [`OVERFLOW_VALUE`](crate::OVERFLOW_VALUE).
+/// holds at most the product of (limit + 1) entries: its core
+/// [`LabelTable`] is sized for exactly that many, so it never folds by
+/// itself (the limiters fold, and count, first). A lookup of values seen
+/// before hashes the strings and probes the lock-free table: no
+/// allocation, no lock. Values past a limit miss the table, fold (counted)
+/// and find the entry of [`OVERFLOW_VALUE`](crate::OVERFLOW_VALUE).
 pub(crate) struct HandleCache<const N: usize, V> {
     limiters: [CardinalityLimiter; N],
-    seed: u64,
-    table: SlotTable<Arc<Entry<N, V>>>,
-}
-
-fn keys_eq<const N: usize>(keys: &[SharedStr; N], raw: &[&str; N]) -> bool {
-    keys.iter().zip(raw).all(|(k, r)| k.as_str() == *r)
+    table: LabelTable<Arc<Entry<N, V>>, N>,
 }
 
 impl<const N: usize, V> HandleCache<N, V> {
@@ -40,25 +36,25 @@ impl<const N: usize, V> HandleCache<N, V> {
             .fold(1_usize, |acc, m| acc.saturating_mul(m.saturating_add(1)));
         Self {
             limiters,
-            seed: hash::seed(),
-            table: SlotTable::new(max_len),
+            // Sized for every combination of limited values: never folds,
+            // so its fold counter is never read.
+            table: LabelTable::new(max_len, Counter::default()),
         }
     }
 
     /// The entry for `raw`, built by `make` from the limited values the
-    /// first time. `None` only if the table is full, which its sizing rules
-    /// out.
+    /// first time. Always `Some`: the table is sized for every combination
+    /// of limited values.
     #[inline]
     pub(crate) fn get(
         &self,
         raw: [&str; N],
         make: impl FnOnce(&[SharedStr; N]) -> V,
     ) -> Option<&Arc<Entry<N, V>>> {
-        let hash = hash::strs(self.seed, &raw);
-        if let Some(entry) = self.table.find(hash, |e| keys_eq(&e.keys, &raw)) {
-            return Some(entry);
+        if let Some(entry) = self.table.get(raw) {
+            return Some(entry.value());
         }
-        self.resolve(raw, make)
+        Some(self.resolve(raw, make))
     }
 
     #[cold]
@@ -66,19 +62,16 @@ impl<const N: usize, V> HandleCache<N, V> {
         &self,
         raw: [&str; N],
         make: impl FnOnce(&[SharedStr; N]) -> V,
-    ) -> Option<&Arc<Entry<N, V>>> {
+    ) -> &Arc<Entry<N, V>> {
         let limited: [&SharedStr; N] = std::array::from_fn(|i| self.limiters[i].limit(raw[i]));
         let strs: [&str; N] = limited.map(SharedStr::as_str);
-        let hash = hash::strs(self.seed, &strs);
-        self.table.find_or_insert(
-            hash,
-            |e| keys_eq(&e.keys, &strs),
-            || {
-                let keys = limited.map(Clone::clone);
+        self.table
+            .get_or_insert_with(strs, |keys| {
+                let keys = keys.clone();
                 let value = make(&keys);
                 Arc::new(Entry { keys, value })
-            },
-        )
+            })
+            .value()
     }
 
     /// The limiters, in key order.

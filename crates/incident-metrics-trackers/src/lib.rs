@@ -93,7 +93,6 @@ mod cache;
 mod config;
 mod error;
 mod errors;
-mod hash;
 mod incident;
 mod label;
 mod limiter;
@@ -105,7 +104,6 @@ mod price;
 mod runtime;
 mod start;
 mod storage;
-mod table;
 mod trackers;
 
 pub use alert::AlertRecorder;

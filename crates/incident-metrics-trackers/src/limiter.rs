@@ -3,12 +3,7 @@
 use std::fmt;
 
 use incident_metrics_catalog::LimitMetrics;
-use incident_metrics_catalog::limits::FoldedLabels;
-use incident_metrics_core::SharedStr;
-use incident_metrics_core::prometheus_client::metrics::counter::Counter;
-
-use crate::hash;
-use crate::table::SlotTable;
+use incident_metrics_core::{LabelTable, SharedStr};
 
 /// The value that every value past a label's limit is folded into: core's
 /// [`OVERFLOW_VALUE`](incident_metrics_core::OVERFLOW_VALUE), the value
@@ -25,9 +20,10 @@ pub use incident_metrics_core::OVERFLOW_VALUE;
 /// `cardinality_limit`): it caps the combinations of limited values, and
 /// counts what it folds in `metrics_cardinality_overflow_total{family}`.
 ///
-/// A value seen before is found without a lock or an allocation; a new
-/// value is copied once, when it is admitted. [`OVERFLOW_VALUE`] itself is
-/// always accepted and takes no place.
+/// The values live in core's [`LabelTable`], the one lookup table of the
+/// toolkit: a value seen before is found without a lock or an allocation;
+/// a new value is copied once, when it is admitted. [`OVERFLOW_VALUE`]
+/// itself is always accepted and takes no place.
 ///
 /// # Examples
 ///
@@ -48,10 +44,7 @@ pub use incident_metrics_core::OVERFLOW_VALUE;
 /// ```
 pub struct CardinalityLimiter {
     label: &'static str,
-    seed: u64,
-    values: SlotTable<SharedStr>,
-    overflow: SharedStr,
-    folded: Counter,
+    values: LabelTable<()>,
 }
 
 impl CardinalityLimiter {
@@ -60,18 +53,9 @@ impl CardinalityLimiter {
     /// most `max_values` distinct values. Creates the folded-count series,
     /// at zero.
     pub fn new(label: &'static str, max_values: usize, limits: &LimitMetrics) -> Self {
-        let folded = limits
-            .label_values_folded
-            .get_or_create(&FoldedLabels {
-                label: SharedStr::from_static(label),
-            })
-            .clone();
         Self {
             label,
-            seed: hash::seed(),
-            values: SlotTable::new(max_values),
-            overflow: SharedStr::from_static(OVERFLOW_VALUE),
-            folded,
+            values: LabelTable::new(max_values, limits.label_values_folded.counter(label)),
         }
     }
 
@@ -79,30 +63,8 @@ impl CardinalityLimiter {
     /// can still be) admitted, [`OVERFLOW_VALUE`] otherwise.
     #[inline]
     pub fn limit(&self, value: &str) -> &SharedStr {
-        if value == OVERFLOW_VALUE {
-            return &self.overflow;
-        }
-        let hash = hash::strs(self.seed, &[value]);
-        let eq = |v: &SharedStr| v.as_str() == value;
-        if let Some(v) = self.values.find(hash, eq) {
-            return v;
-        }
-        self.admit_or_fold(hash, value)
-    }
-
-    #[cold]
-    fn admit_or_fold(&self, hash: u64, value: &str) -> &SharedStr {
-        if !self.values.is_full() {
-            let eq = |v: &SharedStr| v.as_str() == value;
-            if let Some(v) = self
-                .values
-                .find_or_insert(hash, eq, || SharedStr::from(value))
-            {
-                return v;
-            }
-        }
-        self.folded.inc();
-        &self.overflow
+        let [limited] = self.values.get_or_insert_with([value], |_| ()).keys();
+        limited
     }
 
     /// The label this limiter guards.
@@ -117,7 +79,7 @@ impl CardinalityLimiter {
 
     /// The number of observations folded so far.
     pub fn folded(&self) -> u64 {
-        self.folded.get()
+        self.values.folded()
     }
 }
 
@@ -126,7 +88,6 @@ impl fmt::Debug for CardinalityLimiter {
         f.debug_struct("CardinalityLimiter")
             .field("label", &self.label)
             .field("values", &self.values)
-            .field("folded", &self.folded.get())
-            .finish_non_exhaustive()
+            .finish()
     }
 }

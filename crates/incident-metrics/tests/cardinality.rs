@@ -275,8 +275,9 @@ fn a_million_error_types() {
 }
 
 fn assert_grpc(text: &str) {
-    // The method table labels MAX_METHODS methods, then `unknown`/`unknown`.
-    let sets = incident_metrics::grpc::MAX_METHODS + 1;
+    // The method table labels as many methods as the families' limit, then
+    // `other`/`other` (one more label set).
+    let sets = LIMIT + 1;
     assert_bounded(text, "grpc_requests", "grpc_requests_total", sets);
     assert_bounded(
         text,
@@ -307,8 +308,16 @@ fn assert_grpc(text: &str) {
         .unwrap()
         .parse()
         .unwrap();
-    // Every call past the first LIMIT methods lands in the overflow series.
+    // Every call past the first LIMIT methods lands in the overflow series,
+    // and each is counted in the one fold counter.
     assert_eq!(folded, (VALUES - LIMIT) as u64);
+    assert_folded(text, "grpc_method", VALUES - LIMIT);
+}
+
+/// `label_values_folded_total{label}` reads `n`.
+fn assert_folded(text: &str, label: &str, n: usize) {
+    let line = format!("{PREFIX}label_values_folded_total{{label=\"{label}\"}} {n}\n");
+    assert!(text.contains(&line), "no {line:?}");
 }
 
 #[test]
@@ -426,14 +435,17 @@ fn a_million_http_paths_through_a_raw_path_classifier() {
         drain(response.into_body());
     });
     let text = render(metrics.registry());
-    // Every path is new: the first LIMIT get series, every later request
-    // asks each family once more.
-    assert_bounded(&text, "http_requests", "http_requests_total", VALUES);
+    // Every path is new: the route table admits the first LIMIT, then
+    // folds every later one into `other` (one more label set per family),
+    // counting each request folded.
+    let sets = LIMIT + 1;
+    assert_bounded(&text, "http_requests", "http_requests_total", sets);
     for family in [
         "http_request_duration_seconds",
         "http_request_size_bytes",
         "http_response_size_bytes",
     ] {
-        assert_bounded(&text, family, &format!("{family}_count"), VALUES);
+        assert_bounded(&text, family, &format!("{family}_count"), sets);
     }
+    assert_folded(&text, "http_route", VALUES - LIMIT);
 }
