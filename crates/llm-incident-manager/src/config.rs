@@ -7,6 +7,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub use incident_metrics::exporter::{ClientTlsConfig, ServerTlsConfig};
+
+/// The `--db` value, and `[storage] path`, of the in-memory store
+/// (re-exported as [`crate::storage::MEMORY`]).
+pub const MEMORY_STORE: &str = ":memory:";
+
+/// The model name of the offline classifier (re-exported as
+/// [`crate::llm::offline::MODEL`]).
+pub const OFFLINE_MODEL: &str = "offline-keywords-v1";
 use serde::Deserialize;
 
 use crate::domain::Severity;
@@ -239,7 +247,7 @@ impl Default for StorageConfig {
 impl StorageConfig {
     /// Whether the store lives in memory only (`path = ":memory:"`).
     pub fn in_memory(&self) -> bool {
-        self.path.as_os_str() == crate::storage::MEMORY
+        self.path.as_os_str() == MEMORY_STORE
     }
 }
 
@@ -385,7 +393,7 @@ impl LlmConfig {
             return &self.model;
         }
         match self.provider {
-            ProviderKind::Offline => crate::llm::offline::MODEL,
+            ProviderKind::Offline => OFFLINE_MODEL,
             ProviderKind::Openai => "gpt-4o-mini",
         }
     }

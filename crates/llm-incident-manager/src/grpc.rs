@@ -9,7 +9,8 @@ use tokio::sync::watch;
 use tokio_stream::wrappers::BroadcastStream;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{self, EventKind, IncidentError, IncidentManager, NewIncident};
+use crate::domain::{self, NewIncident};
+use crate::manager::{EventKind, IncidentError, IncidentManager};
 use crate::storage::PageCursor;
 
 /// The generated messages, client and server of `incident.v1`.

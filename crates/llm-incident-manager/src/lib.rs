@@ -34,6 +34,7 @@ pub mod domain;
 pub mod grpc;
 mod http_client;
 pub mod llm;
+pub mod manager;
 mod metrics_endpoint;
 pub mod notify;
 pub mod outbox;
@@ -45,4 +46,5 @@ pub mod telemetry;
 
 pub use app::{App, AppError, RunningApp, ShutdownHandle};
 pub use config::{Config, ConfigError, Flags};
-pub use domain::{Incident, IncidentManager, NewIncident, Severity, Status};
+pub use domain::{Incident, NewIncident, Severity, Status};
+pub use manager::IncidentManager;

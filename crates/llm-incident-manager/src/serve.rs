@@ -763,7 +763,7 @@ pub(crate) fn tls_suffix(tls: bool) -> &'static str {
 /// A message naming `listener` and the file that cannot be used.
 pub(crate) fn tls_acceptor(
     listener: &str,
-    settings: Option<&crate::config::ServerTlsConfig>,
+    settings: Option<&incident_metrics::exporter::ServerTlsConfig>,
     alpn: &[u8],
 ) -> Result<Option<TlsAcceptor>, String> {
     let Some(settings) = settings else {

@@ -47,7 +47,7 @@
 //!   and `notification_queue_size` are back to 0;
 //! - the metrics-off service answers `/metrics` with 404;
 //! - the resident memory after the run is within
-//!   [`run::RSS_BOUND_BYTES`] of the resident memory after the warm-up,
+//!   [`report::RSS_BOUND_BYTES`] of the resident memory after the warm-up,
 //!   beyond [`run::STORE_MEMORY_FACTOR`] × the growth of the two services'
 //!   SQLite stores (which keep every resolved incident);
 //! - under the same load with a concurrent 10/s scrape loop (OpenMetrics,

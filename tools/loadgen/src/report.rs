@@ -12,7 +12,12 @@ use crate::error::LoadgenError;
 use crate::measure::{add, fmt_us, latency_json, load_average, median, new_hist, paired_ratio, us};
 use crate::options::Options;
 use crate::phase::{CreateRate, PhaseResult};
-use crate::run::RSS_BOUND_BYTES;
+
+/// The resident-memory growth allowed from after the warm-up to after the
+/// run, beyond [`STORE_MEMORY_FACTOR`](crate::run::STORE_MEMORY_FACTOR) × the growth of the SQLite stores
+/// (they keep every resolved incident: the load resolves one request in
+/// ten).
+pub(crate) const RSS_BOUND_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Everything measured for one mode.
 pub(crate) struct Mode {

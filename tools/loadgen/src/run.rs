@@ -16,14 +16,9 @@ use crate::measure::{
 };
 use crate::options::Options;
 use crate::phase::{CreateRate, PhaseResult, create_rate, run_phase};
-use crate::report::{Memory, Mode, Results, ScrapeUnderLoad};
+use crate::report::{Memory, Mode, RSS_BOUND_BYTES, Results, ScrapeUnderLoad};
 use crate::target::{Target, remove_stores, start_target, stop_target, store_bytes};
 
-/// The resident-memory growth allowed from after the warm-up to after the
-/// run, beyond [`STORE_MEMORY_FACTOR`] × the growth of the SQLite stores
-/// (they keep every resolved incident: the load resolves one request in
-/// ten).
-pub(crate) const RSS_BOUND_BYTES: u64 = 32 * 1024 * 1024;
 /// Resident bytes per byte of SQLite page (page count × page size) that an
 /// in-memory store takes: page headers, the page cache and the allocator's
 /// overhead. The whole resident growth measured 1.43 to 1.47 × the new

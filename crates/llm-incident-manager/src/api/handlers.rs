@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 #[allow(unused_imports, reason = "named by the OpenAPI annotations")]
 use super::openapi::{CreatedIncident, ErrorBody, HealthBody, IncidentId, IncidentList};
 use super::{ApiState, DEFAULT_PAGE, MAX_PAGE};
-use crate::domain::{Incident, IncidentError, NewIncident, Status};
+use crate::domain::{Incident, NewIncident, Status};
+use crate::manager::IncidentError;
 use crate::storage::PageCursor;
 
 /// A REST error: a status and `{"error": "..."}`.

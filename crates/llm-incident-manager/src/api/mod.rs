@@ -19,7 +19,7 @@ use axum::extract::FromRef;
 use incident_metrics::Registry;
 use incident_metrics::exporter::Protection;
 
-use crate::domain::IncidentManager;
+use crate::manager::IncidentManager;
 
 /// The state every handler reads.
 #[derive(Clone, Debug)]

@@ -7,7 +7,7 @@ use futures_util::future::BoxFuture;
 use super::{LlmError, LlmProvider, LlmRequest, LlmResponse, Task, count_tokens};
 
 /// The default model name of the offline provider.
-pub const MODEL: &str = "offline-keywords-v1";
+pub const MODEL: &str = crate::config::OFFLINE_MODEL;
 
 /// The `provider` label value.
 pub const PROVIDER: &str = "offline";

@@ -51,7 +51,7 @@ pub const BACKEND: &str = "sqlite";
 const STATEMENT_CACHE: usize = 64;
 
 /// The `[storage] path` (and `--db`) that keeps the store in memory.
-pub const MEMORY: &str = ":memory:";
+pub const MEMORY: &str = crate::config::MEMORY_STORE;
 
 /// How long `storage_size_bytes` may lag the writes, at most.
 ///

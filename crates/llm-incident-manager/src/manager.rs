@@ -10,11 +10,11 @@ use incident_metrics::catalog::incident::IncidentStatus;
 use incident_metrics::trackers::Trackers;
 use tokio::sync::{broadcast, watch};
 
-use super::incident::{
+use crate::config::{Config, EscalationConfig, IncidentConfig};
+use crate::domain::{
     Incident, NewIncident, Origin, Severity, Status, ValidIncident, ValidationError,
     alert_dedup_key, new_id, now_ms,
 };
-use crate::config::{Config, EscalationConfig, IncidentConfig};
 use crate::notify::Notification;
 use crate::outbox::Wake;
 use crate::storage::{NewWork, Page, PageCursor, Storage, StorageError, Tx, WorkKind};
