@@ -14,6 +14,7 @@
 //! This crate is not published and nothing depends on it.
 
 pub mod kit;
+pub mod modules;
 pub mod promql;
 pub mod reference;
 pub mod table;

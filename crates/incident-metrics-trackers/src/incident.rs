@@ -309,6 +309,18 @@ pub struct IncidentTracker<'a> {
 }
 
 impl IncidentTracker<'_> {
+    /// A tracker that records nothing and reads no clock: what a recorder
+    /// with metrics disabled hands out, for code that must hold a tracker
+    /// before any metrics exist (the facade's `prelude` before
+    /// `init_metrics`).
+    pub fn inert(severity: impl IntoLabel<Severity>) -> IncidentTracker<'static> {
+        IncidentTracker {
+            severity: severity.into_label().unwrap_or(FALLBACK_SEVERITY),
+            recorder: None,
+            start: Start::NONE,
+        }
+    }
+
     /// The severity being recorded.
     pub fn severity(&self) -> Severity {
         self.severity

@@ -317,6 +317,21 @@ enum Outcome {
 }
 
 impl LlmCallTracker<'_> {
+    /// A tracker that records nothing and reads no clock: what a recorder
+    /// with metrics disabled hands out, for code that must hold a tracker
+    /// before any metrics exist (the facade's `prelude` before
+    /// `init_metrics`).
+    pub fn inert() -> LlmCallTracker<'static> {
+        LlmCallTracker {
+            entry: None,
+            operation: LlmOperation::Other,
+            price: None,
+            start: Start::NONE,
+            first_token: None,
+            done: true,
+        }
+    }
+
     /// A tracker that records nothing and reads no clock.
     fn disabled(operation: LlmOperation) -> Self {
         Self {

@@ -202,6 +202,17 @@ pub struct NotificationTracker<'a> {
 }
 
 impl NotificationTracker<'_> {
+    /// A tracker that records nothing and reads no clock: what a recorder
+    /// with metrics disabled hands out, for code that must hold a tracker
+    /// before any metrics exist (the facade's `prelude` before
+    /// `init_metrics`).
+    pub fn inert() -> NotificationTracker<'static> {
+        NotificationTracker {
+            entry: None,
+            start: Start::NONE,
+        }
+    }
+
     /// A delivery attempt failed and will be retried (`retried`, counted
     /// once per call; the delivery goes on).
     pub fn retried(&self) {

@@ -198,6 +198,17 @@ pub struct PlaybookTracker<'a> {
 }
 
 impl PlaybookTracker<'_> {
+    /// A tracker that records nothing and reads no clock: what a recorder
+    /// with metrics disabled hands out, for code that must hold a tracker
+    /// before any metrics exist (the facade's `prelude` before
+    /// `init_metrics`).
+    pub fn inert() -> PlaybookTracker<'static> {
+        PlaybookTracker {
+            entry: None,
+            start: Start::NONE,
+        }
+    }
+
     /// Every step succeeded.
     pub fn success(mut self) {
         self.record(PlaybookStatus::Success);

@@ -233,6 +233,18 @@ pub struct StorageTracker<'a> {
 }
 
 impl StorageTracker<'_> {
+    /// A tracker that records nothing and reads no clock: what a recorder
+    /// with metrics disabled hands out, for code that must hold a tracker
+    /// before any metrics exist (the facade's `prelude` before
+    /// `init_metrics`).
+    pub fn inert() -> StorageTracker<'static> {
+        StorageTracker {
+            operation: StorageOperation::Other,
+            entry: None,
+            start: Start::NONE,
+        }
+    }
+
     /// The operation succeeded.
     pub fn success(mut self) {
         self.record(None);

@@ -6,38 +6,24 @@
 //! Each is a trait implemented for the tracker type, so that bringing
 //! [`prelude`](crate::prelude) into scope makes `Tracker::start(..)` read as
 //! the spec writes it. They record into the metrics of
-//! [`init_metrics`](crate::init_metrics); before it has run, they return a
-//! tracker that records nothing and reads no clock (as a disabled
-//! configuration does). Code that holds a [`Metrics`] should call
+//! [`init_metrics`](crate::init_metrics); before it has run, they return the
+//! tracker's `inert()` one, which records nothing and reads no clock (as a
+//! disabled configuration does). Code that holds a [`Metrics`] should call
 //! `metrics.trackers().llm.start(..)` instead: the same tracker, without the
 //! process-wide lookup.
-
-use std::sync::LazyLock;
 
 use incident_metrics_catalog::incident::Severity;
 use incident_metrics_catalog::llm::LlmOperation;
 use incident_metrics_catalog::storage::StorageOperation;
-use incident_metrics_core::MetricsConfig;
 use incident_metrics_trackers::{
     IncidentTracker, IntoLabel, LlmCallTracker, NotificationTracker, PlaybookTracker,
     StorageTracker, Trackers,
 };
 
-use crate::Metrics;
-
-/// Trackers that record nothing, for a start before `init_metrics`: built
-/// once from a disabled configuration, so they read no clock and write no
-/// series. Not a second registry anyone can see: nothing renders it.
-static INERT: LazyLock<Option<Metrics>> =
-    LazyLock::new(|| Metrics::new(MetricsConfig::new().with_enabled(false)).ok());
-
-/// The process-wide trackers, or inert ones before `init_metrics`.
+/// The process-wide trackers, once `init_metrics` has run.
 #[inline]
 fn trackers() -> Option<&'static Trackers> {
-    match crate::global() {
-        Some(metrics) => Some(metrics.trackers()),
-        None => INERT.as_ref().map(Metrics::trackers),
-    }
+    crate::global().map(crate::Metrics::trackers)
 }
 
 /// `LlmCallTracker::start(provider, model, operation)`, the spec's style.
@@ -65,7 +51,7 @@ impl StartLlmCall for LlmCallTracker<'static> {
     fn start(provider: &str, model: &str, operation: impl IntoLabel<LlmOperation>) -> Self {
         match trackers() {
             Some(t) => t.llm.start(provider, model, operation),
-            None => inert_failure(),
+            None => LlmCallTracker::inert(),
         }
     }
 }
@@ -90,7 +76,7 @@ impl StartIncident for IncidentTracker<'static> {
     fn start(severity: impl IntoLabel<Severity>) -> Self {
         match trackers() {
             Some(t) => t.incidents.start(severity),
-            None => inert_failure(),
+            None => IncidentTracker::inert(severity),
         }
     }
 }
@@ -106,7 +92,7 @@ impl StartPlaybook for PlaybookTracker<'static> {
     fn start(playbook: &str) -> Self {
         match trackers() {
             Some(t) => t.playbooks.start(playbook),
-            None => inert_failure(),
+            None => PlaybookTracker::inert(),
         }
     }
 }
@@ -122,7 +108,7 @@ impl StartNotification for NotificationTracker<'static> {
     fn start(channel: &str) -> Self {
         match trackers() {
             Some(t) => t.notifications.start(channel),
-            None => inert_failure(),
+            None => NotificationTracker::inert(),
         }
     }
 }
@@ -138,25 +124,7 @@ impl StartStorage for StorageTracker<'static> {
     fn start(operation: impl IntoLabel<StorageOperation>, backend: &str) -> Self {
         match trackers() {
             Some(t) => t.storage.start(operation, backend),
-            None => inert_failure(),
+            None => StorageTracker::inert(),
         }
-    }
-}
-
-/// Never taken: the inert metrics come from a fixed configuration (the
-/// defaults with metrics off) into a fresh registry, which always builds;
-/// the test `inert_trackers_build` holds it to that.
-#[cold]
-fn inert_failure<T>() -> T {
-    unreachable!("the default configuration with metrics off always builds")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inert_trackers_build() {
-        assert!(INERT.is_some());
     }
 }
