@@ -357,7 +357,7 @@ pub struct LlmConfig {
     /// `response_too_large`. Default 4 MiB, from 1 KiB to 1 GiB.
     pub max_response_bytes: u64,
     /// USD per million tokens, by model, over the toolkit's built-in table
-    /// (`incident_metrics_trackers::DEFAULT_PRICES`).
+    /// (`incident_metrics::trackers::DEFAULT_PRICES`).
     pub prices: BTreeMap<String, Price>,
     /// How an `https://` `base_url` is verified and which client
     /// certificate is shown (`[llm.tls]`); the platform's roots when absent.
