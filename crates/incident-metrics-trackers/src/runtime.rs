@@ -30,7 +30,7 @@ use incident_metrics_core::prometheus_client::registry::Unit;
 /// leaves out only the families it feeds, never the scrape.
 ///
 /// With the `tokio` feature and a runtime handle
-/// ([`with_tokio`](Self::with_tokio)), it adds the runtime metrics stable
+/// (`with_tokio`), it adds the runtime metrics stable
 /// tokio exposes: `tokio_workers`, `tokio_alive_tasks` and
 /// `tokio_global_queue_depth` (gauges).
 ///
