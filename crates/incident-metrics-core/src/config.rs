@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::env::{parse_bool, parse_pairs, split_list};
 use crate::name::{http_path_problem, label_name_problem, metric_name_problem};
 use crate::{Error, Result, buckets};
 
@@ -65,7 +66,7 @@ pub struct MetricsConfig {
     endpoint: String,
     sample_rate: f64,
     excluded_paths: Vec<String>,
-    #[serde(deserialize_with = "deserialize_labels")]
+    #[serde(deserialize_with = "crate::env::deserialize_labels")]
     global_labels: Vec<(String, String)>,
     buckets: BTreeMap<String, Vec<f64>>,
     pub(crate) cardinality_limit: usize,
@@ -352,10 +353,7 @@ impl MetricsConfig {
     ///
     /// The errors of [`with_env_vars`](Self::with_env_vars).
     pub fn with_env(self) -> Result<Self> {
-        self.with_env_vars(std::env::vars_os().filter_map(|(k, v)| {
-            // Variables that are not Unicode cannot be ours; skip them.
-            Some((k.into_string().ok()?, v.into_string().ok()?))
-        }))
+        self.with_env_vars(crate::env::vars())
     }
 
     /// Whether the variable `var` (with its [`ENV_PREFIX`]) is one this
@@ -444,13 +442,7 @@ impl MetricsConfig {
                 reason,
             };
             match name {
-                "ENABLED" => {
-                    self.enabled = match value.trim().to_ascii_lowercase().as_str() {
-                        "true" | "1" | "yes" | "on" => true,
-                        "false" | "0" | "no" | "off" => false,
-                        _ => return Err(invalid("use `true` or `false`".into())),
-                    }
-                }
+                "ENABLED" => self.enabled = parse_bool(value).map_err(invalid)?,
                 "NAMESPACE" => self.namespace = value.trim().to_owned(),
                 "ENDPOINT" => self.endpoint = value.trim().to_owned(),
                 "SAMPLE_RATE" => {
@@ -501,35 +493,6 @@ const ENV_NAMES: &[&str] = &[
     "CARDINALITY_LIMIT",
     "CARDINALITY_LIMIT_<FAMILY>",
 ];
-
-/// Parses `name=value,name=value`.
-fn parse_pairs(value: &str) -> std::result::Result<Vec<(String, String)>, String> {
-    split_list(value)
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) => Ok((k.trim().to_owned(), v.trim().to_owned())),
-            None => Err(format!("{pair:?} is not a `name=value` pair")),
-        })
-        .collect()
-}
-
-fn split_list(value: &str) -> impl Iterator<Item = String> + '_ {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
-fn deserialize_labels<'de, D>(
-    deserializer: D,
-) -> std::result::Result<Vec<(String, String)>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    // A TOML table cannot repeat a key, so no duplicate can come from a file.
-    let map = BTreeMap::<String, String>::deserialize(deserializer)?;
-    Ok(map.into_iter().collect())
-}
 
 #[cfg(test)]
 mod tests {

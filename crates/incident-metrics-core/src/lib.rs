@@ -79,6 +79,7 @@ pub mod buckets;
 mod cardinality;
 mod computed;
 mod config;
+pub mod env;
 mod error;
 mod histogram;
 mod label;

@@ -227,10 +227,7 @@ impl Config {
     ///
     /// The errors of [`with_env_vars`](Self::with_env_vars).
     pub fn with_env(self) -> Result<Self, ConfigError> {
-        self.with_env_vars(std::env::vars_os().filter_map(|(k, v)| {
-            // Variables that are not Unicode cannot be ours; skip them.
-            Some((k.into_string().ok()?, v.into_string().ok()?))
-        }))
+        self.with_env_vars(incident_metrics_core::env::vars())
     }
 
     /// This configuration overridden by the given variables, validated.

@@ -32,10 +32,10 @@ pub use server::{
 };
 pub use tls::{ClientTlsConfig, ServerTlsConfig};
 
-use std::collections::BTreeMap;
-
 use incident_metrics_core::ENV_PREFIX;
-use serde::Deserialize;
+use incident_metrics_core::env::{
+    deserialize_labels, parse_bool, parse_pairs, vars as process_env,
+};
 
 use crate::{Error, Result};
 
@@ -67,29 +67,6 @@ where
     Ok(())
 }
 
-/// The process's variables that are Unicode (others cannot be ours).
-fn process_env() -> impl Iterator<Item = (String, String)> {
-    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-}
-
-/// Parses `name=value,name=value`.
-fn parse_pairs(value: &str) -> std::result::Result<Vec<(String, String)>, String> {
-    split_list(value)
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) => Ok((k.trim().to_owned(), v.trim().to_owned())),
-            None => Err(format!("{pair:?} is not a `name=value` pair")),
-        })
-        .collect()
-}
-
-fn parse_bool(value: &str) -> std::result::Result<bool, String> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err("use `true` or `false`".to_owned()),
-    }
-}
-
 fn parse_seconds(value: &str) -> std::result::Result<f64, String> {
     value
         .trim()
@@ -102,23 +79,4 @@ fn parse_size(value: &str) -> std::result::Result<usize, String> {
         .trim()
         .parse()
         .map_err(|e| format!("not a whole number ({e})"))
-}
-
-fn split_list(value: &str) -> impl Iterator<Item = String> + '_ {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
-fn deserialize_labels<'de, D>(
-    deserializer: D,
-) -> std::result::Result<Vec<(String, String)>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    // A TOML table cannot repeat a key, so no duplicate can come from a file.
-    let map = BTreeMap::<String, String>::deserialize(deserializer)?;
-    Ok(map.into_iter().collect())
 }
