@@ -185,10 +185,13 @@ impl<V, const N: usize> LabelTable<V, N> {
     /// inserts, never counts.
     #[inline]
     pub fn get(&self, keys: [&str; N]) -> Option<&TableEntry<V, N>> {
-        if is_overflow(&keys) {
-            return self.overflow.get();
+        // The overflow key is never stored in a slot (`insert` hands it the
+        // overflow entry), so a hit needs no check for it: only a miss does.
+        match self.find(hash(self.seed, &keys), &keys) {
+            Some(entry) => Some(entry),
+            None if is_overflow(&keys) => self.overflow.get(),
+            None => None,
         }
-        self.find(hash(self.seed, &keys), &keys)
     }
 
     /// The entry of `keys`, its value built by `make` (from the label
