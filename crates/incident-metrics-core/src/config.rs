@@ -71,6 +71,12 @@ pub struct MetricsConfig {
     buckets: BTreeMap<String, Vec<f64>>,
     pub(crate) cardinality_limit: usize,
     pub(crate) cardinality_limits: BTreeMap<String, usize>,
+    // Native histograms (issue #19): see native.rs.
+    pub(crate) native_histograms: crate::NativeHistograms,
+    pub(crate) native_only: bool,
+    pub(crate) native_bucket_factor: f64,
+    pub(crate) native_zero_threshold: f64,
+    pub(crate) native_max_buckets: usize,
 }
 
 impl Default for MetricsConfig {
@@ -88,6 +94,11 @@ impl Default for MetricsConfig {
             buckets: BTreeMap::new(),
             cardinality_limit: crate::DEFAULT_CARDINALITY_LIMIT,
             cardinality_limits: BTreeMap::new(),
+            native_histograms: crate::NativeHistograms::default(),
+            native_only: false,
+            native_bucket_factor: crate::DEFAULT_NATIVE_BUCKET_FACTOR,
+            native_zero_threshold: crate::DEFAULT_NATIVE_ZERO_THRESHOLD,
+            native_max_buckets: crate::DEFAULT_NATIVE_MAX_BUCKETS,
         }
     }
 }
@@ -226,7 +237,7 @@ impl MetricsConfig {
     /// [`Error::InvalidExcludedPath`], [`Error::InvalidLabelName`],
     /// [`Error::DuplicateGlobalLabel`], [`Error::InvalidMetricName`] (a bucket
     /// override for a malformed family name), [`Error::InvalidBuckets`],
-    /// or [`Error::InvalidCardinalityLimit`].
+    /// [`Error::InvalidCardinalityLimit`], or [`Error::InvalidNativeHistogram`].
     pub fn validate(&self) -> Result<()> {
         if let Some(reason) = (!self.namespace.is_empty())
             .then(|| metric_name_problem(&self.namespace))
@@ -275,7 +286,8 @@ impl MetricsConfig {
             crate::name::validate_metric_name(family)?;
             buckets::validate(family, bounds)?;
         }
-        crate::cardinality::validate(self)
+        crate::cardinality::validate(self)?;
+        crate::native::validate(self)
     }
 
     /// Parses and validates a TOML document.
@@ -399,6 +411,11 @@ impl MetricsConfig {
     /// | `INCIDENT_METRICS_BUCKETS_<FAMILY>` | comma-separated bounds for the family `<family>` (lower-cased) |
     /// | `INCIDENT_METRICS_CARDINALITY_LIMIT` | the most series of any one family (2000) |
     /// | `INCIDENT_METRICS_CARDINALITY_LIMIT_<FAMILY>` | the most series of the family `<family>` (lower-cased) |
+    /// | `INCIDENT_METRICS_NATIVE_HISTOGRAMS` | `true`, `false`, or comma-separated histogram families with native buckets |
+    /// | `INCIDENT_METRICS_NATIVE_ONLY` | `true` to drop the classic buckets of those families |
+    /// | `INCIDENT_METRICS_NATIVE_BUCKET_FACTOR` | the native buckets' growth factor (1.1) |
+    /// | `INCIDENT_METRICS_NATIVE_ZERO_THRESHOLD` | the native zero bucket's threshold (2^-128) |
+    /// | `INCIDENT_METRICS_NATIVE_MAX_BUCKETS` | the most native buckets per series (160) |
     ///
     /// Every other `INCIDENT_METRICS_*` variable is refused: the exporter's
     /// server and push settings read their own, and the facade's `Config`
@@ -453,6 +470,9 @@ impl MetricsConfig {
                 }
                 "EXCLUDED_PATHS" => self.excluded_paths = split_list(value).collect(),
                 "GLOBAL_LABELS" => self.global_labels = parse_pairs(value).map_err(invalid)?,
+                _ if name.starts_with("NATIVE_") => {
+                    crate::native::set_env(&mut self, name, value).map_err(invalid)?;
+                }
                 _ if name.starts_with("CARDINALITY_LIMIT") => {
                     crate::cardinality::set_env(&mut self, name, value).map_err(invalid)?;
                 }
@@ -489,6 +509,11 @@ const ENV_NAMES: &[&str] = &[
     "SAMPLE_RATE",
     "EXCLUDED_PATHS",
     "GLOBAL_LABELS",
+    "NATIVE_HISTOGRAMS",
+    "NATIVE_ONLY",
+    "NATIVE_BUCKET_FACTOR",
+    "NATIVE_ZERO_THRESHOLD",
+    "NATIVE_MAX_BUCKETS",
     "BUCKETS_<FAMILY>",
     "CARDINALITY_LIMIT",
     "CARDINALITY_LIMIT_<FAMILY>",

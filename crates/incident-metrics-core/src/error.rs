@@ -69,6 +69,16 @@ pub enum Error {
         name: String,
     },
 
+    /// A native-histogram setting is out of range (`native_bucket_factor`,
+    /// `native_zero_threshold`, `native_max_buckets`).
+    #[error("invalid `{field}`: {reason}")]
+    InvalidNativeHistogram {
+        /// The configuration key at fault.
+        field: String,
+        /// What is wrong with it and what to use instead.
+        reason: String,
+    },
+
     /// A bucket layout is empty, unsorted, repeated or not finite.
     #[error("invalid buckets for `{family}`: {reason}")]
     InvalidBuckets {

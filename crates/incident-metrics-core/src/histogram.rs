@@ -15,7 +15,8 @@ use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::family::MetricConstructor;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 
-use crate::{Result, buckets};
+use crate::native::NativeBuckets;
+use crate::{NativeConfig, Result, buckets};
 
 /// A histogram with fixed bucket bounds, cheap to clone (an `Arc` inside).
 ///
@@ -67,6 +68,9 @@ struct Inner {
     /// slot `i % PER_LINE` of line `i / PER_LINE`; the slots after the
     /// `+Inf` bucket stay zero.
     lines: Box<[Line]>,
+    /// The native buckets, when the family has them (boxed: `None` costs
+    /// one word, inside the line `Inner` takes anyway).
+    native: Option<Box<NativeBuckets>>,
 }
 
 impl Inner {
@@ -104,16 +108,20 @@ impl Histogram {
     /// ([`buckets::validate`]).
     pub fn new(family: &str, bounds: &[f64]) -> Result<Self> {
         buckets::validate(family, bounds)?;
-        Ok(Self::with_valid_bounds(bounds.into()))
+        Ok(Self::with_valid_bounds(bounds.into(), None))
     }
 
-    fn with_valid_bounds(bounds: Arc<[f64]>) -> Self {
+    fn with_valid_bounds(bounds: Arc<[f64]>, native: Option<&NativeConfig>) -> Self {
         // Zeroed slots are counts of 0 and partial sums of +0.0.
         let lines = (0..=bounds.len() / PER_LINE)
             .map(|_| Line(std::array::from_fn(|_| AtomicU64::new(0))))
             .collect();
         Self {
-            inner: Arc::new(Inner { bounds, lines }),
+            inner: Arc::new(Inner {
+                bounds,
+                lines,
+                native: native.map(|config| Box::new(NativeBuckets::new(config.clone()))),
+            }),
         }
     }
 
@@ -124,6 +132,9 @@ impl Histogram {
             return;
         }
         let inner = &*self.inner;
+        if let Some(native) = &inner.native {
+            native.observe(value);
+        }
         // The first bucket whose upper bound is at or above the value; the
         // `+Inf` bucket (index `bounds.len()`) when there is none.
         let index = inner.bounds.partition_point(|bound| *bound < value);
@@ -148,6 +159,11 @@ impl Histogram {
     /// The finite upper bounds.
     pub fn bounds(&self) -> &[f64] {
         &self.inner.bounds
+    }
+
+    /// Whether the histogram also keeps native buckets.
+    pub fn has_native(&self) -> bool {
+        self.inner.native.is_some()
     }
 
     /// The number of observations per bucket, not cumulative, `+Inf` last.
@@ -192,6 +208,9 @@ impl EncodeMetric for Histogram {
             let bound = inner.bounds.get(i).copied().unwrap_or(f64::INFINITY);
             buckets.push((bound, n));
         }
+        if let Some(native) = &inner.native {
+            return crate::native::encode(native, self.sum(), count, &buckets, encoder);
+        }
         encoder.encode_histogram::<NoLabelSet>(self.sum(), count, &buckets, None)
     }
 
@@ -218,6 +237,7 @@ impl EncodeMetric for Histogram {
 #[derive(Clone, Debug)]
 pub struct HistogramBuilder {
     bounds: Arc<[f64]>,
+    native: Option<NativeConfig>,
 }
 
 impl HistogramBuilder {
@@ -230,12 +250,46 @@ impl HistogramBuilder {
         buckets::validate(family, bounds)?;
         Ok(Self {
             bounds: bounds.into(),
+            native: None,
         })
+    }
+
+    /// Gives every histogram built from now on native buckets with the
+    /// settings `native`, beside its classic ones (see [`NativeConfig`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_core::{HistogramBuilder, NativeConfig};
+    ///
+    /// let native = NativeConfig::new(2.0, 0.0, 160)?;
+    /// let h = HistogramBuilder::new("d_seconds", &[1.0])?
+    ///     .with_native(native)
+    ///     .build();
+    /// h.observe(3.0);
+    /// assert!(h.has_native());
+    /// assert_eq!(h.bucket_counts(), vec![0, 1]); // the classic buckets are kept
+    /// # Ok::<(), incident_metrics_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_native(mut self, native: NativeConfig) -> Self {
+        self.native = Some(native);
+        self
+    }
+
+    /// Drops the classic buckets of the histograms built from now on: they
+    /// keep `_sum`, `_count` and the one `+Inf` bucket, as a client_golang
+    /// histogram without classic buckets does. Meant with
+    /// [`with_native`](Self::with_native).
+    #[must_use]
+    pub fn without_classic_buckets(mut self) -> Self {
+        self.bounds = Arc::from([]);
+        self
     }
 
     /// A new, empty histogram.
     pub fn build(&self) -> Histogram {
-        Histogram::with_valid_bounds(Arc::clone(&self.bounds))
+        Histogram::with_valid_bounds(Arc::clone(&self.bounds), self.native.as_ref())
     }
 
     /// The finite upper bounds.
@@ -303,6 +357,56 @@ mod tests {
              d_seconds_bucket{le=\"1.0\"} 1\nd_seconds_bucket{le=\"2.0\"} 3\n\
              d_seconds_bucket{le=\"+Inf\"} 4\n# EOF\n"
         );
+    }
+
+    #[test]
+    fn native_buckets_leave_the_text_as_it_was_and_native_only_keeps_inf() {
+        use crate::{FamilySpec, MetricKind, MetricsConfig, Registry, Unit};
+        let spec = FamilySpec {
+            name: "d",
+            help: "D",
+            kind: MetricKind::Histogram,
+            unit: Some(Unit::Seconds),
+            labels: &["k"],
+        };
+        let render = |config: MetricsConfig| {
+            let mut r = Registry::new(&config.with_namespace("")).unwrap_or_else(|e| panic!("{e}"));
+            let family = r
+                .register_bounded_histogram::<Vec<(String, String)>>(&spec, &[1.0, 2.0])
+                .unwrap_or_else(|e| panic!("{e}"));
+            let h = family.get_or_create(&vec![("k".to_owned(), "v".to_owned())]);
+            for v in [0.5, 1.5, 1.5, 3.0, f64::NAN] {
+                h.observe(v);
+            }
+            let native = h.has_native();
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, r.as_prometheus())
+                .unwrap_or_else(|e| panic!("{e}"));
+            (native, text)
+        };
+        // Off, the native part is one `None` inside the line a series takes anyway.
+        assert_eq!(std::mem::size_of::<Inner>(), 64);
+        let (native, classic) = render(MetricsConfig::new());
+        assert!(!native);
+        let (native, both) = render(MetricsConfig::new().with_native_histograms(true));
+        assert!(native);
+        assert_eq!(both, classic);
+        let (native, only) = render(
+            MetricsConfig::new()
+                .with_native_histogram_family("d_seconds")
+                .with_native_only(true),
+        );
+        assert!(native);
+        assert!(only.contains("d_seconds_sum{k=\"v\"} 6.5\n"), "{only}");
+        assert!(only.contains("d_seconds_count{k=\"v\"} 4\n"), "{only}");
+        assert!(
+            only.contains("d_seconds_bucket{le=\"+Inf\",k=\"v\"} 4\n"),
+            "{only}"
+        );
+        assert!(!only.contains("le=\"1.0\""), "{only}");
+        let (native, _) =
+            render(MetricsConfig::new().with_native_histogram_family("other_seconds"));
+        assert!(!native);
     }
 
     #[test]

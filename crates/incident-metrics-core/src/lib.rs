@@ -32,7 +32,11 @@
 //! - the building blocks of a zero-lookup hot path: bounded label enums
 //!   ([`label_enum!`], [`LabelEnum`]) and dense handle tables ([`ByLabel`]),
 //!   a lock-free [`Histogram`], a [`ComputedGauge`] read at scrape time, and
-//!   a [`Sampler`] for histograms.
+//!   a [`Sampler`] for histograms;
+//! - native histograms ([`NativeConfig`], `native_histograms` in
+//!   [`MetricsConfig`]): a histogram family can keep client_golang-style
+//!   sparse exponential buckets beside (or instead of) its classic ones,
+//!   recorded without a lock and exposed in the protobuf format.
 //!
 //! It holds no process-wide state: every handle is built and passed
 //! explicitly (the facade, `incident-metrics`, owns the one optional
@@ -84,6 +88,7 @@ mod error;
 mod histogram;
 mod label;
 mod name;
+mod native;
 mod registry;
 mod sampler;
 mod shared_str;
@@ -99,6 +104,10 @@ pub use error::{Error, Result};
 pub use histogram::{Histogram, HistogramBuilder};
 pub use label::{ByLabel, LabelEnum, UnknownLabelValue};
 pub use name::{validate_label_name, validate_metric_name};
+pub use native::{
+    COARSEST_KEYS, DEFAULT_NATIVE_BUCKET_FACTOR, DEFAULT_NATIVE_MAX_BUCKETS,
+    DEFAULT_NATIVE_ZERO_THRESHOLD, MAX_NATIVE_MAX_BUCKETS, NativeConfig, NativeHistograms,
+};
 pub use registry::{
     CARDINALITY_OVERFLOW, FamilySpec, MetricKind, RegisteredFamily, Registry, Unit,
 };

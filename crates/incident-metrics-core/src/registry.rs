@@ -576,6 +576,9 @@ impl Registry {
     /// Registers the histogram family `spec` as a [`BoundedFamily`], with
     /// the bucket bounds configured for it or else `default` (as
     /// [`register_histogram`](Self::register_histogram)).
+    /// Its histograms have native buckets when the configuration turns them
+    /// on for the family ([`MetricsConfig::native_for`]), and no classic
+    /// buckets besides `+Inf` when it also sets `native_only`.
     ///
     /// # Errors
     ///
@@ -591,8 +594,16 @@ impl Registry {
         spec.check()?;
         let bound = self.bound(spec)?;
         let name = bound.name.clone();
+        let native = self.config.native_for(&name);
+        let native_only = self.config.native_only();
         let registered = self.register_histogram(spec, default, |bounds| {
-            let builder = HistogramBuilder::new(&name, bounds)?;
+            let mut builder = HistogramBuilder::new(&name, bounds)?;
+            if let Some(native) = native {
+                builder = builder.with_native(native);
+                if native_only {
+                    builder = builder.without_classic_buckets();
+                }
+            }
             Ok(BoundedFamily::new(bound, builder))
         });
         if registered.is_err() {
