@@ -40,10 +40,10 @@ impl Compression {
     }
 
     /// Encodes `body` with this coding.
-    pub(crate) fn apply(self, body: String) -> Result<Bytes> {
+    pub(crate) fn apply(self, body: Vec<u8>) -> Result<Bytes> {
         match self {
             Self::Identity => Ok(Bytes::from(body)),
-            Self::Gzip => gzip(body.as_bytes()).map(Bytes::from),
+            Self::Gzip => gzip(&body).map(Bytes::from),
         }
     }
 }
@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn gzip_round_trips() {
         let text = "# HELP a_total A.\n# TYPE a_total counter\na_total 1\n".repeat(100);
-        let compressed = Compression::Gzip.apply(text.clone()).unwrap();
+        let compressed = Compression::Gzip.apply(text.clone().into_bytes()).unwrap();
         assert_eq!(&compressed[..2], &[0x1f, 0x8b], "gzip magic bytes");
         assert!(compressed.len() < text.len() / 4);
         assert_eq!(gunzip(&compressed), text);
@@ -89,14 +89,16 @@ mod tests {
 
     #[test]
     fn empty_body_gzips_to_a_valid_stream() {
-        let compressed = Compression::Gzip.apply(String::new()).unwrap();
+        let compressed = Compression::Gzip.apply(Vec::new()).unwrap();
         assert!(!compressed.is_empty());
         assert_eq!(gunzip(&compressed), "");
     }
 
     #[test]
     fn identity_keeps_the_bytes() {
-        let body = Compression::Identity.apply("ü\n".to_owned()).unwrap();
+        let body = Compression::Identity
+            .apply("ü\n".to_owned().into_bytes())
+            .unwrap();
         assert_eq!(&body[..], "ü\n".as_bytes());
     }
 }

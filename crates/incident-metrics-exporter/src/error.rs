@@ -32,6 +32,27 @@ pub enum Error {
         source: std::fmt::Error,
     },
 
+    /// The protobuf encoder failed: a metric failed to encode itself, or a
+    /// message failed to serialize.
+    #[error("failed to render the registry as {format}: {source}")]
+    Protobuf {
+        /// The format being rendered ([`Format::Protobuf`]).
+        format: Format,
+        /// The encoder's error.
+        #[source]
+        source:
+            incident_metrics_core::prometheus_client::encoding::prometheus_protobuf::EncodeError,
+    },
+
+    /// [`render`](crate::render) was asked for a binary format, which a
+    /// `String` cannot hold; [`render_bytes`](crate::render_bytes) renders
+    /// every format.
+    #[error("{format} is a binary format: render it with `render_bytes`, not `render`")]
+    NotText {
+        /// The binary format asked for.
+        format: Format,
+    },
+
     /// The gzip compressor failed.
     #[error("failed to gzip the metrics body: {source}; retry without `Accept-Encoding: gzip`")]
     Compress {

@@ -1,8 +1,10 @@
-//! [`Format`]: the two text exposition formats the exporter writes.
+//! [`Format`]: the exposition formats the exporter writes (two texts and
+//! the protobuf format).
 
 use std::fmt;
 
-/// A text exposition format.
+/// An exposition format: OpenMetrics text, Prometheus text 0.0.4, or the
+/// Prometheus protobuf format.
 ///
 /// Pick one from a scraper's `Accept` header with
 /// [`negotiate_format`](crate::negotiate_format), then
@@ -29,7 +31,18 @@ pub enum Format {
     /// `_total` name, no `# UNIT`, no exemplars, no `# EOF`.
     #[default]
     Prometheus,
+    /// The Prometheus protobuf format: length-delimited
+    /// `io.prometheus.client.MetricFamily` messages, the only format that
+    /// carries native histograms. Prometheus asks for it first when started
+    /// with `--enable-feature=native-histograms`. Binary: render it with
+    /// [`render_bytes`](crate::render_bytes).
+    Protobuf,
 }
+
+/// The `Content-Type` of [`Format::Protobuf`], as client_golang's
+/// `expfmt.FmtProtoDelim` writes it.
+const PROTOBUF_CONTENT_TYPE: &str =
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
 
 impl Format {
     /// The `Content-Type` header value of a body in this format.
@@ -37,14 +50,23 @@ impl Format {
         match self {
             Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
             Self::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+            Self::Protobuf => PROTOBUF_CONTENT_TYPE,
         }
     }
 
-    /// A short name for messages: `OpenMetrics 1.0` or `Prometheus text 0.0.4`.
+    /// Whether bodies in this format are text (UTF-8), which
+    /// [`render`](crate::render) returns as a `String`.
+    pub const fn is_text(self) -> bool {
+        !matches!(self, Self::Protobuf)
+    }
+
+    /// A short name for messages: `OpenMetrics 1.0`, `Prometheus text 0.0.4`
+    /// or `Prometheus protobuf`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::OpenMetrics => "OpenMetrics 1.0",
             Self::Prometheus => "Prometheus text 0.0.4",
+            Self::Protobuf => "Prometheus protobuf",
         }
     }
 }
@@ -70,6 +92,13 @@ mod tests {
             Format::Prometheus.content_type(),
             prometheus_client_content_type()
         );
+        // client_golang's FmtProtoDelim.
+        assert_eq!(
+            Format::Protobuf.content_type(),
+            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+        );
+        assert!(Format::OpenMetrics.is_text() && Format::Prometheus.is_text());
+        assert!(!Format::Protobuf.is_text());
     }
 
     fn prometheus_client_content_type() -> &'static str {

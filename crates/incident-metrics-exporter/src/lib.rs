@@ -3,7 +3,8 @@
 //! and gzip from `Accept-Encoding` the way client_golang does, and answers
 //! `/metrics` from an axum router or a standalone hyper server.
 //!
-//! - [`render`] and [`render_text`] turn a registry into text;
+//! - [`render`] and [`render_text`] turn a registry into text, and
+//!   [`render_bytes`] into any format, the protobuf one included;
 //! - [`negotiate_format`] and [`negotiate_encoding`] read the request headers;
 //! - [`encode_response`] builds the whole answer (status, headers, body) and
 //!   turns failures into a `500`, never a panic;
@@ -147,7 +148,7 @@ pub use config::{
 pub use error::{Error, Result};
 pub use format::Format;
 pub use negotiate::{negotiate_encoding, negotiate_format};
-pub use render::{render, render_text};
+pub use render::{render, render_bytes, render_text};
 pub use response::encode_response;
 
 #[cfg(feature = "axum")]

@@ -23,12 +23,18 @@ use crate::{Compression, Format};
 ///   `version=1.0.0` gives [`Format::OpenMetrics`] (we always answer 1.0.0,
 ///   which 0.0.1 parsers read);
 /// - `text/plain` with no `version` or `version=0.0.4` gives
-///   [`Format::Prometheus`].
+///   [`Format::Prometheus`];
+/// - `application/vnd.google.protobuf` with
+///   `proto=io.prometheus.client.MetricFamily` and `encoding=delimited`
+///   gives [`Format::Protobuf`] (Go's `expfmt.Negotiate`; Prometheus lists
+///   it first when its native histograms are on). The `text` and
+///   `compact-text` protobuf encodings are debugging formats we do not
+///   write: they fall through like any other.
 ///
 /// Wildcards (`*/*`, `text/*`) select nothing by themselves, as in Go: they
 /// fall through to lower-ranked ranges and finally to the default. No header,
 /// an empty or malformed one, or one naming only formats we do not write
-/// (protobuf, `text/plain; version=1.0.0`, `text/html`) gives
+/// (`text/plain; version=1.0.0`, `text/html`) gives
 /// [`Format::Prometheus`]. A malformed range (no `/`, an invalid token, an
 /// unreadable or out-of-range `q`) is skipped without spoiling the others.
 ///
@@ -56,6 +62,11 @@ use crate::{Compression, Format};
 ///     application/openmetrics-text;version=0.0.1;q=0.75,\
 ///     text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 /// assert_eq!(negotiate_format(Some(prometheus)), Format::OpenMetrics);
+/// // Prometheus with `--enable-feature=native-histograms`: protobuf first.
+/// let native = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;\
+///     encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,\
+///     text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+/// assert_eq!(negotiate_format(Some(native)), Format::Protobuf);
 /// // Refused with q=0: the default answers.
 /// assert_eq!(
 ///     negotiate_format(Some("application/openmetrics-text;q=0")),
@@ -130,6 +141,9 @@ struct MediaRange<'a> {
     subtype: &'a str,
     quality: u16,
     version: Option<&'a str>,
+    /// The `proto` and `encoding` parameters of a protobuf range.
+    proto: Option<&'a str>,
+    encoding: Option<&'a str>,
 }
 
 impl<'a> MediaRange<'a> {
@@ -148,6 +162,8 @@ impl<'a> MediaRange<'a> {
         }
         let mut quality = 1000;
         let mut version = None;
+        let mut proto = None;
+        let mut encoding = None;
         for param in parts {
             // A parameter without `=` is ignored, as goautoneg does.
             let Some((name, value)) = param.split_once('=') else {
@@ -159,6 +175,10 @@ impl<'a> MediaRange<'a> {
                 quality = parse_quality(value)?;
             } else if name.eq_ignore_ascii_case("version") {
                 version = Some(value);
+            } else if name.eq_ignore_ascii_case("proto") {
+                proto = Some(value);
+            } else if name.eq_ignore_ascii_case("encoding") {
+                encoding = Some(value);
             }
         }
         Some(Self {
@@ -166,6 +186,8 @@ impl<'a> MediaRange<'a> {
             subtype,
             quality,
             version,
+            proto,
+            encoding,
         })
     }
 
@@ -185,6 +207,11 @@ impl<'a> MediaRange<'a> {
             Some(Format::OpenMetrics)
         } else if is("text", "plain") && matches!(self.version, None | Some("" | "0.0.4")) {
             Some(Format::Prometheus)
+        } else if is("application", "vnd.google.protobuf")
+            && self.proto == Some("io.prometheus.client.MetricFamily")
+            && self.encoding == Some("delimited")
+        {
+            Some(Format::Protobuf)
         } else {
             None
         }
@@ -250,6 +277,7 @@ mod tests {
 
     const OM: Format = Format::OpenMetrics;
     const PROM: Format = Format::Prometheus;
+    const PB: Format = Format::Protobuf;
 
     #[test]
     fn format_table() {
@@ -301,19 +329,78 @@ mod tests {
             // Formats we do not write.
             (Some("text/plain; version=1.0.0"), PROM),
             (Some("text/html"), PROM),
+            // Protobuf, delimited only, as Go's expfmt.Negotiate.
             (
                 Some(
                     "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited",
                 ),
-                PROM,
+                PB,
+            ),
+            (
+                Some(
+                    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+                ),
+                PB,
+            ),
+            (
+                Some(
+                    "Application/Vnd.Google.Protobuf;Proto=\"io.prometheus.client.MetricFamily\";ENCODING=delimited",
+                ),
+                PB,
             ),
             (
                 Some(
                     "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,\
                      application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1",
                 ),
+                PB,
+            ),
+            // What Prometheus 2.42 sends with --enable-feature=native-histograms.
+            (
+                Some(
+                    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,\
+                     application/openmetrics-text;version=1.0.0;q=0.8,\
+                     application/openmetrics-text;version=0.0.1;q=0.75,\
+                     text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+                ),
+                PB,
+            ),
+            (
+                Some(
+                    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.3,\
+                     application/openmetrics-text;version=1.0.0;q=0.5",
+                ),
                 OM,
             ),
+            (
+                Some(
+                    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0",
+                ),
+                PROM,
+            ),
+            // Encodings and messages we do not write fall through.
+            (
+                Some(
+                    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text",
+                ),
+                PROM,
+            ),
+            (
+                Some(
+                    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=compact-text,\
+                     application/openmetrics-text;q=0.1",
+                ),
+                OM,
+            ),
+            (
+                Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily"),
+                PROM,
+            ),
+            (
+                Some("application/vnd.google.protobuf;proto=other.Message;encoding=delimited"),
+                PROM,
+            ),
+            (Some("application/vnd.google.protobuf"), PROM),
             // What Prometheus 3 sends by default.
             (
                 Some(

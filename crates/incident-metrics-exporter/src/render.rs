@@ -1,7 +1,10 @@
-//! [`render`] and [`render_text`]: a registry as exposition text.
+//! [`render`] and [`render_text`]: a registry as exposition text;
+//! [`render_bytes`]: a registry in any format, protobuf included.
 
 use incident_metrics_core::Registry;
-use incident_metrics_core::prometheus_client::encoding::{prometheus_text, text};
+use incident_metrics_core::prometheus_client::encoding::{
+    prometheus_protobuf, prometheus_text, text,
+};
 
 use crate::{Error, Format, Result};
 
@@ -25,6 +28,8 @@ use crate::{Error, Format, Result};
 /// [`Error::Render`] when a metric or collector fails to encode itself.
 /// Writing into a `String` cannot fail, so only a custom metric's `encode`
 /// can cause it; the built-in metrics and those of the core crate never do.
+/// [`Error::NotText`] for [`Format::Protobuf`], which is binary: use
+/// [`render_bytes`].
 ///
 /// # Examples
 ///
@@ -63,6 +68,7 @@ pub fn render(registry: &Registry, format: Format) -> Result<String> {
     let encoded = match format {
         Format::OpenMetrics => text::encode(&mut out, registry.as_prometheus()),
         Format::Prometheus => prometheus_text::encode(&mut out, registry.as_prometheus()),
+        Format::Protobuf => return Err(Error::NotText { format }),
     };
     encoded.map_err(|source| Error::Render { format, source })?;
     registry.note_exposition_len(out.len());
@@ -96,6 +102,61 @@ pub fn render(registry: &Registry, format: Format) -> Result<String> {
 /// ```
 pub fn render_text(registry: &Registry) -> Result<String> {
     render(registry, Format::Prometheus)
+}
+
+/// Renders every family of `registry` in `format`, as bytes: the text
+/// formats as [`render`] writes them, [`Format::Protobuf`] as
+/// length-delimited `io.prometheus.client.MetricFamily` messages (the body
+/// client_golang answers for
+/// `application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited`).
+///
+/// The protobuf answer holds the same families, names, help texts, labels
+/// and values as the text answers (counters under their `_total` name, as
+/// in Prometheus text 0.0.4); histograms with native buckets (the
+/// configuration's `native_histograms`) carry them too, which no text
+/// format can.
+///
+/// # Errors
+///
+/// As [`render`] for the text formats; [`Error::Protobuf`] when a metric
+/// fails to encode itself into protobuf.
+///
+/// # Examples
+///
+/// ```
+/// use incident_metrics_core::prometheus_client::metrics::counter::Counter;
+/// use incident_metrics_core::{FamilySpec, MetricKind, MetricsConfig, Registry};
+/// use incident_metrics_exporter::{render_bytes, Format};
+///
+/// const JOBS: FamilySpec = FamilySpec {
+///     name: "jobs",
+///     help: "Jobs run",
+///     kind: MetricKind::Counter,
+///     unit: None,
+///     labels: &[],
+/// };
+/// let mut registry = Registry::new(&MetricsConfig::new().with_namespace("svc"))?;
+/// let jobs = Counter::<u64>::default();
+/// registry.register(&JOBS, jobs.clone())?;
+/// jobs.inc();
+///
+/// let body = render_bytes(&registry, Format::Protobuf)?;
+/// // One length-delimited MetricFamily: its length, then field 1 (the name).
+/// assert_eq!(usize::from(body[0]), body.len() - 1);
+/// assert_eq!(&body[1..3], &[0x0a, 14]);
+/// assert_eq!(&body[3..17], b"svc_jobs_total");
+/// assert_eq!(
+///     render_bytes(&registry, Format::Prometheus)?,
+///     b"# HELP svc_jobs_total Jobs run.\n# TYPE svc_jobs_total counter\nsvc_jobs_total 1\n"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn render_bytes(registry: &Registry, format: Format) -> Result<Vec<u8>> {
+    if format.is_text() {
+        return render(registry, format).map(String::into_bytes);
+    }
+    prometheus_protobuf::encode_to_vec(registry.as_prometheus())
+        .map_err(|source| Error::Protobuf { format, source })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderName};
 use http::{HeaderValue, Response, StatusCode};
 use incident_metrics_core::Registry;
 
-use crate::{negotiate_encoding, negotiate_format, render};
+use crate::{negotiate_encoding, negotiate_format, render_bytes};
 
 /// The `Vary` value of every answer: the body depends on both headers.
 const VARY_VALUE: &str = "Accept, Accept-Encoding";
@@ -55,7 +55,7 @@ pub fn encode_response(
 ) -> Response<Bytes> {
     let format = negotiate_format(accept);
     let compression = negotiate_encoding(accept_encoding);
-    let body = match render(registry, format).and_then(|text| compression.apply(text)) {
+    let body = match render_bytes(registry, format).and_then(|body| compression.apply(body)) {
         Ok(body) => body,
         Err(error) => {
             return text_response(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n"));
