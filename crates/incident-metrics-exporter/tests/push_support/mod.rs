@@ -89,6 +89,33 @@ impl Program {
         ))
     }
 
+    /// Prometheus with `config` (YAML) as its configuration file and the
+    /// extra command-line `flags` (for example
+    /// `--enable-feature=native-histograms`), without the remote-write
+    /// receiver.
+    pub fn prometheus_with_flags(config: &str, flags: &[&str]) -> Option<Self> {
+        let binary =
+            incident_metrics_testing::program("prometheus", "apt-get install -y prometheus")?;
+        let port = free_port();
+        let dir = temp_dir("prometheus");
+        let config_file = dir.join("prometheus.yml");
+        std::fs::write(&config_file, config).unwrap();
+        let mut args = vec![
+            format!("--config.file={}", config_file.display()),
+            format!("--storage.tsdb.path={}", dir.join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ];
+        args.extend(flags.iter().map(|flag| (*flag).to_owned()));
+        Some(Self::start_new(
+            "prometheus",
+            binary,
+            args,
+            "/-/ready",
+            port,
+            dir,
+        ))
+    }
+
     /// A Pushgateway serving TLS as `web_config` (YAML) says.
     pub fn pushgateway_with(web_config: &str) -> Option<Self> {
         let binary = incident_metrics_testing::program(
