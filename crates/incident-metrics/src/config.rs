@@ -601,4 +601,33 @@ mod tests {
         };
         assert!(e.to_string().contains("sampel_rate"), "{e}");
     }
+    #[test]
+    fn native_histogram_keys_reach_the_recording_configuration() {
+        let config = Config::from_toml_str(
+            "native_histograms = [\"http_request_duration_seconds\"]\nnative_max_buckets = 80\n",
+        )
+        .unwrap();
+        let native = config
+            .metrics()
+            .native_for("http_request_duration_seconds")
+            .unwrap();
+        assert_eq!((native.schema(), native.max_buckets()), (3, 80));
+        assert!(
+            config
+                .metrics()
+                .native_for("grpc_request_duration_seconds")
+                .is_none()
+        );
+        let config = Config::new()
+            .with_env_vars([("INCIDENT_METRICS_NATIVE_HISTOGRAMS", "true")])
+            .unwrap();
+        assert!(
+            config
+                .metrics()
+                .native_for("grpc_request_duration_seconds")
+                .is_some()
+        );
+        let msg = error("native_bucket_factor = 0.5");
+        assert!(msg.contains("native_bucket_factor"), "{msg}");
+    }
 }

@@ -1360,4 +1360,22 @@ mod tests {
         assert!(Config::from_toml_str("nope = 1").is_err());
         assert!(Config::from_toml_str("[notifications]\nchannels = [\"webhook\"]").is_err());
     }
+    #[test]
+    fn metrics_turns_native_histograms_on() {
+        let config = Config::from_toml_str("[metrics]\nnative_histograms = true\n").unwrap();
+        let metrics = config.metrics.metrics();
+        assert!(
+            metrics
+                .native_for("http_request_duration_seconds")
+                .is_some()
+        );
+        assert!(!metrics.native_only());
+        assert!(
+            Config::default()
+                .metrics
+                .metrics()
+                .native_for("http_request_duration_seconds")
+                .is_none()
+        );
+    }
 }
