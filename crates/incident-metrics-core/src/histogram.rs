@@ -87,6 +87,20 @@ impl Inner {
         (0..=self.bounds.len()).map(|i| self.bucket(i).0.load(Ordering::Relaxed))
     }
 
+    /// The sum, the count and the per-bucket (not cumulative) counts with
+    /// their upper bounds, `+Inf` last, as prometheus-client's encoders take
+    /// them (they accumulate the counts while writing `_bucket` lines).
+    fn classic(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let mut count = 0_u64;
+        let mut buckets = Vec::with_capacity(self.bounds.len() + 1);
+        for (i, n) in self.counts().enumerate() {
+            count += n;
+            let bound = self.bounds.get(i).copied().unwrap_or(f64::INFINITY);
+            buckets.push((bound, n));
+        }
+        (self.sum(), count, buckets)
+    }
+
     /// The sum of the observations: the buckets' partial sums added in
     /// bucket order, so exact within `f64` precision (the order of the
     /// additions differs from the order of the observations, as it does
@@ -199,19 +213,11 @@ impl TypedMetric for Histogram {
 impl EncodeMetric for Histogram {
     fn encode(&self, mut encoder: MetricEncoder<'_>) -> std::result::Result<(), fmt::Error> {
         let inner = &*self.inner;
-        // prometheus-client's encoders take per-bucket (not cumulative)
-        // counts and accumulate them while writing `_bucket` lines.
-        let mut count = 0_u64;
-        let mut buckets = Vec::with_capacity(inner.bounds.len() + 1);
-        for (i, n) in inner.counts().enumerate() {
-            count += n;
-            let bound = inner.bounds.get(i).copied().unwrap_or(f64::INFINITY);
-            buckets.push((bound, n));
-        }
         if let Some(native) = &inner.native {
-            return crate::native::encode(native, self.sum(), count, &buckets, encoder);
+            return crate::native::encode(native, || inner.classic(), encoder);
         }
-        encoder.encode_histogram::<NoLabelSet>(self.sum(), count, &buckets, None)
+        let (sum, count, buckets) = inner.classic();
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
 
     fn metric_type(&self) -> MetricType {

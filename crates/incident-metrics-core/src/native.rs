@@ -370,6 +370,8 @@ pub(crate) struct NativeSnapshot {
     pub(crate) positive_deltas: Vec<i64>,
     pub(crate) negative_spans: Vec<(i32, u32)>,
     pub(crate) negative_deltas: Vec<i64>,
+    /// The zero bucket's count plus every bucket's.
+    pub(crate) total: u64,
 }
 
 impl NativeBuckets {
@@ -479,9 +481,13 @@ impl NativeBuckets {
             negative = reduce(&negative);
             schema -= 1;
         }
+        let zero_count = self.zero.load(Ordering::Relaxed);
+        let total = positive
+            .values()
+            .chain(negative.values())
+            .fold(zero_count, |total, n| total.saturating_add(*n));
         let (mut positive_spans, positive_deltas) = spans_and_deltas(&positive);
         let (negative_spans, negative_deltas) = spans_and_deltas(&negative);
-        let zero_count = self.zero.load(Ordering::Relaxed);
         if positive_spans.is_empty()
             && negative_spans.is_empty()
             && layout.zero_threshold == 0.0
@@ -499,25 +505,46 @@ impl NativeBuckets {
             positive_deltas,
             negative_spans,
             negative_deltas,
+            total,
         }
     }
 }
 
-/// Encodes a histogram with native buckets: its classic part (`sum`,
-/// `count`, `buckets`) and a snapshot of `native`. The text encoders write
-/// the classic part only; the protobuf encoder writes both.
+/// How many times [`encode`] reads a series again when observations raced
+/// its reading.
+const CONSISTENT_READS: usize = 16;
+
+/// Encodes a histogram with native buckets: its classic part (`classic`
+/// reads the sum, the count and the per-bucket counts) and a snapshot of
+/// `native`. The text encoders write the classic part only; the protobuf
+/// encoder writes both, with one count.
+///
+/// That count must match both parts: Prometheus checks that a native
+/// histogram's count equals its buckets' total, and OpenMetrics parsers that
+/// `_count` equals the `+Inf` bucket. An observation that lands between the
+/// reads would break one of them, so the classic part is read before and
+/// after the native one, and the whole read again (at most
+/// [`CONSISTENT_READS`] times, so a scrape never waits on traffic) until
+/// nothing moved and both totals agree. Observers never wait.
 pub(crate) fn encode(
     native: &NativeBuckets,
-    sum: f64,
-    count: u64,
-    buckets: &[(f64, u64)],
+    classic: impl Fn() -> (f64, u64, Vec<(f64, u64)>),
     mut encoder: MetricEncoder<'_>,
 ) -> std::result::Result<(), fmt::Error> {
-    let s = native.snapshot();
+    let (mut sum, mut count, mut buckets) = classic();
+    let mut s = native.snapshot();
+    for _ in 1..CONSISTENT_READS {
+        let (sum_after, count_after, buckets_after) = classic();
+        if s.total == count && count_after == count && buckets_after == buckets {
+            break;
+        }
+        (sum, count, buckets) = (sum_after, count_after, buckets_after);
+        s = native.snapshot();
+    }
     encoder.encode_histogram_with_native::<NoLabelSet>(
         sum,
         count,
-        buckets,
+        &buckets,
         None,
         NativeHistogram {
             schema: s.schema,
@@ -940,6 +967,7 @@ mod tests {
         let s = n.snapshot();
         assert_eq!(s.zero_count, 0, "nothing spilled into the zero bucket");
         assert_eq!(total(&s), observed);
+        assert_eq!(s.total, observed as u64);
         assert_eq!(s.schema, SCHEMA_MIN);
     }
 

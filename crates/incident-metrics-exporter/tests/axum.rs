@@ -20,7 +20,7 @@ use incident_metrics_core::prometheus_client::encoding::{EncodeMetric, MetricEnc
 use incident_metrics_core::prometheus_client::metrics::MetricType;
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 use incident_metrics_core::{MetricKind, MetricsConfig, Registry};
-use incident_metrics_exporter::{Format, metrics_handler, metrics_router, render};
+use incident_metrics_exporter::{Format, metrics_handler, metrics_router, render, render_bytes};
 use support::{registry, spec};
 use tower::ServiceExt;
 
@@ -123,6 +123,41 @@ async fn gzips_when_accepted() {
         .read_to_string(&mut text)
         .unwrap();
     assert_eq!(text, render(&r, Format::OpenMetrics).unwrap());
+}
+
+#[tokio::test]
+async fn serves_protobuf_gzipped_when_prometheus_asks_for_native_histograms() {
+    let r = counting_registry();
+    // What Prometheus 2.42 sends with --enable-feature=native-histograms.
+    let headers = [
+        (
+            "accept",
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;\
+             encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,\
+             application/openmetrics-text;version=0.0.1;q=0.75,\
+             text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+        ),
+        ("accept-encoding", "gzip"),
+    ];
+    let response = call(
+        metrics_router(Arc::clone(&r)),
+        Method::GET,
+        "/metrics",
+        &headers,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+    );
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let mut body = Vec::new();
+    flate2::read::GzDecoder::new(&body_bytes(response).await[..])
+        .read_to_end(&mut body)
+        .unwrap();
+    assert_eq!(body, render_bytes(&r, Format::Protobuf).unwrap());
+    assert!(body.windows(14).any(|w| w == b"svc_jobs_total"));
 }
 
 #[tokio::test]
