@@ -84,7 +84,14 @@ impl Inner {
 
     /// The non-cumulative counts, `+Inf` last.
     fn counts(&self) -> impl Iterator<Item = u64> + '_ {
-        (0..=self.bounds.len()).map(|i| self.bucket(i).0.load(Ordering::Relaxed))
+        // Native only: the one `+Inf` bucket holds the native total (its
+        // count is not kept twice).
+        let native_only = match &self.native {
+            Some(native) if self.bounds.is_empty() => Some(native.total()),
+            _ => None,
+        };
+        (0..=self.bounds.len())
+            .map(move |i| native_only.unwrap_or_else(|| self.bucket(i).0.load(Ordering::Relaxed)))
     }
 
     /// The sum, the count and the per-bucket (not cumulative) counts with
@@ -148,6 +155,14 @@ impl Histogram {
         let inner = &*self.inner;
         if let Some(native) = &inner.native {
             native.observe(value);
+            if inner.bounds.is_empty() {
+                // Native only: the count is the native buckets' total
+                // (see `Inner::counts`); only the sum is kept here.
+                if value != 0.0 {
+                    add_to_sum(inner.bucket(0).1, value);
+                }
+                return;
+            }
         }
         // The first bucket whose upper bound is at or above the value; the
         // `+Inf` bucket (index `bounds.len()`) when there is none.
@@ -193,6 +208,19 @@ impl Histogram {
     /// The sum of the observations.
     pub fn sum(&self) -> f64 {
         self.inner.sum()
+    }
+}
+
+/// Adds `value` to the `f64` sum stored as bits in `sum`.
+#[inline]
+fn add_to_sum(sum: &AtomicU64, value: f64) {
+    let mut old = sum.load(Ordering::Relaxed);
+    loop {
+        let new = (f64::from_bits(old) + value).to_bits();
+        match sum.compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(current) => old = current,
+        }
     }
 }
 

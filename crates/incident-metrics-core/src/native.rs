@@ -145,7 +145,7 @@ struct Layout {
     /// For a positive schema `s`, the `2^s` fractions `2^(j/2^s - 1)`,
     /// `j` in `0..2^s`, that split each power of two (client_golang's
     /// `nativeHistogramBounds[s]`); empty otherwise.
-    bounds: Box<[f64]>,
+    bounds: Arc<[f64]>,
     /// The number of slots of each series' table, a power of two.
     capacity: usize,
     /// `budget[l]`: the most keys the table may hold when a key of level
@@ -173,7 +173,7 @@ impl NativeConfig {
                 .map(|j| (f64::from(j) / f64::from(n) - 1.0).exp2())
                 .collect()
         } else {
-            Box::default()
+            Arc::default()
         };
         let capacity = (2 * max_buckets).max(COARSEST_KEYS).next_power_of_two();
         let levels = usize::try_from(schema - SCHEMA_MIN).unwrap_or(0) + 1;
@@ -300,20 +300,20 @@ fn frexp(v: f64) -> (f64, i32) {
 /// The index of the bucket holding `v` (positive, not NaN, above the zero
 /// threshold) at `schema`, as client_golang computes it; infinity is one
 /// past the bucket of `f64::MAX`.
-#[inline]
-fn bucket_index(layout: &Layout, v: f64) -> i32 {
+#[inline(always)]
+fn bucket_index(schema: i32, bounds: &[f64], v: f64) -> i32 {
     let infinite = v.is_infinite();
     let (frac, exp) = frexp(if infinite { f64::MAX } else { v });
-    let index = if layout.schema > 0 {
-        let n = layout.bounds.len();
-        let bucket = layout.bounds.partition_point(|bound| *bound < frac);
+    let index = if schema > 0 {
+        let n = bounds.len();
+        let bucket = bounds.partition_point(|bound| *bound < frac);
         // `n` is at most 256 and `bucket` at most `n`: both fit an i32.
         #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
         let (bucket, n) = (bucket as i32, n as i32);
         bucket + (exp - 1) * n
     } else {
         let key = if frac == 0.5 { exp - 1 } else { exp };
-        let shift = -layout.schema;
+        let shift = -schema;
         let offset = (1_i32 << shift) - 1;
         (key + offset) >> shift
     };
@@ -353,6 +353,12 @@ struct Slot {
 
 /// The native buckets of one series (see the module docs).
 pub(crate) struct NativeBuckets {
+    /// What `observe` reads, copied out of `config` so that it is one
+    /// pointer away, not three.
+    zero_threshold: f64,
+    schema: i32,
+    first_budget: usize,
+    bounds: Arc<[f64]>,
     config: NativeConfig,
     zero: AtomicU64,
     /// Keys in the table, for the budgets.
@@ -380,6 +386,10 @@ impl NativeBuckets {
             .map(|_| Slot::default())
             .collect();
         Self {
+            zero_threshold: config.inner.zero_threshold,
+            schema: config.inner.schema,
+            first_budget: config.inner.budget.first().copied().unwrap_or(0),
+            bounds: Arc::clone(&config.inner.bounds),
             config,
             zero: AtomicU64::new(0),
             used: AtomicUsize::new(0),
@@ -390,19 +400,23 @@ impl NativeBuckets {
     /// Counts `value`, which is not NaN.
     #[inline]
     pub(crate) fn observe(&self, value: f64) {
-        let layout = &*self.config.inner;
         let magnitude = value.abs();
-        if magnitude <= layout.zero_threshold {
+        if magnitude <= self.zero_threshold {
             self.zero.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let negative = value < 0.0;
-        let mut index = bucket_index(layout, magnitude);
-        for (level, budget) in layout.budget.iter().enumerate() {
+        let mut index = bucket_index(self.schema, &self.bounds, magnitude);
+        // Level 0, the steady state, without touching the layout.
+        if self.add(key(0, negative, index), self.first_budget) {
+            return;
+        }
+        let layout = &*self.config.inner;
+        for (level, budget) in layout.budget.iter().enumerate().skip(1) {
+            index = coarser(index);
             if self.add(key(level, negative, index), *budget) {
                 return;
             }
-            index = coarser(index);
         }
         // Unreachable by construction (the last level always finds one of
         // its reserved slots); counted rather than lost.
@@ -412,11 +426,14 @@ impl NativeBuckets {
     /// Adds 1 to `key`'s count, claiming a slot for it if the table holds
     /// fewer than `budget` keys; false when `key` is absent and may not be
     /// added.
-    #[inline]
+    #[inline(always)]
     fn add(&self, key: u64, budget: usize) -> bool {
         let mask = self.slots.len() - 1;
+        // Fibonacci hashing: the top bits of the product, as many as the
+        // (power-of-two) table needs.
+        let shift = 64 - self.slots.len().trailing_zeros();
         #[allow(clippy::cast_possible_truncation)]
-        let mut at = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & mask;
+        let mut at = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize & mask;
         for _ in 0..self.slots.len() {
             let slot = &self.slots[at];
             let mut found = slot.key.load(Ordering::Acquire);
@@ -442,6 +459,15 @@ impl NativeBuckets {
             at = (at + 1) & mask;
         }
         false
+    }
+
+    /// The number of observations counted: the zero bucket's and every
+    /// slot's.
+    pub(crate) fn total(&self) -> u64 {
+        self.slots
+            .iter()
+            .map(|slot| slot.count.load(Ordering::Relaxed))
+            .fold(self.zero.load(Ordering::Relaxed), u64::saturating_add)
     }
 
     /// The buckets merged to one schema with at most `max_buckets` of them.
@@ -726,6 +752,51 @@ impl MetricsConfig {
     }
 }
 
+impl crate::Registry {
+    /// Checks that every family `native_histograms` names is a registered
+    /// histogram family, so that a misspelt name is an error rather than a
+    /// family silently left classic. Call it once every family is
+    /// registered (the facade's `Metrics` does).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidNativeHistogram`] for the first name that is not a
+    /// registered histogram family, listing those that are.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_core::{MetricsConfig, Registry};
+    ///
+    /// let config = MetricsConfig::new().with_native_histogram_family("job_duration_seconds");
+    /// let registry = Registry::new(&config)?;
+    /// let msg = registry.check_native_histograms().unwrap_err().to_string();
+    /// assert!(msg.contains("job_duration_seconds"), "{msg}");
+    /// # Ok::<(), incident_metrics_core::Error>(())
+    /// ```
+    pub fn check_native_histograms(&self) -> Result<()> {
+        let NativeHistograms::Families(families) = self.config().native_histograms() else {
+            return Ok(());
+        };
+        let histograms: Vec<String> = self
+            .families()
+            .iter()
+            .filter(|f| f.spec.kind == crate::MetricKind::Histogram)
+            .map(|f| f.spec.full_name(""))
+            .collect();
+        match families.iter().find(|f| !histograms.contains(f)) {
+            Some(family) => Err(Error::InvalidNativeHistogram {
+                field: "native_histograms".to_owned(),
+                reason: format!(
+                    "{family:?} is not a registered histogram family; name one of {}",
+                    histograms.join(", ")
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Checks the native keys: the three parameters, and the family names.
 pub(crate) fn validate(config: &MetricsConfig) -> Result<()> {
     check(
@@ -842,7 +913,7 @@ mod tests {
             let c = config(schema_factor, 0.0, 10);
             let schema = c.schema();
             for v in [1e-9, 0.001, 0.1, 0.3, 1.0, 1.5, 2.0, 3.0, 7.7, 1000.0, 1e12] {
-                let i = bucket_index(&c.inner, v);
+                let i = bucket_index(schema, &c.inner.bounds, v);
                 let (lo, hi) = (upper(schema, i - 1), upper(schema, i));
                 let slack = hi * 1e-12;
                 assert!(
@@ -851,7 +922,11 @@ mod tests {
                 );
             }
             // Exact powers of two are upper bounds.
-            assert_eq!(bucket_index(&c.inner, 1.0), 0, "schema {schema}");
+            assert_eq!(
+                bucket_index(schema, &c.inner.bounds, 1.0),
+                0,
+                "schema {schema}"
+            );
         }
     }
 
@@ -968,6 +1043,7 @@ mod tests {
         assert_eq!(s.zero_count, 0, "nothing spilled into the zero bucket");
         assert_eq!(total(&s), observed);
         assert_eq!(s.total, observed as u64);
+        assert_eq!(n.total(), observed as u64);
         assert_eq!(s.schema, SCHEMA_MIN);
     }
 

@@ -306,7 +306,8 @@ impl MetricsBuilder {
     ///
     /// [`SetupError::Metrics`] for any error of [`MetricsConfig::validate`],
     /// of registration (yours included), or an entry of
-    /// `cardinality_limits` that names no bounded family;
+    /// `cardinality_limits` that names no bounded family, or of
+    /// `native_histograms` that names no histogram family;
     /// [`SetupError::Trackers`] for a refused [`TrackerConfig`].
     pub fn build(self) -> Result<Metrics, SetupError> {
         let mut registry = Registry::new(&self.config)?;
@@ -316,6 +317,7 @@ impl MetricsBuilder {
             extra(&mut registry)?;
         }
         registry.check_cardinality_limits()?;
+        registry.check_native_histograms()?;
         #[cfg(feature = "trackers")]
         let trackers = Trackers::new(&catalog, &self.trackers)?;
         Ok(Metrics {

@@ -233,3 +233,22 @@ fn native_histograms_match_the_text_and_add_up_to_their_counts() {
         assert!(observed > 0, "populate_every_family observed something");
     }
 }
+
+#[test]
+fn native_histograms_must_name_histogram_families() {
+    let ok = Metrics::new(
+        MetricsConfig::new().with_native_histogram_family("http_request_duration_seconds"),
+    );
+    assert!(ok.is_ok());
+    for wrong in ["http_request_duration", "http_requests"] {
+        let Err(e) = Metrics::new(MetricsConfig::new().with_native_histogram_family(wrong)) else {
+            panic!("{wrong} was accepted");
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.contains("native_histograms") && msg.contains(wrong),
+            "{msg}"
+        );
+        assert!(msg.contains("http_request_duration_seconds"), "{msg}");
+    }
+}
