@@ -1,5 +1,6 @@
 //! Serves an [`incident_metrics_core::Registry`] to scrapers: renders it as
-//! OpenMetrics 1.0 or Prometheus text 0.0.4, picks the format from `Accept`
+//! OpenMetrics 1.0, Prometheus text 0.0.4 or the Prometheus protobuf format
+//! (the one that carries native histograms), picks the format from `Accept`
 //! and gzip from `Accept-Encoding` the way client_golang does, and answers
 //! `/metrics` from an axum router or a standalone hyper server.
 //!
