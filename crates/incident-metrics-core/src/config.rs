@@ -71,6 +71,8 @@ pub struct MetricsConfig {
     buckets: BTreeMap<String, Vec<f64>>,
     pub(crate) cardinality_limit: usize,
     pub(crate) cardinality_limits: BTreeMap<String, usize>,
+    /// Exemplars (issue #19): see [`MetricsConfig::with_exemplars`].
+    exemplars: bool,
 }
 
 impl Default for MetricsConfig {
@@ -88,6 +90,7 @@ impl Default for MetricsConfig {
             buckets: BTreeMap::new(),
             cardinality_limit: crate::DEFAULT_CARDINALITY_LIMIT,
             cardinality_limits: BTreeMap::new(),
+            exemplars: false,
         }
     }
 }
@@ -169,6 +172,40 @@ impl MetricsConfig {
     pub fn with_buckets(mut self, family: impl Into<String>, bounds: impl Into<Vec<f64>>) -> Self {
         self.buckets.insert(family.into(), bounds.into());
         self
+    }
+
+    /// Turns exemplars on or off (off by default; `exemplars` in TOML,
+    /// `INCIDENT_METRICS_EXEMPLARS`).
+    ///
+    /// On, the HTTP and gRPC layers attach the trace of each request that
+    /// carries a valid, sampled W3C `traceparent` (or whatever their
+    /// [`ExemplarSource`](crate::ExemplarSource) finds) to the request
+    /// counter and to the duration histogram's bucket, as an exemplar with
+    /// labels `trace_id` and `span_id`. Exemplars appear only in the
+    /// OpenMetrics and protobuf answers. Off, the layers do not look for a
+    /// trace and no series holds exemplar storage.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_core::MetricsConfig;
+    ///
+    /// assert!(!MetricsConfig::new().exemplars());
+    /// assert!(MetricsConfig::new().with_exemplars(true).exemplars());
+    /// assert!(MetricsConfig::from_toml_str("exemplars = true")?.exemplars());
+    /// let env = MetricsConfig::new().with_env_vars([("INCIDENT_METRICS_EXEMPLARS", "true")])?;
+    /// assert!(env.exemplars());
+    /// # Ok::<(), incident_metrics_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_exemplars(mut self, exemplars: bool) -> Self {
+        self.exemplars = exemplars;
+        self
+    }
+
+    /// Whether exemplars are on.
+    pub fn exemplars(&self) -> bool {
+        self.exemplars
     }
 
     /// Whether recording is on.
@@ -399,6 +436,7 @@ impl MetricsConfig {
     /// | `INCIDENT_METRICS_BUCKETS_<FAMILY>` | comma-separated bounds for the family `<family>` (lower-cased) |
     /// | `INCIDENT_METRICS_CARDINALITY_LIMIT` | the most series of any one family (2000) |
     /// | `INCIDENT_METRICS_CARDINALITY_LIMIT_<FAMILY>` | the most series of the family `<family>` (lower-cased) |
+    /// | `INCIDENT_METRICS_EXEMPLARS` | `true` or `false`: exemplars ([`with_exemplars`](Self::with_exemplars)) |
     ///
     /// Every other `INCIDENT_METRICS_*` variable is refused: the exporter's
     /// server and push settings read their own, and the facade's `Config`
@@ -453,6 +491,7 @@ impl MetricsConfig {
                 }
                 "EXCLUDED_PATHS" => self.excluded_paths = split_list(value).collect(),
                 "GLOBAL_LABELS" => self.global_labels = parse_pairs(value).map_err(invalid)?,
+                "EXEMPLARS" => self.exemplars = parse_bool(value).map_err(invalid)?,
                 _ if name.starts_with("CARDINALITY_LIMIT") => {
                     crate::cardinality::set_env(&mut self, name, value).map_err(invalid)?;
                 }
@@ -489,6 +528,7 @@ const ENV_NAMES: &[&str] = &[
     "SAMPLE_RATE",
     "EXCLUDED_PATHS",
     "GLOBAL_LABELS",
+    "EXEMPLARS",
     "BUCKETS_<FAMILY>",
     "CARDINALITY_LIMIT",
     "CARDINALITY_LIMIT_<FAMILY>",
@@ -516,6 +556,25 @@ mod tests {
         assert!(c.is_excluded("/health") && c.is_excluded("/metrics"));
         assert!(c.global_labels().is_empty());
         assert!(c.bucket_overrides().is_empty());
+        assert!(!c.exemplars());
+    }
+
+    #[test]
+    fn exemplars_from_code_toml_and_env() {
+        assert!(MetricsConfig::new().with_exemplars(true).exemplars());
+        let c = MetricsConfig::from_toml_str("exemplars = true").unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.exemplars());
+        let c = c
+            .with_env_vars([("INCIDENT_METRICS_EXEMPLARS", "false")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!c.exemplars());
+        assert!(MetricsConfig::reads_env("INCIDENT_METRICS_EXEMPLARS"));
+        let msg = MetricsConfig::new()
+            .with_env_vars([("INCIDENT_METRICS_EXEMPLARS", "sometimes")])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("INCIDENT_METRICS_EXEMPLARS"), "{msg}");
+        assert!(MetricsConfig::from_toml_str("exemplars = \"yes\"").is_err());
     }
 
     #[test]
