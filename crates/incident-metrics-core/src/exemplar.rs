@@ -389,7 +389,7 @@ impl ExemplarSample {
 /// the words, and moves it to the next even number. A writer that finds the
 /// slot claimed drops its exemplar instead of waiting (a newer one will
 /// come). A reader takes the words between two reads of the same even
-/// sequence number; after [a few](READ_ATTEMPTS) torn reads it reports no
+/// sequence number; after four torn reads it reports no
 /// exemplar. Nothing blocks and nothing allocates.
 ///
 /// # Examples
