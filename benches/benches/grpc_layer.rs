@@ -1,6 +1,8 @@
 //! One in-process unary call through the tonic-generated server service,
 //! bare and behind `GrpcMetricsLayer`, in the same run: the difference is
-//! the layer's cost per call.
+//! the layer's cost per call. `grpc_layer_exemplars` times the layer around
+//! a trivial inner service with exemplars off and on, each with and without
+//! a sampled `traceparent` metadata entry.
 //!
 //! Run: `cargo bench -p incident-metrics-benches --bench grpc_layer -- --warm-up-time 1 --measurement-time 3`
 
@@ -27,13 +29,26 @@ use tower::{Layer, Service, ServiceExt};
 static FRAMED_REQUEST: &[u8] = &[0, 0, 0, 0, 4, 0x0a, 0x02, b'o', b'k'];
 
 fn request() -> http::Request<Full<Bytes>> {
-    http::Request::builder()
+    request_with(None)
+}
+
+/// A sampled W3C `traceparent`.
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+fn request_with(traceparent: Option<&'static str>) -> http::Request<Full<Bytes>> {
+    let mut request = http::Request::builder()
         .method(http::Method::POST)
         .uri("/test.echo.v1.Echo/Unary")
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .body(Full::new(Bytes::from_static(FRAMED_REQUEST)))
-        .unwrap()
+        .unwrap();
+    if let Some(value) = traceparent {
+        request
+            .headers_mut()
+            .insert("traceparent", http::HeaderValue::from_static(value));
+    }
+    request
 }
 
 async fn call<S, B>(svc: S) -> usize
@@ -95,8 +110,18 @@ where
     S::Error: std::fmt::Debug,
     B: http_body::Body + Unpin,
 {
+    drive_with(svc, None)
+}
+
+/// [`drive`], the request carrying `traceparent` when given.
+fn drive_with<S, B>(svc: S, traceparent: Option<&'static str>) -> usize
+where
+    S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body + Unpin,
+{
     let mut cx = Context::from_waker(Waker::noop());
-    let mut fut = std::pin::pin!(svc.oneshot(request()));
+    let mut fut = std::pin::pin!(svc.oneshot(request_with(traceparent)));
     let Poll::Ready(Ok(mut response)) = fut.as_mut().poll(&mut cx) else {
         panic!("the service pended");
     };
@@ -147,6 +172,38 @@ fn bench(c: &mut Criterion) {
         b.iter(|| drive(black_box(trivial_layered.clone())))
     });
     group.finish();
+
+    // Exemplars: the same trivial stack with them off and on, each with and
+    // without a sampled `traceparent` (present in both `traceparent`
+    // variants, so their difference is the exemplar work alone).
+    let exemplars_on = TestMetrics::new(&MetricsConfig::new().with_exemplars(true)).unwrap();
+    let stack = |registry: &TestMetrics| {
+        GrpcMetricsLayer::server(registry.catalog()).layer(tower::service_fn(
+            |req: http::Request<incident_metrics_grpc::RequestBody<Full<Bytes>>>| {
+                std::future::ready(Ok::<_, Infallible>(answer(req)))
+            },
+        ))
+    };
+    let (off, on) = (stack(&registry), stack(&exemplars_on));
+    let mut group = c.benchmark_group("grpc_layer_exemplars");
+    for (name, svc, header) in [
+        ("off_no_traceparent", &off, None),
+        ("off_traceparent", &off, Some(TRACEPARENT)),
+        ("on_no_traceparent", &on, None),
+        ("on_traceparent", &on, Some(TRACEPARENT)),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| drive_with(black_box(svc.clone()), header))
+        });
+    }
+    group.finish();
+    let mut text = String::new();
+    incident_metrics_core::prometheus_client::encoding::text::encode(
+        &mut text,
+        exemplars_on.registry().as_prometheus(),
+    )
+    .unwrap();
+    assert!(text.contains("trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\""));
 
     // The manual API: start a guard and finish it (lookup, 2 clock reads,
     // counters, histogram), no bodies.
