@@ -365,6 +365,7 @@ impl ExemplarSource for TraceparentSource {
 
 /// One stored exemplar: its trace, value and time.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExemplarSample {
     /// The trace the sample came from.
     pub trace: TraceContext,
