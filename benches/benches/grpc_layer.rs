@@ -1,6 +1,10 @@
 //! One in-process unary call through the tonic-generated server service,
 //! bare and behind `GrpcMetricsLayer`, in the same run: the difference is
-//! the layer's cost per call.
+//! the layer's cost per call. `grpc_layer_exemplars` times the layer around
+//! a trivial inner service with exemplars off and on, each with and without
+//! a sampled `traceparent` metadata entry; with `EXEMPLARS_INTERLEAVED=1`
+//! it first prints the fastest of 200 interleaved rounds of each of those
+//! four.
 //!
 //! Run: `cargo bench -p incident-metrics-benches --bench grpc_layer -- --warm-up-time 1 --measurement-time 3`
 
@@ -27,13 +31,26 @@ use tower::{Layer, Service, ServiceExt};
 static FRAMED_REQUEST: &[u8] = &[0, 0, 0, 0, 4, 0x0a, 0x02, b'o', b'k'];
 
 fn request() -> http::Request<Full<Bytes>> {
-    http::Request::builder()
+    request_with(None)
+}
+
+/// A sampled W3C `traceparent`.
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+fn request_with(traceparent: Option<&'static str>) -> http::Request<Full<Bytes>> {
+    let mut request = http::Request::builder()
         .method(http::Method::POST)
         .uri("/test.echo.v1.Echo/Unary")
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .body(Full::new(Bytes::from_static(FRAMED_REQUEST)))
-        .unwrap()
+        .unwrap();
+    if let Some(value) = traceparent {
+        request
+            .headers_mut()
+            .insert("traceparent", http::HeaderValue::from_static(value));
+    }
+    request
 }
 
 async fn call<S, B>(svc: S) -> usize
@@ -95,8 +112,18 @@ where
     S::Error: std::fmt::Debug,
     B: http_body::Body + Unpin,
 {
+    drive_with(svc, None)
+}
+
+/// [`drive`], the request carrying `traceparent` when given.
+fn drive_with<S, B>(svc: S, traceparent: Option<&'static str>) -> usize
+where
+    S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body + Unpin,
+{
     let mut cx = Context::from_waker(Waker::noop());
-    let mut fut = std::pin::pin!(svc.oneshot(request()));
+    let mut fut = std::pin::pin!(svc.oneshot(request_with(traceparent)));
     let Poll::Ready(Ok(mut response)) = fut.as_mut().poll(&mut cx) else {
         panic!("the service pended");
     };
@@ -147,6 +174,57 @@ fn bench(c: &mut Criterion) {
         b.iter(|| drive(black_box(trivial_layered.clone())))
     });
     group.finish();
+
+    // Exemplars: the same trivial stack with them off and on, each with and
+    // without a sampled `traceparent` (present in both `traceparent`
+    // variants, so their difference is the exemplar work alone).
+    let exemplars_on = TestMetrics::new(&MetricsConfig::new().with_exemplars(true)).unwrap();
+    let stack = |registry: &TestMetrics| {
+        GrpcMetricsLayer::server(registry.catalog()).layer(tower::service_fn(
+            |req: http::Request<incident_metrics_grpc::RequestBody<Full<Bytes>>>| {
+                std::future::ready(Ok::<_, Infallible>(answer(req)))
+            },
+        ))
+    };
+    let (off, on) = (stack(&registry), stack(&exemplars_on));
+    let variants = [
+        ("off_no_traceparent", &off, None),
+        ("off_traceparent", &off, Some(TRACEPARENT)),
+        ("on_no_traceparent", &on, None),
+        ("on_traceparent", &on, Some(TRACEPARENT)),
+    ];
+    if std::env::var_os("EXEMPLARS_INTERLEAVED").is_some() {
+        const ROUNDS: usize = 200;
+        const PER_ROUND: u32 = 2_000;
+        let mut best = [f64::INFINITY; 4];
+        for _ in 0..ROUNDS {
+            for (i, (_, svc, header)) in variants.iter().enumerate() {
+                let start = std::time::Instant::now();
+                for _ in 0..PER_ROUND {
+                    black_box(drive_with((*svc).clone(), *header));
+                }
+                let ns = start.elapsed().as_secs_f64() * 1e9 / f64::from(PER_ROUND);
+                best[i] = best[i].min(ns);
+            }
+        }
+        for ((name, _, _), ns) in variants.iter().zip(best) {
+            eprintln!("interleaved min-of-{ROUNDS} grpc {name}: {ns:.1} ns");
+        }
+    }
+    let mut group = c.benchmark_group("grpc_layer_exemplars");
+    for (name, svc, header) in variants {
+        group.bench_function(name, |b| {
+            b.iter(|| drive_with(black_box(svc.clone()), header))
+        });
+    }
+    group.finish();
+    let mut text = String::new();
+    incident_metrics_core::prometheus_client::encoding::text::encode(
+        &mut text,
+        exemplars_on.registry().as_prometheus(),
+    )
+    .unwrap();
+    assert!(text.contains("trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\""));
 
     // The manual API: start a guard and finish it (lookup, 2 clock reads,
     // counters, histogram), no bodies.

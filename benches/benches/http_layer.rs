@@ -5,6 +5,10 @@
 //! `noop_layer` (what axum's `Router::layer` costs for any layer) and
 //! `wrap_bodies` (plus axum boxing wrapped bodies, as for any byte-counting
 //! layer). `http_layer/service_fn` times the layer on a plain tower stack.
+//! `http_layer/exemplars` times the same plain stack with exemplars off and
+//! on, each with and without a sampled `traceparent` header; with
+//! `EXEMPLARS_INTERLEAVED=1` it first prints the fastest of 200 interleaved
+//! rounds of each of those four.
 //! With `HTTP_LAYER_INTERLEAVED=1` the run first prints the fastest of 200
 //! interleaved rounds per variant, steadier on a shared machine.
 //!
@@ -223,7 +227,63 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(one_tower(&layered)));
     });
     group.finish();
+
+    // Exemplars: the layer on the plain stack with them off and on, each
+    // with and without a sampled `traceparent` (the request carries the
+    // header in both `traceparent` variants, so their difference is the
+    // exemplar work alone).
+    let exemplars_on = TestMetrics::new(&MetricsConfig::new().with_exemplars(true)).unwrap();
+    let stack = |registry: &TestMetrics| {
+        tower::Layer::layer(
+            &HttpMetricsLayer::new(registry.catalog()).with_path_classifier(
+                incident_metrics_http::RouteTemplates::new(["/api/v1/incidents/{id}"]),
+            ),
+            tower::service_fn(answer::<incident_metrics_http::RequestBody<Empty>>),
+        )
+    };
+    let (off, on) = (stack(&registry), stack(&exemplars_on));
+    let variants = [
+        ("off_no_traceparent", &off, None),
+        ("off_traceparent", &off, Some(TRACEPARENT)),
+        ("on_no_traceparent", &on, None),
+        ("on_traceparent", &on, Some(TRACEPARENT)),
+    ];
+    if std::env::var_os("EXEMPLARS_INTERLEAVED").is_some() {
+        const ROUNDS: usize = 200;
+        const PER_ROUND: u32 = 2_000;
+        let mut best = [f64::INFINITY; 4];
+        for _ in 0..ROUNDS {
+            for (i, (_, svc, header)) in variants.iter().enumerate() {
+                let start = std::time::Instant::now();
+                for _ in 0..PER_ROUND {
+                    black_box(one_tower_with(*svc, *header));
+                }
+                let ns = start.elapsed().as_secs_f64() * 1e9 / f64::from(PER_ROUND);
+                best[i] = best[i].min(ns);
+            }
+        }
+        for ((name, _, _), ns) in variants.iter().zip(best) {
+            eprintln!("interleaved min-of-{ROUNDS} http {name}: {ns:.1} ns");
+        }
+    }
+    let mut group = c.benchmark_group("http_layer/exemplars");
+    for (name, svc, header) in variants {
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(one_tower_with(svc, header)));
+        });
+    }
+    group.finish();
+    let mut text = String::new();
+    incident_metrics_core::prometheus_client::encoding::text::encode(
+        &mut text,
+        exemplars_on.registry().as_prometheus(),
+    )
+    .unwrap();
+    assert!(text.contains("trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\""));
 }
+
+/// A sampled W3C `traceparent`.
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 /// On a shared machine criterion's runs of one variant after another see
 /// different loads. With `HTTP_LAYER_INTERLEAVED` set, this first prints,
@@ -269,9 +329,29 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Unpin,
     B::Error: std::fmt::Debug,
 {
-    let request = http::Request::get("/api/v1/incidents/42")
+    one_tower_with(svc, None)
+}
+
+/// One request through a plain tower service, with a `traceparent` header
+/// when given, its body read to the end.
+fn one_tower_with<S, B>(svc: &S, traceparent: Option<&'static str>) -> usize
+where
+    S: tower::Service<
+            http::Request<http_body_util::Empty<bytes::Bytes>>,
+            Response = http::Response<B>,
+        > + Clone,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+    B::Error: std::fmt::Debug,
+{
+    let mut request = http::Request::get("/api/v1/incidents/42")
         .body(http_body_util::Empty::new())
         .unwrap();
+    if let Some(value) = traceparent {
+        request
+            .headers_mut()
+            .insert("traceparent", http::HeaderValue::from_static(value));
+    }
     let response = block_on(svc.clone().oneshot(request)).unwrap();
     let mut body = response.into_body();
     let mut cx = Context::from_waker(Waker::noop());

@@ -29,3 +29,8 @@ pub struct GettingStarted;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/security.md")]
 pub struct Security;
+
+/// The code blocks of `docs/exemplars.md`, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/exemplars.md")]
+pub struct Exemplars;

@@ -7,12 +7,18 @@ use incident_metrics_core::prometheus_client::encoding::EncodeLabelSet;
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 use incident_metrics_core::prometheus_client::metrics::gauge::Gauge;
 use incident_metrics_core::{
-    BoundedFamily, FamilySpec, Histogram, HistogramBuilder, Registry, Result,
+    BoundedFamily, ExemplarCounter, FamilySpec, Histogram, HistogramBuilder, Registry, Result,
 };
 
 /// A family of `u64` counters keyed by the label set `L`, bounded by its
 /// cardinality limit (see [`BoundedFamily`]).
 pub type CounterFamily<L> = BoundedFamily<L, Counter>;
+
+/// A family of `u64` counters that can carry exemplars (core's
+/// [`ExemplarCounter`]), keyed by `L`, bounded by its cardinality limit: the
+/// request counters, to which the layers attach a request's trace when
+/// exemplars are on.
+pub type ExemplarCounterFamily<L> = BoundedFamily<L, ExemplarCounter>;
 
 /// A family of `f64` counters (for amounts such as a cost) keyed by `L`,
 /// bounded by its cardinality limit.
@@ -34,6 +40,13 @@ pub(crate) fn counter<L: LabelSet>(
     registry: &mut Registry,
     spec: &FamilySpec,
 ) -> Result<CounterFamily<L>> {
+    registry.register_bounded(spec)
+}
+
+pub(crate) fn exemplar_counter<L: LabelSet>(
+    registry: &mut Registry,
+    spec: &FamilySpec,
+) -> Result<ExemplarCounterFamily<L>> {
     registry.register_bounded(spec)
 }
 

@@ -5,7 +5,7 @@ use incident_metrics_core::{
     FamilySpec, MetricKind, Registry, Result, SharedStr, Unit, buckets, label_enum,
 };
 
-use crate::family::{self, CounterFamily, GaugeFamily, HistogramFamily};
+use crate::family::{self, CounterFamily, ExemplarCounterFamily, GaugeFamily, HistogramFamily};
 
 label_enum! {
     /// A gRPC status code, by its canonical name (`NOT_FOUND`, not `NotFound`).
@@ -200,7 +200,7 @@ pub const CLIENT_MESSAGES_SENT: FamilySpec = FamilySpec {
 #[non_exhaustive]
 pub struct GrpcMetrics {
     /// `grpc_requests_total{service, method, status}`: calls handled by the server.
-    pub requests: CounterFamily<GrpcRequestLabels>,
+    pub requests: ExemplarCounterFamily<GrpcRequestLabels>,
     /// `grpc_request_duration_seconds{service, method}`.
     pub request_duration: HistogramFamily<GrpcMethodLabels>,
     /// `grpc_streams_active{service, method}`.
@@ -214,7 +214,7 @@ pub struct GrpcMetrics {
     /// `grpc_client_requests_started_total{service, method}`.
     pub client_requests_started: CounterFamily<GrpcMethodLabels>,
     /// `grpc_client_requests_total{service, method, status}`.
-    pub client_requests: CounterFamily<GrpcRequestLabels>,
+    pub client_requests: ExemplarCounterFamily<GrpcRequestLabels>,
     /// `grpc_client_request_duration_seconds{service, method}`.
     pub client_request_duration: HistogramFamily<GrpcMethodLabels>,
     /// `grpc_client_messages_received_total{service, method}`.
@@ -231,7 +231,7 @@ impl GrpcMetrics {
     /// Any registration error.
     pub fn register(registry: &mut Registry) -> Result<Self> {
         Ok(Self {
-            requests: family::counter(registry, &REQUESTS)?,
+            requests: family::exemplar_counter(registry, &REQUESTS)?,
             request_duration: family::histogram(
                 registry,
                 &REQUEST_DURATION,
@@ -242,7 +242,7 @@ impl GrpcMetrics {
             messages_received: family::counter(registry, &MESSAGES_RECEIVED)?,
             messages_sent: family::counter(registry, &MESSAGES_SENT)?,
             client_requests_started: family::counter(registry, &CLIENT_REQUESTS_STARTED)?,
-            client_requests: family::counter(registry, &CLIENT_REQUESTS)?,
+            client_requests: family::exemplar_counter(registry, &CLIENT_REQUESTS)?,
             client_request_duration: family::histogram(
                 registry,
                 &CLIENT_REQUEST_DURATION,

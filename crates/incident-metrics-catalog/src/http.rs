@@ -8,7 +8,7 @@ use incident_metrics_core::{
     FamilySpec, MetricKind, Registry, Result, SharedStr, Unit, buckets, label_enum,
 };
 
-use crate::family::{self, CounterFamily, HistogramFamily};
+use crate::family::{self, ExemplarCounterFamily, HistogramFamily};
 
 label_enum! {
     /// An HTTP request method; methods outside the standard set count as `OTHER`.
@@ -182,8 +182,8 @@ pub const REQUESTS_IN_FLIGHT: FamilySpec = FamilySpec {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct HttpMetrics {
-    /// `http_requests_total{method, path, status}`.
-    pub requests: CounterFamily<HttpRequestLabels>,
+    /// `http_requests_total{method, path, status}`, with exemplars when on.
+    pub requests: ExemplarCounterFamily<HttpRequestLabels>,
     /// `http_request_duration_seconds{method, path}`.
     pub request_duration: HistogramFamily<HttpRouteLabels>,
     /// `http_request_size_bytes{method, path}`.
@@ -206,7 +206,7 @@ impl HttpMetrics {
         let connections_active = Gauge::default();
         let requests_in_flight = Gauge::default();
         let metrics = Self {
-            requests: family::counter(registry, &REQUESTS)?,
+            requests: family::exemplar_counter(registry, &REQUESTS)?,
             request_duration: family::histogram(
                 registry,
                 &REQUEST_DURATION,

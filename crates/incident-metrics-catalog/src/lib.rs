@@ -79,7 +79,10 @@ pub mod test_util;
 pub use alert::AlertMetrics;
 pub use catalog::Catalog;
 pub use errors::ErrorMetrics;
-pub use family::{CounterFamily, FloatCounterFamily, GaugeFamily, HistogramFamily, LabelSet};
+pub use family::{
+    CounterFamily, ExemplarCounterFamily, FloatCounterFamily, GaugeFamily, HistogramFamily,
+    LabelSet,
+};
 pub use grpc::GrpcMetrics;
 pub use http::HttpMetrics;
 pub use incident::IncidentMetrics;

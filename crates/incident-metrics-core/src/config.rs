@@ -77,6 +77,8 @@ pub struct MetricsConfig {
     pub(crate) native_bucket_factor: f64,
     pub(crate) native_zero_threshold: f64,
     pub(crate) native_max_buckets: usize,
+    /// Exemplars (issue #19): see [`MetricsConfig::with_exemplars`].
+    exemplars: bool,
 }
 
 impl Default for MetricsConfig {
@@ -99,6 +101,7 @@ impl Default for MetricsConfig {
             native_bucket_factor: crate::DEFAULT_NATIVE_BUCKET_FACTOR,
             native_zero_threshold: crate::DEFAULT_NATIVE_ZERO_THRESHOLD,
             native_max_buckets: crate::DEFAULT_NATIVE_MAX_BUCKETS,
+            exemplars: false,
         }
     }
 }
@@ -180,6 +183,40 @@ impl MetricsConfig {
     pub fn with_buckets(mut self, family: impl Into<String>, bounds: impl Into<Vec<f64>>) -> Self {
         self.buckets.insert(family.into(), bounds.into());
         self
+    }
+
+    /// Turns exemplars on or off (off by default; `exemplars` in TOML,
+    /// `INCIDENT_METRICS_EXEMPLARS`).
+    ///
+    /// On, the HTTP and gRPC layers attach the trace of each request that
+    /// carries a valid, sampled W3C `traceparent` (or whatever their
+    /// [`ExemplarSource`](crate::ExemplarSource) finds) to the request
+    /// counter and to the duration histogram's bucket, as an exemplar with
+    /// labels `trace_id` and `span_id`. Exemplars appear only in the
+    /// OpenMetrics and protobuf answers. Off, the layers do not look for a
+    /// trace and no series holds exemplar storage.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_core::MetricsConfig;
+    ///
+    /// assert!(!MetricsConfig::new().exemplars());
+    /// assert!(MetricsConfig::new().with_exemplars(true).exemplars());
+    /// assert!(MetricsConfig::from_toml_str("exemplars = true")?.exemplars());
+    /// let env = MetricsConfig::new().with_env_vars([("INCIDENT_METRICS_EXEMPLARS", "true")])?;
+    /// assert!(env.exemplars());
+    /// # Ok::<(), incident_metrics_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_exemplars(mut self, exemplars: bool) -> Self {
+        self.exemplars = exemplars;
+        self
+    }
+
+    /// Whether exemplars are on.
+    pub fn exemplars(&self) -> bool {
+        self.exemplars
     }
 
     /// Whether recording is on.
@@ -416,6 +453,7 @@ impl MetricsConfig {
     /// | `INCIDENT_METRICS_NATIVE_BUCKET_FACTOR` | the native buckets' growth factor (1.1) |
     /// | `INCIDENT_METRICS_NATIVE_ZERO_THRESHOLD` | the native zero bucket's threshold (2^-128) |
     /// | `INCIDENT_METRICS_NATIVE_MAX_BUCKETS` | the most native buckets per series (160) |
+    /// | `INCIDENT_METRICS_EXEMPLARS` | `true` or `false`: exemplars ([`with_exemplars`](Self::with_exemplars)) |
     ///
     /// Every other `INCIDENT_METRICS_*` variable is refused: the exporter's
     /// server and push settings read their own, and the facade's `Config`
@@ -473,6 +511,7 @@ impl MetricsConfig {
                 _ if name.starts_with("NATIVE_") => {
                     crate::native::set_env(&mut self, name, value).map_err(invalid)?;
                 }
+                "EXEMPLARS" => self.exemplars = parse_bool(value).map_err(invalid)?,
                 _ if name.starts_with("CARDINALITY_LIMIT") => {
                     crate::cardinality::set_env(&mut self, name, value).map_err(invalid)?;
                 }
@@ -514,6 +553,7 @@ const ENV_NAMES: &[&str] = &[
     "NATIVE_BUCKET_FACTOR",
     "NATIVE_ZERO_THRESHOLD",
     "NATIVE_MAX_BUCKETS",
+    "EXEMPLARS",
     "BUCKETS_<FAMILY>",
     "CARDINALITY_LIMIT",
     "CARDINALITY_LIMIT_<FAMILY>",
@@ -541,6 +581,25 @@ mod tests {
         assert!(c.is_excluded("/health") && c.is_excluded("/metrics"));
         assert!(c.global_labels().is_empty());
         assert!(c.bucket_overrides().is_empty());
+        assert!(!c.exemplars());
+    }
+
+    #[test]
+    fn exemplars_from_code_toml_and_env() {
+        assert!(MetricsConfig::new().with_exemplars(true).exemplars());
+        let c = MetricsConfig::from_toml_str("exemplars = true").unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.exemplars());
+        let c = c
+            .with_env_vars([("INCIDENT_METRICS_EXEMPLARS", "false")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!c.exemplars());
+        assert!(MetricsConfig::reads_env("INCIDENT_METRICS_EXEMPLARS"));
+        let msg = MetricsConfig::new()
+            .with_env_vars([("INCIDENT_METRICS_EXEMPLARS", "sometimes")])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("INCIDENT_METRICS_EXEMPLARS"), "{msg}");
+        assert!(MetricsConfig::from_toml_str("exemplars = \"yes\"").is_err());
     }
 
     #[test]

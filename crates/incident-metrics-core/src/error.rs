@@ -173,4 +173,14 @@ pub enum Error {
         /// What is wrong with it and what to use instead.
         reason: String,
     },
+
+    /// An exemplar's label set holds more than the 128 characters
+    /// OpenMetrics allows (Prometheus would refuse the whole scrape).
+    #[error(
+        "exemplar label set of {chars} characters: OpenMetrics allows at most 128 (label names and values together)"
+    )]
+    ExemplarLabelsTooLong {
+        /// The characters counted, names and values together.
+        chars: usize,
+    },
 }

@@ -7,14 +7,17 @@
 //! `MetricEncoder::encode_histogram`, so it renders exactly like the original
 //! in both text formats.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
-use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::family::MetricConstructor;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 
+use crate::exemplar::{ExemplarSample, ExemplarSlot, TraceContext};
 use crate::native::NativeBuckets;
 use crate::{NativeConfig, Result, buckets};
 
@@ -71,6 +74,11 @@ struct Inner {
     /// The native buckets, when the family has them (boxed: `None` costs
     /// one word, inside the line `Inner` takes anyway).
     native: Option<Box<NativeBuckets>>,
+    /// One exemplar slot per bucket (`+Inf` last), allocated by the first
+    /// [`Histogram::observe_with_exemplar`]: a series that never gets an
+    /// exemplar holds only this empty cell, within the line `Inner` fills
+    /// anyway.
+    exemplars: OnceLock<Box<[ExemplarSlot]>>,
 }
 
 impl Inner {
@@ -142,6 +150,7 @@ impl Histogram {
                 bounds,
                 lines,
                 native: native.map(|config| Box::new(NativeBuckets::new(config.clone()))),
+                exemplars: OnceLock::new(),
             }),
         }
     }
@@ -185,6 +194,60 @@ impl Histogram {
         }
     }
 
+    /// Records one observation, as [`observe`](Self::observe), and keeps
+    /// `trace` as the exemplar of the bucket it falls in, timestamped now.
+    /// NaN is ignored.
+    ///
+    /// The bucket's previous exemplar is replaced; when another thread is
+    /// writing that bucket's exemplar at the same moment, this one is
+    /// dropped (the observation itself is always counted). The first
+    /// exemplar of a series allocates its slots (one per bucket).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_core::{Histogram, TraceContext};
+    ///
+    /// let h = Histogram::new("latency", &[0.1, 1.0])?;
+    /// let trace = TraceContext::new([7; 16], [9; 8], true).unwrap();
+    /// h.observe_with_exemplar(0.5, &trace);
+    /// assert_eq!(h.bucket_counts(), vec![0, 1, 0]);
+    /// let exemplars = h.exemplars();
+    /// assert!(exemplars[0].is_none() && exemplars[2].is_none());
+    /// assert_eq!(exemplars[1].map(|e| (e.trace, e.value)), Some((trace, 0.5)));
+    /// # Ok::<(), incident_metrics_core::Error>(())
+    /// ```
+    #[inline]
+    pub fn observe_with_exemplar(&self, value: f64, trace: &TraceContext) {
+        self.observe_with_exemplar_at(value, trace, SystemTime::now());
+    }
+
+    /// As [`observe_with_exemplar`](Self::observe_with_exemplar), the
+    /// exemplar timestamped `at`.
+    pub fn observe_with_exemplar_at(&self, value: f64, trace: &TraceContext, at: SystemTime) {
+        if value.is_nan() {
+            return;
+        }
+        self.observe(value);
+        let inner = &*self.inner;
+        let index = inner.bounds.partition_point(|bound| *bound < value);
+        let slots = inner
+            .exemplars
+            .get_or_init(|| new_slots(inner.bounds.len() + 1));
+        if let Some(slot) = slots.get(index) {
+            slot.store_at(trace, value, at);
+        }
+    }
+
+    /// The exemplar of each bucket (`+Inf` last), `None` where there is none.
+    pub fn exemplars(&self) -> Vec<Option<ExemplarSample>> {
+        let buckets = self.inner.bounds.len() + 1;
+        match self.inner.exemplars.get() {
+            Some(slots) => slots.iter().map(ExemplarSlot::load).collect(),
+            None => vec![None; buckets],
+        }
+    }
+
     /// The finite upper bounds.
     pub fn bounds(&self) -> &[f64] {
         &self.inner.bounds
@@ -224,6 +287,11 @@ fn add_to_sum(sum: &AtomicU64, value: f64) {
     }
 }
 
+#[cold]
+fn new_slots(n: usize) -> Box<[ExemplarSlot]> {
+    (0..n).map(|_| ExemplarSlot::new()).collect()
+}
+
 impl fmt::Debug for Histogram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Histogram")
@@ -241,16 +309,33 @@ impl TypedMetric for Histogram {
 impl EncodeMetric for Histogram {
     fn encode(&self, mut encoder: MetricEncoder<'_>) -> std::result::Result<(), fmt::Error> {
         let inner = &*self.inner;
+        let exemplars = exemplar_map(inner);
         if let Some(native) = &inner.native {
-            return crate::native::encode(native, || inner.classic(), encoder);
+            return crate::native::encode(native, || inner.classic(), exemplars.as_ref(), encoder);
         }
         let (sum, count, buckets) = inner.classic();
-        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+        encoder.encode_histogram(sum, count, &buckets, exemplars.as_ref())
     }
 
     fn metric_type(&self) -> MetricType {
         MetricType::Histogram
     }
+}
+
+/// The buckets' exemplars as prometheus-client's encoders take them (bucket
+/// index to exemplar); `None` for a series that never had one.
+fn exemplar_map(
+    inner: &Inner,
+) -> Option<HashMap<usize, prometheus_client::metrics::exemplar::Exemplar<crate::TraceLabels, f64>>>
+{
+    let slots = inner.exemplars.get()?;
+    Some(
+        slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, slot)| Some((i, slot.load()?.to_exemplar())))
+            .collect(),
+    )
 }
 
 /// Builds [`Histogram`]s with one validated layout, for use as the
@@ -510,6 +595,97 @@ mod tests {
             "inf + -inf is NaN, as a single sum would be"
         );
         assert_eq!(h.count(), 6);
+    }
+
+    #[test]
+    fn exemplars_render_on_their_buckets_in_openmetrics_only() {
+        use crate::{FamilySpec, MetricKind, MetricsConfig, Registry, Unit};
+        use std::time::{Duration, UNIX_EPOCH};
+        let spec = FamilySpec {
+            name: "d",
+            help: "D",
+            kind: MetricKind::Histogram,
+            unit: Some(Unit::Seconds),
+            labels: &[],
+        };
+        let mut r = Registry::new(&MetricsConfig::new().with_namespace(""))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let h = r
+            .register_histogram(&spec, &[1.0, 2.0], |b| Histogram::new("d_seconds", b))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let a = TraceContext::new([0x0a; 16], [0x01; 8], true).unwrap_or_else(|| panic!());
+        let b = TraceContext::new([0x0b; 16], [0x02; 8], true).unwrap_or_else(|| panic!());
+        let at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        h.observe(0.5);
+        h.observe_with_exemplar_at(1.5, &a, at);
+        h.observe_with_exemplar_at(1.25, &b, at + Duration::from_millis(500)); // replaces a
+        h.observe_with_exemplar_at(3.0, &a, at);
+        h.observe_with_exemplar_at(f64::NAN, &a, at); // refused, as observe refuses it
+        assert_eq!(h.count(), 4);
+        assert_eq!(h.sum(), 6.25);
+        let mut open = String::new();
+        prometheus_client::encoding::text::encode(&mut open, r.as_prometheus())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ta = "0a".repeat(16);
+        let tb = "0b".repeat(16);
+        assert_eq!(
+            open,
+            format!(
+                "# HELP d_seconds D.\n# TYPE d_seconds histogram\n# UNIT d_seconds seconds\n\
+                 d_seconds_sum 6.25\nd_seconds_count 4\n\
+                 d_seconds_bucket{{le=\"1.0\"}} 1\n\
+                 d_seconds_bucket{{le=\"2.0\"}} 3 # {{trace_id=\"{tb}\",span_id=\"0202020202020202\"}} 1.25 1700000000.5\n\
+                 d_seconds_bucket{{le=\"+Inf\"}} 4 # {{trace_id=\"{ta}\",span_id=\"0101010101010101\"}} 3.0 1700000000.0\n\
+                 # EOF\n"
+            )
+        );
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, r.as_prometheus())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            text,
+            "# HELP d_seconds D.\n# TYPE d_seconds histogram\n\
+             d_seconds_bucket{le=\"1\"} 1\nd_seconds_bucket{le=\"2\"} 3\n\
+             d_seconds_bucket{le=\"+Inf\"} 4\nd_seconds_sum 6.25\nd_seconds_count 4\n"
+        );
+    }
+
+    #[test]
+    fn a_native_histogram_keeps_its_exemplars() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let native = NativeConfig::new(2.0, 0.0, 160).unwrap_or_else(|e| panic!("{e}"));
+        let trace = TraceContext::new([0x0c; 16], [0x03; 8], true).unwrap_or_else(|| panic!());
+        let at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        for builder in [
+            HistogramBuilder::new("d_seconds", &[1.0]).unwrap_or_else(|e| panic!("{e}")),
+            HistogramBuilder::new("d_seconds", &[1.0])
+                .unwrap_or_else(|e| panic!("{e}"))
+                .without_classic_buckets(),
+        ] {
+            let h = builder.with_native(native.clone()).build();
+            h.observe_with_exemplar_at(3.0, &trace, at);
+            assert_eq!(h.count(), 1);
+            let mut registry = prometheus_client::registry::Registry::default();
+            registry.register("d", "D", h.clone());
+            let mut open = String::new();
+            prometheus_client::encoding::text::encode(&mut open, &registry)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let line = format!(
+                "d_bucket{{le=\"+Inf\"}} 1 # {{trace_id=\"{}\",span_id=\"0303030303030303\"}} 3.0 1700000000.0\n",
+                "0c".repeat(16)
+            );
+            assert!(open.contains(&line), "{open}");
+        }
+    }
+
+    #[test]
+    fn without_exemplars_no_slots_are_allocated() {
+        let h = Histogram::new("h", &[1.0]).unwrap_or_else(|e| panic!("{e}"));
+        h.observe(0.5);
+        assert!(h.inner.exemplars.get().is_none());
+        assert_eq!(h.exemplars(), vec![None, None]);
+        // The cell fits in the line `Inner` is aligned to anyway.
+        assert_eq!(std::mem::size_of::<Inner>(), 64);
     }
 
     #[test]

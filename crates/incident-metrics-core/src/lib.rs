@@ -37,6 +37,12 @@
 //!   [`MetricsConfig`]): a histogram family can keep client_golang-style
 //!   sparse exponential buckets beside (or instead of) its classic ones,
 //!   recorded without a lock and exposed in the protobuf format.
+//! - exemplars, opt-in (`exemplars = true`): a W3C `traceparent` reader
+//!   ([`TraceContext`]), the [`ExemplarSource`] trait the layers ask for a
+//!   request's trace, a lock-free [`ExemplarSlot`], and the counter
+//!   ([`ExemplarCounter`]) and [`Histogram`] that keep one per series and per
+//!   bucket, written by prometheus-client's encoders into the OpenMetrics
+//!   (and protobuf) answers only.
 //!
 //! It holds no process-wide state: every handle is built and passed
 //! explicitly (the facade, `incident-metrics`, owns the one optional
@@ -83,8 +89,10 @@ pub mod buckets;
 mod cardinality;
 mod computed;
 mod config;
+mod counter;
 pub mod env;
 mod error;
+mod exemplar;
 mod histogram;
 mod label;
 mod name;
@@ -100,7 +108,12 @@ pub use computed::ComputedGauge;
 pub use config::{
     DEFAULT_ENDPOINT, DEFAULT_EXCLUDED_PATHS, DEFAULT_NAMESPACE, ENV_PREFIX, MetricsConfig,
 };
+pub use counter::ExemplarCounter;
 pub use error::{Error, Result};
+pub use exemplar::{
+    EXEMPLAR_LABELS_MAX_CHARS, ExemplarSample, ExemplarSlot, ExemplarSource, HeaderLookup, HexId,
+    TRACEPARENT_HEADER, TraceContext, TraceLabels, TraceparentSource, validate_exemplar_labels,
+};
 pub use histogram::{Histogram, HistogramBuilder};
 pub use label::{ByLabel, LabelEnum, UnknownLabelValue};
 pub use name::{validate_label_name, validate_metric_name};

@@ -49,9 +49,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use prometheus_client::encoding::{
-    MetricEncoder, NativeHistogram, NativeHistogramBuckets, NoLabelSet,
-};
+use prometheus_client::encoding::{MetricEncoder, NativeHistogram, NativeHistogramBuckets};
 use serde::Deserialize;
 
 use crate::{Error, MetricsConfig, Result};
@@ -552,9 +550,12 @@ const CONSISTENT_READS: usize = 16;
 /// after the native one, and the whole read again (at most
 /// [`CONSISTENT_READS`] times, so a scrape never waits on traffic) until
 /// nothing moved and both totals agree. Observers never wait.
-pub(crate) fn encode(
+pub(crate) fn encode<S: prometheus_client::encoding::EncodeLabelSet>(
     native: &NativeBuckets,
     classic: impl Fn() -> (f64, u64, Vec<(f64, u64)>),
+    exemplars: Option<
+        &std::collections::HashMap<usize, prometheus_client::metrics::exemplar::Exemplar<S, f64>>,
+    >,
     mut encoder: MetricEncoder<'_>,
 ) -> std::result::Result<(), fmt::Error> {
     let (mut sum, mut count, mut buckets) = classic();
@@ -567,11 +568,11 @@ pub(crate) fn encode(
         (sum, count, buckets) = (sum_after, count_after, buckets_after);
         s = native.snapshot();
     }
-    encoder.encode_histogram_with_native::<NoLabelSet>(
+    encoder.encode_histogram_with_native(
         sum,
         count,
         &buckets,
-        None,
+        exemplars,
         NativeHistogram {
             schema: s.schema,
             zero_threshold: s.zero_threshold,

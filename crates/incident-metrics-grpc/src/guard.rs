@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use incident_metrics_catalog::grpc::GrpcCode;
-use incident_metrics_core::PanicFlag;
+use incident_metrics_core::{PanicFlag, TraceContext};
 
 use crate::handles::MethodHandles;
 
@@ -61,6 +61,9 @@ pub struct RequestGuard {
     handles: Option<Arc<MethodHandles>>,
     start: Option<quanta::Instant>,
     deadline: Option<quanta::Instant>,
+    /// The call's trace, attached as an exemplar to its count and duration:
+    /// set only while exemplars are on and the call carries a sampled trace.
+    trace: Option<TraceContext>,
     panic: PanicFlag,
 }
 
@@ -71,6 +74,7 @@ impl RequestGuard {
         handles: Arc<MethodHandles>,
         sampled: bool,
         timeout: Option<std::time::Duration>,
+        trace: Option<TraceContext>,
     ) -> Self {
         handles.started.inc();
         if let Some(active) = &handles.active {
@@ -81,6 +85,7 @@ impl RequestGuard {
             deadline: timeout.and_then(|t| now.and_then(|n| n.checked_add(t))),
             start: if sampled { now } else { None },
             handles: Some(handles),
+            trace,
             panic: PanicFlag::default(),
         }
     }
@@ -91,6 +96,7 @@ impl RequestGuard {
             handles: None,
             start: None,
             deadline: None,
+            trace: None,
             panic: PanicFlag::default(),
         }
     }
@@ -155,15 +161,25 @@ impl RequestGuard {
             }
             _ => code,
         };
-        handles.handled(code).inc();
+        let handled = handles.handled(code);
+        match &self.trace {
+            None => {
+                handled.inc();
+            }
+            Some(trace) => {
+                handled.inc_with_exemplar(trace);
+            }
+        }
         if let Some(active) = &handles.active {
             active.dec();
         }
         if let Some(start) = self.start {
             let end = now.unwrap_or_else(quanta::Instant::now);
-            handles
-                .duration
-                .observe(end.saturating_duration_since(start).as_secs_f64());
+            let seconds = end.saturating_duration_since(start).as_secs_f64();
+            match &self.trace {
+                None => handles.duration.observe(seconds),
+                Some(trace) => handles.duration.observe_with_exemplar(seconds, trace),
+            }
         }
     }
 }
@@ -183,6 +199,7 @@ impl fmt::Debug for RequestGuard {
         f.debug_struct("RequestGuard")
             .field("method", &self.handles)
             .field("timed", &self.start.is_some())
+            .field("trace", &self.trace)
             .finish()
     }
 }

@@ -5,10 +5,12 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use incident_metrics_catalog::grpc::{GrpcCode, GrpcMethodLabels, GrpcMetrics, GrpcRequestLabels};
-use incident_metrics_catalog::{CounterFamily, GaugeFamily, HistogramFamily};
+use incident_metrics_catalog::{
+    CounterFamily, ExemplarCounterFamily, GaugeFamily, HistogramFamily,
+};
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 use incident_metrics_core::prometheus_client::metrics::gauge::Gauge;
-use incident_metrics_core::{ByLabel, Histogram, SharedStr};
+use incident_metrics_core::{ByLabel, ExemplarCounter, Histogram, SharedStr};
 
 /// The label of `label_values_folded_total` that counts calls whose
 /// `(service, method)` was folded into `other`/`other`.
@@ -27,7 +29,7 @@ pub(crate) enum Side {
 #[derive(Clone, Debug)]
 pub(crate) struct SideFamilies {
     started: CounterFamily<GrpcMethodLabels>,
-    handled: CounterFamily<GrpcRequestLabels>,
+    handled: ExemplarCounterFamily<GrpcRequestLabels>,
     duration: HistogramFamily<GrpcMethodLabels>,
     active: Option<GaugeFamily<GrpcMethodLabels>>,
     /// Messages carried by request bodies: received by a server, sent by a client.
@@ -92,8 +94,8 @@ pub(crate) struct MethodHandles {
     pub(crate) response_messages: Counter,
     /// `handled` series by code, created on the first call that ends with
     /// that code, so that only codes that happen are exposed.
-    handled: ByLabel<GrpcCode, OnceLock<Counter>>,
-    handled_family: CounterFamily<GrpcRequestLabels>,
+    handled: ByLabel<GrpcCode, OnceLock<ExemplarCounter>>,
+    handled_family: ExemplarCounterFamily<GrpcRequestLabels>,
 }
 
 impl MethodHandles {
@@ -121,7 +123,7 @@ impl MethodHandles {
 
     /// The `handled` counter for `code`.
     #[inline]
-    pub(crate) fn handled(&self, code: GrpcCode) -> &Counter {
+    pub(crate) fn handled(&self, code: GrpcCode) -> &ExemplarCounter {
         self.handled.get(code).get_or_init(|| {
             self.handled_family
                 .get_or_create(&GrpcRequestLabels {

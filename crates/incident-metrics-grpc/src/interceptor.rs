@@ -5,6 +5,7 @@ use incident_metrics_catalog::Catalog;
 use crate::guard::RequestGuard;
 use crate::handles::Side;
 use crate::recorder::Recorder;
+use incident_metrics_core::TraceContext;
 
 /// Starts [`RequestGuard`]s by hand, for calls that no
 /// [`GrpcMetricsLayer`](crate::GrpcMetricsLayer) sees:
@@ -74,6 +75,50 @@ impl GrpcRequestMetrics {
     /// Starts a call to `method` of `service`.
     #[inline]
     pub fn start_request(&self, service: &str, method: &str) -> RequestGuard {
-        self.recorder.start(service, method, None)
+        self.recorder.start(service, method, None, None)
+    }
+
+    /// Starts a call to `method` of `service` whose trace is `trace`: while
+    /// exemplars are on (`exemplars = true`), a sampled `trace` becomes the
+    /// exemplar of the call's count and of its duration's bucket. With
+    /// exemplars off, or an unsampled trace, this is
+    /// [`start_request`](Self::start_request).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_catalog::Catalog;
+    /// use incident_metrics_core::{MetricsConfig, Registry, TraceContext};
+    /// use incident_metrics_grpc::GrpcRequestMetrics;
+    ///
+    /// let mut registry = Registry::new(&MetricsConfig::new().with_exemplars(true))?;
+    /// let catalog = Catalog::register(&mut registry)?;
+    /// let requests = GrpcRequestMetrics::server(&catalog);
+    /// let trace = TraceContext::from_traceparent(
+    ///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    /// );
+    /// requests.start_request_traced("pkg.Svc", "Get", trace.as_ref()).success();
+    ///
+    /// let mut text = String::new();
+    /// incident_metrics_core::prometheus_client::encoding::text::encode(
+    ///     &mut text,
+    ///     registry.as_prometheus(),
+    /// )?;
+    /// let series = r#"llm_incident_manager_grpc_requests_total{service="pkg.Svc",method="Get",status="OK"}"#;
+    /// let exemplar = r#"{trace_id="4bf92f3577b34da6a3ce929d0e0e4736",span_id="00f067aa0ba902b7"} 1.0 "#;
+    /// assert!(text.contains(&format!("{series} 1 # {exemplar}")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn start_request_traced(
+        &self,
+        service: &str,
+        method: &str,
+        trace: Option<&TraceContext>,
+    ) -> RequestGuard {
+        let trace = trace
+            .filter(|t| t.is_sampled() && self.recorder.exemplars_on())
+            .copied();
+        self.recorder.start(service, method, None, trace)
     }
 }

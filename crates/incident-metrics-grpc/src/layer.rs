@@ -1,6 +1,9 @@
 //! [`GrpcMetricsLayer`]: the tower layer.
 
+use std::sync::Arc;
+
 use incident_metrics_catalog::Catalog;
+use incident_metrics_core::ExemplarSource;
 use tower_layer::Layer;
 
 use crate::body::RequestBody;
@@ -78,6 +81,33 @@ impl GrpcMetricsLayer {
 }
 
 impl<M> GrpcMetricsLayer<M> {
+    /// Sets where the layer finds a call's trace while exemplars are on
+    /// (`exemplars = true` in the catalog's configuration): by default
+    /// [`TraceparentSource`](incident_metrics_core::TraceparentSource), the
+    /// W3C `traceparent` metadata entry when valid and sampled. With
+    /// exemplars off the source is never called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_catalog::Catalog;
+    /// use incident_metrics_core::{MetricsConfig, Registry, TraceparentSource};
+    /// use incident_metrics_grpc::GrpcMetricsLayer;
+    ///
+    /// let mut registry = Registry::new(&MetricsConfig::new().with_exemplars(true))?;
+    /// let catalog = Catalog::register(&mut registry)?;
+    /// let layer = GrpcMetricsLayer::server(&catalog).with_exemplar_source(TraceparentSource);
+    /// # let _ = layer;
+    /// # Ok::<(), incident_metrics_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_exemplar_source(self, source: impl ExemplarSource) -> Self {
+        Self {
+            recorder: self.recorder.with_exemplar_source(Arc::new(source)),
+            map: self.map,
+        }
+    }
+
     /// Converts the counting request body into the inner service's body
     /// type with `f`: `|body| tonic::body::Body::new(body)` for a tonic
     /// `Channel`.

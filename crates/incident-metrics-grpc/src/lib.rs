@@ -66,6 +66,18 @@
 //! seeded hash of the names without a lock or an allocation; a unary call
 //! allocates nothing in the layer.
 //!
+//! # Exemplars
+//!
+//! Off by default; with `exemplars = true` in the
+//! [`MetricsConfig`](incident_metrics_core::MetricsConfig), a call whose
+//! `traceparent` metadata entry (W3C Trace Context) is valid and sampled
+//! leaves its trace (`trace_id`, `span_id`, the value, a timestamp) as the
+//! exemplar of its `grpc_requests_total` (or `grpc_client_requests_total`)
+//! series and of its duration bucket, in the OpenMetrics answer only.
+//! [`GrpcMetricsLayer::with_exemplar_source`] reads the trace from
+//! elsewhere; [`GrpcRequestMetrics::start_request_traced`] takes it by hand.
+//! Off, no metadata is read for it: one branch per call.
+//!
 //! This crate knows no protobuf types and does not depend on tonic: it reads
 //! `grpc-status` as a number. It registers nothing by itself: the caller
 //! registers the catalog and passes the handles in.

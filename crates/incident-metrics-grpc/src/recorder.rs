@@ -4,7 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use incident_metrics_catalog::grpc::GrpcMetrics;
-use incident_metrics_core::{LabelTable, MetricsConfig, Sampler, SharedStr};
+use incident_metrics_core::{
+    ExemplarSource, HeaderLookup, LabelTable, MetricsConfig, Sampler, SharedStr, TraceContext,
+    TraceparentSource,
+};
 
 use crate::guard::RequestGuard;
 use crate::handles::{MethodHandles, Side, SideFamilies};
@@ -14,6 +17,10 @@ use crate::path;
 #[derive(Clone, Debug)]
 pub(crate) struct Recorder {
     shared: Arc<Shared>,
+    /// Where a call's trace is found while exemplars are on; `None` while
+    /// they are off, so that a call then costs one branch more, no header
+    /// lookup.
+    exemplars: Option<Arc<dyn ExemplarSource>>,
 }
 
 #[derive(Debug)]
@@ -26,6 +33,8 @@ struct Shared {
     families: SideFamilies,
     sampler: Sampler,
     enabled: bool,
+    /// `exemplars = true` in the configuration.
+    exemplars_on: bool,
 }
 
 impl Shared {
@@ -63,13 +72,38 @@ impl Shared {
 impl Recorder {
     pub(crate) fn new(metrics: &GrpcMetrics, config: &MetricsConfig, side: Side) -> Self {
         let families = SideFamilies::new(metrics, side);
+        let exemplars_on = config.exemplars();
         Self {
             shared: Arc::new(Shared {
                 methods: LabelTable::new(families.method_limit(), families.folded()),
                 families,
                 sampler: Sampler::new(config.sample_rate()),
                 enabled: config.enabled(),
+                exemplars_on,
             }),
+            exemplars: exemplars_on.then(|| Arc::new(TraceparentSource) as Arc<dyn ExemplarSource>),
+        }
+    }
+
+    /// This recorder with `source` as its exemplar source (used only while
+    /// exemplars are on).
+    pub(crate) fn with_exemplar_source(mut self, source: Arc<dyn ExemplarSource>) -> Self {
+        self.exemplars = self.shared.exemplars_on.then_some(source);
+        self
+    }
+
+    /// Whether exemplars are on.
+    pub(crate) fn exemplars_on(&self) -> bool {
+        self.shared.exemplars_on
+    }
+
+    /// The trace of a call with these request headers (metadata), while
+    /// exemplars are on.
+    #[inline]
+    pub(crate) fn trace(&self, headers: &http::HeaderMap) -> Option<TraceContext> {
+        match &self.exemplars {
+            None => None,
+            Some(source) => trace_of(&**source, headers),
         }
     }
 
@@ -80,18 +114,24 @@ impl Recorder {
         service: &str,
         method: &str,
         timeout: Option<Duration>,
+        trace: Option<TraceContext>,
     ) -> RequestGuard {
         let shared = &*self.shared;
         if !shared.enabled {
             return RequestGuard::disabled();
         }
         let handles = Arc::clone(shared.resolve(service, method));
-        RequestGuard::start(handles, shared.sampler.sample(), timeout)
+        RequestGuard::start(handles, shared.sampler.sample(), timeout, trace)
     }
 
     /// Starts a call from its request path `/service/method`.
     #[inline]
-    pub(crate) fn start_path(&self, path: &str, timeout: Option<Duration>) -> RequestGuard {
+    pub(crate) fn start_path(
+        &self,
+        path: &str,
+        timeout: Option<Duration>,
+        trace: Option<TraceContext>,
+    ) -> RequestGuard {
         let shared = &*self.shared;
         if !shared.enabled {
             return RequestGuard::disabled();
@@ -100,7 +140,22 @@ impl Recorder {
             Some((service, method)) => shared.resolve(service, method),
             None => shared.fold(),
         };
-        RequestGuard::start(Arc::clone(handles), shared.sampler.sample(), timeout)
+        RequestGuard::start(Arc::clone(handles), shared.sampler.sample(), timeout, trace)
+    }
+}
+
+/// The trace `source` finds in `headers`.
+#[inline(never)]
+fn trace_of(source: &dyn ExemplarSource, headers: &http::HeaderMap) -> Option<TraceContext> {
+    source.trace_context(&Headers(headers))
+}
+
+/// gRPC metadata (HTTP/2 headers), as core's [`HeaderLookup`] reads them.
+struct Headers<'a>(&'a http::HeaderMap);
+
+impl HeaderLookup for Headers<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.0.get(name)?.to_str().ok()
     }
 }
 

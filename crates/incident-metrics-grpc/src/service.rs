@@ -64,7 +64,10 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let timeout = status::timeout(request.headers());
-        let guard = self.recorder.start_path(request.uri().path(), timeout);
+        let trace = self.recorder.trace(request.headers());
+        let guard = self
+            .recorder
+            .start_path(request.uri().path(), timeout, trace);
         let tally = guard
             .handles()
             .map(|h| MessageTally::new(h.request_messages.clone()));

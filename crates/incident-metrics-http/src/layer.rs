@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use incident_metrics_catalog::Catalog;
-use incident_metrics_core::SharedStr;
+use incident_metrics_core::{ExemplarSource, SharedStr, TraceparentSource};
 use tower_layer::Layer;
 
 use crate::classify::PathClassifier;
@@ -60,6 +60,7 @@ impl HttpMetricsLayer {
             classifier: None,
             unmatched: SharedStr::from_static(DEFAULT_UNMATCHED_PATH),
             duration_end: DurationEnd::default(),
+            exemplar_source: Arc::new(TraceparentSource),
         })
     }
 
@@ -103,6 +104,40 @@ impl HttpMetricsLayer {
     #[must_use]
     pub fn with_duration_end(self, end: DurationEnd) -> Self {
         self.rebuild(|s| s.duration_end = end)
+    }
+
+    /// Sets where the layer finds a request's trace while exemplars are on
+    /// (`exemplars = true` in the catalog's configuration): by default
+    /// [`TraceparentSource`], the W3C `traceparent` header when valid and
+    /// sampled. With exemplars off the source is never called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_catalog::Catalog;
+    /// use incident_metrics_core::{ExemplarSource, HeaderLookup, MetricsConfig, Registry, TraceContext};
+    /// use incident_metrics_http::HttpMetricsLayer;
+    ///
+    /// /// Traces from a header set by an edge proxy.
+    /// #[derive(Debug)]
+    /// struct EdgeTrace;
+    ///
+    /// impl ExemplarSource for EdgeTrace {
+    ///     fn trace_context(&self, headers: &dyn HeaderLookup) -> Option<TraceContext> {
+    ///         TraceContext::from_traceparent(headers.header("x-edge-traceparent")?)
+    ///             .filter(TraceContext::is_sampled)
+    ///     }
+    /// }
+    ///
+    /// let mut registry = Registry::new(&MetricsConfig::new().with_exemplars(true))?;
+    /// let catalog = Catalog::register(&mut registry)?;
+    /// let layer = HttpMetricsLayer::new(&catalog).with_exemplar_source(EdgeTrace);
+    /// assert!(format!("{layer:?}").contains("EdgeTrace"));
+    /// # Ok::<(), incident_metrics_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_exemplar_source(self, source: impl ExemplarSource) -> Self {
+        self.rebuild(|s| s.exemplar_source = Arc::new(source))
     }
 
     /// The `path` value of requests that matched no route.

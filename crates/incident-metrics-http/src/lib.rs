@@ -47,6 +47,16 @@
 //! - Path classifier: [`HttpMetricsLayer::with_path_classifier`] names the
 //!   route of requests without a `MatchedPath` (stacks without axum);
 //!   [`RouteTemplates`] is a ready-made one.
+//! - Exemplars (off by default; `exemplars = true` in the
+//!   [`MetricsConfig`](incident_metrics_core::MetricsConfig)): a request
+//!   whose W3C `traceparent` header is valid and sampled leaves its trace
+//!   (`trace_id`, `span_id`, the value, a timestamp) as the exemplar of its
+//!   `http_requests_total` series and of its
+//!   `http_request_duration_seconds` bucket (when its duration is sampled),
+//!   replacing the previous one. They appear in the OpenMetrics answer
+//!   only. [`HttpMetricsLayer::with_exemplar_source`] reads the trace from
+//!   elsewhere (core's [`ExemplarSource`](incident_metrics_core::ExemplarSource)).
+//!   Off, the layer reads no header for it: one branch per request.
 //! - Timing: [`DurationEnd::LastByte`] (default) times to the last byte of
 //!   the response body, so a streaming response is timed whole;
 //!   [`DurationEnd::FirstByte`] stops at the response head.

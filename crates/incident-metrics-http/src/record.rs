@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use incident_metrics_catalog::http::HttpStatus;
-use incident_metrics_core::{Histogram, PanicFlag};
+use incident_metrics_core::{Histogram, PanicFlag, TraceContext};
 
 use crate::series::Series;
 use crate::timing::DurationEnd;
@@ -39,6 +39,10 @@ pub(crate) struct Record {
     series: Arc<Series>,
     /// Set when the request is sampled: its durations and sizes are observed.
     start: Option<quanta::Instant>,
+    /// The request's trace, attached as an exemplar to its count and its
+    /// duration: set only while exemplars are on and the request carries a
+    /// sampled trace.
+    trace: Option<TraceContext>,
     response_bytes: u64,
     state: State,
     duration_end: DurationEnd,
@@ -57,6 +61,7 @@ impl Record {
         sampled: bool,
         duration_end: DurationEnd,
         request_is_empty: bool,
+        trace: Option<TraceContext>,
     ) -> (Self, Option<RequestSize>) {
         series.in_flight.inc();
         series.active.inc();
@@ -75,6 +80,7 @@ impl Record {
         };
         let record = Self {
             start: sampled.then(quanta::Instant::now),
+            trace,
             series,
             response_bytes: 0,
             state: State::Waiting,
@@ -109,10 +115,10 @@ impl Record {
     #[inline]
     fn answered(&self, status: HttpStatus) {
         let series = &*self.series;
-        series.count(status);
+        series.count(status, self.trace.as_ref());
         series.in_flight.dec();
         if let (DurationEnd::FirstByte, Some(start)) = (self.duration_end, self.start) {
-            series.duration.observe(elapsed(start));
+            series.observe_duration(elapsed(start), self.trace.as_ref());
         }
     }
 }
@@ -135,13 +141,13 @@ impl Drop for Record {
             } else {
                 HttpStatus::Cancelled
             };
-            series.count(status);
+            series.count(status, self.trace.as_ref());
             series.in_flight.dec();
         }
         series.active.dec();
         if let Some(start) = self.start {
             if self.state != State::Streaming || self.duration_end == DurationEnd::LastByte {
-                series.duration.observe(elapsed(start));
+                series.observe_duration(elapsed(start), self.trace.as_ref());
             }
             if self.state == State::Streaming {
                 #[allow(clippy::cast_precision_loss)] // exact below 2^53 bytes

@@ -4,19 +4,18 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use incident_metrics_catalog::http::{HttpRequestLabels, HttpRouteLabels, HttpStatus};
-use incident_metrics_catalog::{CounterFamily, HttpMetrics};
-use incident_metrics_core::prometheus_client::metrics::counter::Counter;
+use incident_metrics_catalog::{ExemplarCounterFamily, HttpMetrics};
 use incident_metrics_core::prometheus_client::metrics::gauge::Gauge;
-use incident_metrics_core::{ByLabel, Histogram};
+use incident_metrics_core::{ByLabel, ExemplarCounter, Histogram, TraceContext};
 
 use crate::status::CommonStatus;
 
 /// Everything a request of one (route, method) records into, with no lookup.
 pub(crate) struct Series {
     labels: HttpRouteLabels,
-    requests: CounterFamily<HttpRequestLabels>,
+    requests: ExemplarCounterFamily<HttpRequestLabels>,
     /// One counter per common status, created on first use.
-    by_status: ByLabel<CommonStatus, OnceLock<Counter>>,
+    by_status: ByLabel<CommonStatus, OnceLock<ExemplarCounter>>,
     pub(crate) duration: Histogram,
     pub(crate) request_size: Histogram,
     pub(crate) response_size: Histogram,
@@ -38,24 +37,32 @@ impl Series {
         }
     }
 
-    /// Counts one request that ended with `status`.
+    /// Counts one request that ended with `status`, with `trace` as the
+    /// counter's exemplar when there is one (exemplars on, sampled trace).
     #[inline]
-    pub(crate) fn count(&self, status: HttpStatus) {
+    pub(crate) fn count(&self, status: HttpStatus, trace: Option<&TraceContext>) {
         match CommonStatus::of(status) {
             Some(common) => {
-                self.by_status
-                    .get(common)
-                    .get_or_init(|| {
-                        self.requests
-                            .get_or_create_owned(&self.request_labels(status))
-                    })
-                    .inc();
+                let counter = self.by_status.get(common).get_or_init(|| {
+                    self.requests
+                        .get_or_create_owned(&self.request_labels(status))
+                });
+                inc(counter, trace);
             }
-            None => {
-                self.requests
-                    .get_or_create(&self.request_labels(status))
-                    .inc();
-            }
+            None => inc(
+                &self.requests.get_or_create(&self.request_labels(status)),
+                trace,
+            ),
+        }
+    }
+
+    /// Observes a request's duration, with `trace` as its bucket's exemplar
+    /// when there is one.
+    #[inline]
+    pub(crate) fn observe_duration(&self, seconds: f64, trace: Option<&TraceContext>) {
+        match trace {
+            None => self.duration.observe(seconds),
+            Some(trace) => self.duration.observe_with_exemplar(seconds, trace),
         }
     }
 
@@ -64,6 +71,18 @@ impl Series {
             method: self.labels.method,
             path: self.labels.path.clone(),
             status,
+        }
+    }
+}
+
+#[inline]
+fn inc(counter: &ExemplarCounter, trace: Option<&TraceContext>) {
+    match trace {
+        None => {
+            counter.inc();
+        }
+        Some(trace) => {
+            counter.inc_with_exemplar(trace);
         }
     }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use http::Request;
 use http_body::Body;
 use incident_metrics_catalog::HttpMetrics;
-use incident_metrics_core::{MetricsConfig, Sampler, SharedStr};
+use incident_metrics_core::{
+    ExemplarSource, HeaderLookup, MetricsConfig, Sampler, SharedStr, TraceContext,
+};
 
 use crate::classify::PathClassifier;
 use crate::method::method_label;
@@ -23,6 +25,7 @@ pub(crate) struct Settings {
     pub(crate) classifier: Option<Arc<dyn PathClassifier>>,
     pub(crate) unmatched: SharedStr,
     pub(crate) duration_end: DurationEnd,
+    pub(crate) exemplar_source: Arc<dyn ExemplarSource>,
 }
 
 /// The layer's settings and its route cache.
@@ -32,6 +35,10 @@ pub(crate) struct Shared {
     pub(crate) sampler: Sampler,
     pub(crate) classifier: Option<Arc<dyn PathClassifier>>,
     pub(crate) routes: Routes,
+    /// The exemplar source while exemplars are on (`exemplars = true`);
+    /// `None` otherwise, so that a request with exemplars off costs one
+    /// branch more, no header lookup.
+    pub(crate) exemplars: Option<Arc<dyn ExemplarSource>>,
 }
 
 impl Shared {
@@ -45,6 +52,10 @@ impl Shared {
             enabled: settings.config.enabled(),
             sampler: Sampler::new(settings.config.sample_rate()),
             classifier: settings.classifier.clone(),
+            exemplars: settings
+                .config
+                .exemplars()
+                .then(|| Arc::clone(&settings.exemplar_source)),
             routes,
             settings,
         }
@@ -65,11 +76,16 @@ impl Shared {
             Some(template) => self.routes.series(template, method)?,
             None => self.routes.unmatched(request.uri().path(), method)?,
         };
+        let trace = match &self.exemplars {
+            None => None,
+            Some(source) => trace_of(&**source, request),
+        };
         Some(Record::start(
             series,
             self.sampler.sample(),
             self.settings.duration_end,
             request.body().is_end_stream(),
+            trace,
         ))
     }
 
@@ -85,6 +101,21 @@ impl Shared {
     }
 }
 
+/// The trace `source` finds in `request`'s headers.
+#[inline(never)]
+fn trace_of<B>(source: &dyn ExemplarSource, request: &Request<B>) -> Option<TraceContext> {
+    source.trace_context(&Headers(request.headers()))
+}
+
+/// A request's headers, as core's [`HeaderLookup`] reads them.
+struct Headers<'a>(&'a http::HeaderMap);
+
+impl HeaderLookup for Headers<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.0.get(name)?.to_str().ok()
+    }
+}
+
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")
@@ -93,6 +124,7 @@ impl fmt::Debug for Shared {
             .field("duration_end", &self.settings.duration_end)
             .field("sampler", &self.sampler)
             .field("classifier", &self.classifier.is_some())
+            .field("exemplars", &self.exemplars)
             .field("routes", &self.routes)
             .finish()
     }

@@ -160,6 +160,58 @@ fn a_tower_stack_allocates_nothing_per_request() {
     assert_eq!(h.connections_active.get(), 0);
 }
 
+#[test]
+fn with_exemplars_on_a_traced_request_allocates_nothing() {
+    // Exemplar slots are allocated once per series, by its first exemplar
+    // (in the warm-up); after that a traced request allocates nothing.
+    let registry = TestMetrics::new(&MetricsConfig::new().with_exemplars(true)).unwrap();
+    let handler = tower::service_fn(|req: Request<_>| async move {
+        drain(req.into_body());
+        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
+    });
+    let svc = layer(&registry).layer(OptOut(handler));
+    let requests: Vec<_> = (0..WARM_UP + MEASURED)
+        .map(|i| {
+            let builder = Request::builder().uri("/items/1");
+            let builder = match i % 3 {
+                0 => builder.header(
+                    "traceparent",
+                    format!("00-{:032x}-00f067aa0ba902b7-01", i + 1),
+                ),
+                1 => builder.header(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+                ),
+                _ => builder,
+            };
+            builder
+                .body(Full::new(Bytes::from_static(b"request body")))
+                .unwrap()
+        })
+        .collect();
+    let mut requests = requests.into_iter();
+    let mut run = |n: usize| {
+        for req in requests.by_ref().take(n) {
+            let res = block_on(svc.clone().oneshot(req)).unwrap();
+            assert_eq!(drain(res.into_body()), 1);
+        }
+    };
+    run(WARM_UP);
+    let info = allocation_counter::measure(|| run(MEASURED));
+    assert_eq!(info.count_total, 0, "{info:?}");
+    let text = {
+        let mut text = String::new();
+        incident_metrics_core::prometheus_client::encoding::text::encode(
+            &mut text,
+            registry.registry().as_prometheus(),
+        )
+        .unwrap();
+        text
+    };
+    // The sampled requests did leave their traces.
+    assert!(text.contains("trace_id=\""), "{text}");
+}
+
 pin_project! {
     /// A body wrapper that does nothing: what any body-wrapping layer costs
     /// inside an axum router (axum boxes a body that is not its own type).

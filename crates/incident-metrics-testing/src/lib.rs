@@ -177,6 +177,20 @@ pub struct ParsedSample {
     pub labels: BTreeMap<String, String>,
     /// The sample's value.
     pub value: f64,
+    /// The sample's exemplar, if it carries one.
+    #[serde(default)]
+    pub exemplar: Option<ParsedExemplar>,
+}
+
+/// An exemplar as the parser read it.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+pub struct ParsedExemplar {
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Its value.
+    pub value: f64,
+    /// Its timestamp in seconds since the epoch, if it has one.
+    pub timestamp: Option<f64>,
 }
 
 const PARSE_OPENMETRICS: &str = r#"
@@ -188,8 +202,13 @@ for fam in text_string_to_metric_families(text):
     families.append({"name": fam.name, "kind": fam.type, "unit": fam.unit,
                      "help": fam.documentation})
     for s in fam.samples:
+        e = s.exemplar
+        exemplar = None if e is None else {
+            "labels": dict(e.labels), "value": float(e.value),
+            "timestamp": None if e.timestamp is None else float(e.timestamp)}
         samples.append({"family": fam.name, "name": s.name,
-                        "labels": dict(s.labels), "value": float(s.value)})
+                        "labels": dict(s.labels), "value": float(s.value),
+                        "exemplar": exemplar})
 json.dump({"families": families, "samples": samples}, sys.stdout)
 "#;
 

@@ -59,7 +59,7 @@ pub enum ConfigError {
 /// - [`MetricsConfig`] (core): what is recorded and how, the top-level keys
 ///   (`enabled`, `namespace`, `endpoint`, `sample_rate`, `excluded_paths`,
 ///   `[global_labels]`, `[buckets]`, `cardinality_limit`,
-///   `[cardinality_limits]`);
+///   `[cardinality_limits]`, `exemplars`);
 /// - [`ServerConfig`] (exporter): how `/metrics` is served and guarded, the
 ///   `[server]` table (`listen_addr`, scrape limits, `[server.auth]`,
 ///   `[server.tls]`);
@@ -365,6 +365,21 @@ mod tests {
             Ok(config) => panic!("expected {text:?} to be refused, got {config:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn exemplars_come_from_the_file_and_the_environment() {
+        let config = Config::from_toml_str("exemplars = true").unwrap();
+        assert!(config.metrics().exemplars());
+        let config = config
+            .with_env_vars([("INCIDENT_METRICS_EXEMPLARS", "false")])
+            .unwrap();
+        assert!(!config.metrics().exemplars());
+        let config = Config::new()
+            .with_env_vars([("INCIDENT_METRICS_EXEMPLARS", "true")])
+            .unwrap();
+        assert!(config.metrics().exemplars());
+        assert!(!Config::new().metrics().exemplars());
     }
 
     #[test]

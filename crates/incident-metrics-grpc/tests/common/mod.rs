@@ -59,7 +59,12 @@ impl Harness {
     /// A measured server of `routes` on 127.0.0.1:0: one layer on
     /// `Server::builder()` around every service.
     pub async fn start_with(routes: tonic::service::Routes) -> Self {
-        let registry = TestMetrics::new(&MetricsConfig::new()).unwrap();
+        Self::start_configured(&MetricsConfig::new(), routes).await
+    }
+
+    /// As [`start_with`](Self::start_with), the registry built from `config`.
+    pub async fn start_configured(config: &MetricsConfig, routes: tonic::service::Routes) -> Self {
+        let registry = TestMetrics::new(config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
