@@ -1,11 +1,17 @@
 //! LLM client families. Provider and model are open sets: callers pass them
 //! through a limiter (see the trackers crate) before they become labels.
+//!
+//! Four of them have an OpenTelemetry GenAI equivalent that takes their
+//! place under `genai_names = true` ([`genai`], [`LlmHistograms`]).
+
+pub mod genai;
 
 use incident_metrics_core::prometheus_client::encoding::EncodeLabelSet;
 use incident_metrics_core::{
-    FamilySpec, MetricKind, Registry, Result, SharedStr, Unit, buckets, label_enum,
+    FamilySpec, Histogram, MetricKind, Registry, Result, SharedStr, Unit, buckets, label_enum,
 };
 
+use self::genai::{GenAiLabels, GenAiMetrics, GenAiOperationLabels, GenAiTokenLabels};
 use crate::family::{
     self, CounterFamily, FloatCounterFamily, FloatGaugeFamily, GaugeFamily, HistogramFamily,
 };
@@ -482,20 +488,16 @@ pub const FALLBACKS: FamilySpec = FamilySpec {
 pub struct LlmMetrics {
     /// `llm_requests_total{provider, model, operation}`.
     pub requests: CounterFamily<LlmRequestLabels>,
-    /// `llm_request_duration_seconds{provider, model, operation}`.
-    pub request_duration: HistogramFamily<LlmRequestLabels>,
+    /// The four histograms that have an OpenTelemetry GenAI equivalent
+    /// (duration, tokens per request, time to first token, time per
+    /// output token), under the catalog's names or the GenAI ones.
+    pub histograms: LlmHistograms,
     /// `llm_tokens_total{provider, model, type}`.
     pub tokens: CounterFamily<LlmTokenLabels>,
-    /// `llm_request_tokens{provider, model, type}`.
-    pub request_tokens: HistogramFamily<LlmRequestTokenLabels>,
     /// `llm_errors_total{provider, model, error_type}`.
     pub errors: CounterFamily<LlmErrorLabels>,
     /// `llm_cost_usd_total{provider, model}`.
     pub cost_usd: FloatCounterFamily<LlmModelLabels>,
-    /// `llm_time_to_first_token_seconds{provider, model}`.
-    pub time_to_first_token: HistogramFamily<LlmModelLabels>,
-    /// `llm_time_per_output_token_seconds{provider, model}`.
-    pub time_per_output_token: HistogramFamily<LlmModelLabels>,
     /// `llm_queue_duration_seconds{provider, model}`.
     pub queue_duration: HistogramFamily<LlmModelLabels>,
     /// `llm_inter_token_latency_seconds{provider, model}`.
@@ -527,27 +529,55 @@ impl LlmMetrics {
     ///
     /// Any registration error.
     pub fn register(registry: &mut Registry) -> Result<Self> {
+        let requests = family::counter(registry, &REQUESTS)?;
+        let genai = if registry.config().genai_names() {
+            Some(GenAiMetrics::register(registry)?)
+        } else {
+            None
+        };
+        let (histograms, tokens, errors, cost_usd) = match genai {
+            Some(genai) => (
+                LlmHistograms::GenAi(genai),
+                family::counter(registry, &TOKENS)?,
+                family::counter(registry, &ERRORS)?,
+                family::float_counter(registry, &COST)?,
+            ),
+            None => {
+                let request_duration = family::histogram(
+                    registry,
+                    &REQUEST_DURATION,
+                    buckets::GENAI_DURATION_SECONDS,
+                )?;
+                let tokens = family::counter(registry, &TOKENS)?;
+                let request_tokens =
+                    family::histogram(registry, &REQUEST_TOKENS, buckets::GENAI_TOKENS)?;
+                let errors = family::counter(registry, &ERRORS)?;
+                let cost_usd = family::float_counter(registry, &COST)?;
+                let time_to_first_token = family::histogram(
+                    registry,
+                    &TIME_TO_FIRST_TOKEN,
+                    buckets::GENAI_TIME_TO_FIRST_TOKEN_SECONDS,
+                )?;
+                let time_per_output_token = family::histogram(
+                    registry,
+                    &TIME_PER_OUTPUT_TOKEN,
+                    buckets::GENAI_TIME_PER_OUTPUT_TOKEN_SECONDS,
+                )?;
+                let histograms = LlmHistograms::Catalog {
+                    request_duration,
+                    request_tokens,
+                    time_to_first_token,
+                    time_per_output_token,
+                };
+                (histograms, tokens, errors, cost_usd)
+            }
+        };
         Ok(Self {
-            requests: family::counter(registry, &REQUESTS)?,
-            request_duration: family::histogram(
-                registry,
-                &REQUEST_DURATION,
-                buckets::GENAI_DURATION_SECONDS,
-            )?,
-            tokens: family::counter(registry, &TOKENS)?,
-            request_tokens: family::histogram(registry, &REQUEST_TOKENS, buckets::GENAI_TOKENS)?,
-            errors: family::counter(registry, &ERRORS)?,
-            cost_usd: family::float_counter(registry, &COST)?,
-            time_to_first_token: family::histogram(
-                registry,
-                &TIME_TO_FIRST_TOKEN,
-                buckets::GENAI_TIME_TO_FIRST_TOKEN_SECONDS,
-            )?,
-            time_per_output_token: family::histogram(
-                registry,
-                &TIME_PER_OUTPUT_TOKEN,
-                buckets::GENAI_TIME_PER_OUTPUT_TOKEN_SECONDS,
-            )?,
+            requests,
+            histograms,
+            tokens,
+            errors,
+            cost_usd,
             queue_duration: family::histogram(
                 registry,
                 &QUEUE_DURATION,
@@ -568,5 +598,183 @@ impl LlmMetrics {
             provider_state: family::gauge(registry, &PROVIDER_STATE)?,
             fallbacks: family::counter(registry, &FALLBACKS)?,
         })
+    }
+}
+
+/// The four LLM histograms that have an OpenTelemetry GenAI equivalent,
+/// under the naming the configuration chose
+/// ([`MetricsConfig::genai_names`](incident_metrics_core::MetricsConfig::genai_names)).
+///
+/// Recorders resolve their handles through the methods, which take the
+/// labels of both namings and use those of the one in force, so that they
+/// record the same way under either.
+///
+/// # Examples
+///
+/// ```
+/// use incident_metrics_catalog::Catalog;
+/// use incident_metrics_catalog::llm::{LlmErrorType, LlmOperation};
+/// use incident_metrics_core::{MetricsConfig, Registry, SharedStr};
+///
+/// let mut registry = Registry::new(&MetricsConfig::new().with_genai_names(true))?;
+/// let catalog = Catalog::register(&mut registry)?;
+/// let (provider, model) = (SharedStr::from("openai"), SharedStr::from("gpt-4o"));
+/// let histograms = &catalog.llm.histograms;
+/// assert!(histograms.is_genai());
+/// histograms
+///     .duration(&provider, &model, LlmOperation::Chat, Some(LlmErrorType::Timeout))
+///     .observe(30.0);
+///
+/// let mut text = String::new();
+/// incident_metrics_core::prometheus_client::encoding::text::encode(&mut text, registry.as_prometheus())
+///     .unwrap();
+/// assert!(text.contains(
+///     "\ngen_ai_client_operation_duration_seconds_count{gen_ai_operation_name=\"chat\",\
+///      gen_ai_provider_name=\"openai\",gen_ai_request_model=\"gpt-4o\",\
+///      gen_ai_response_model=\"gpt-4o\",error_type=\"timeout\"} 1\n"
+/// ));
+/// # Ok::<(), incident_metrics_core::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum LlmHistograms {
+    /// The catalog's names (the default).
+    Catalog {
+        /// `llm_request_duration_seconds{provider, model, operation}`.
+        request_duration: HistogramFamily<LlmRequestLabels>,
+        /// `llm_request_tokens{provider, model, type}`.
+        request_tokens: HistogramFamily<LlmRequestTokenLabels>,
+        /// `llm_time_to_first_token_seconds{provider, model}`.
+        time_to_first_token: HistogramFamily<LlmModelLabels>,
+        /// `llm_time_per_output_token_seconds{provider, model}`.
+        time_per_output_token: HistogramFamily<LlmModelLabels>,
+    },
+    /// The OpenTelemetry GenAI names (`genai_names = true`).
+    GenAi(GenAiMetrics),
+}
+
+impl LlmHistograms {
+    /// Whether the GenAI names are in force.
+    pub fn is_genai(&self) -> bool {
+        matches!(self, Self::GenAi(_))
+    }
+
+    /// The duration series of one call: `llm_request_duration_seconds`
+    /// (whatever its outcome: `error` is not one of its labels) or
+    /// `gen_ai_client_operation_duration_seconds` (with `error_type` when
+    /// `error` is given).
+    pub fn duration(
+        &self,
+        provider: &SharedStr,
+        model: &SharedStr,
+        operation: LlmOperation,
+        error: Option<LlmErrorType>,
+    ) -> Histogram {
+        match self {
+            Self::Catalog {
+                request_duration, ..
+            } => request_duration.get_or_create(&LlmRequestLabels {
+                provider: provider.clone(),
+                model: model.clone(),
+                operation,
+            }),
+            Self::GenAi(genai) => {
+                genai
+                    .client_operation_duration
+                    .get_or_create(&GenAiOperationLabels {
+                        call: GenAiLabels::new(provider, model, operation),
+                        error_type: error,
+                    })
+            }
+        }
+    }
+
+    /// The tokens-per-call series of input or output tokens:
+    /// `llm_request_tokens` or `gen_ai_client_token_usage`.
+    pub fn request_tokens(
+        &self,
+        provider: &SharedStr,
+        model: &SharedStr,
+        operation: LlmOperation,
+        token_type: TokenType,
+    ) -> Histogram {
+        match self {
+            Self::Catalog { request_tokens, .. } => {
+                request_tokens.get_or_create(&LlmRequestTokenLabels {
+                    provider: provider.clone(),
+                    model: model.clone(),
+                    r#type: match token_type {
+                        TokenType::Input => RequestTokenType::Input,
+                        TokenType::Output => RequestTokenType::Output,
+                    },
+                })
+            }
+            Self::GenAi(genai) => genai.client_token_usage.get_or_create(&GenAiTokenLabels {
+                call: GenAiLabels::new(provider, model, operation),
+                token_type,
+            }),
+        }
+    }
+
+    /// The cache-read tokens-per-call series,
+    /// `llm_request_tokens{type="cache_read"}`; `None` under the GenAI
+    /// names, which have no such token type (cache reads are part of the
+    /// input, and stay counted in `llm_cache_read_tokens_total`).
+    pub fn cache_read_tokens(&self, provider: &SharedStr, model: &SharedStr) -> Option<Histogram> {
+        match self {
+            Self::Catalog { request_tokens, .. } => {
+                Some(request_tokens.get_or_create(&LlmRequestTokenLabels {
+                    provider: provider.clone(),
+                    model: model.clone(),
+                    r#type: RequestTokenType::CacheRead,
+                }))
+            }
+            Self::GenAi(_) => None,
+        }
+    }
+
+    /// The time-to-first-token series: `llm_time_to_first_token_seconds`
+    /// (by provider and model) or `gen_ai_server_time_to_first_token_seconds`.
+    pub fn time_to_first_token(
+        &self,
+        provider: &SharedStr,
+        model: &SharedStr,
+        operation: LlmOperation,
+    ) -> Histogram {
+        match self {
+            Self::Catalog {
+                time_to_first_token,
+                ..
+            } => time_to_first_token.get_or_create(&LlmModelLabels {
+                provider: provider.clone(),
+                model: model.clone(),
+            }),
+            Self::GenAi(genai) => genai
+                .server_time_to_first_token
+                .get_or_create(&GenAiLabels::new(provider, model, operation)),
+        }
+    }
+
+    /// The time-per-output-token series:
+    /// `llm_time_per_output_token_seconds` (by provider and model) or
+    /// `gen_ai_server_time_per_output_token_seconds`.
+    pub fn time_per_output_token(
+        &self,
+        provider: &SharedStr,
+        model: &SharedStr,
+        operation: LlmOperation,
+    ) -> Histogram {
+        match self {
+            Self::Catalog {
+                time_per_output_token,
+                ..
+            } => time_per_output_token.get_or_create(&LlmModelLabels {
+                provider: provider.clone(),
+                model: model.clone(),
+            }),
+            Self::GenAi(genai) => genai
+                .server_time_per_output_token
+                .get_or_create(&GenAiLabels::new(provider, model, operation)),
+        }
     }
 }

@@ -12,8 +12,7 @@ use crate::http::{HttpRequestLabels, HttpRouteLabels, HttpStatus, Method};
 use crate::llm::{
     FallbackOutcome, LlmErrorLabels, LlmErrorType, LlmFallbackLabels, LlmFinishReason,
     LlmFinishReasonLabels, LlmModelLabels, LlmOperation, LlmProviderLabels, LlmRateLimitLabels,
-    LlmRequestLabels, LlmRequestTokenLabels, LlmTokenLabels, ProviderState, RateLimitKind,
-    RequestTokenType, TokenType,
+    LlmRequestLabels, LlmTokenLabels, ProviderState, RateLimitKind, TokenType,
 };
 use crate::notification::{ChannelLabels, NotificationLabels, NotificationStatus};
 use crate::playbook::{PlaybookLabels, PlaybookNameLabels, PlaybookStatus};
@@ -138,21 +137,29 @@ pub fn populate_every_family(m: &Catalog) {
         operation: LlmOperation::Chat,
     };
     m.llm.requests.get_or_create(&req).inc();
-    m.llm.request_duration.get_or_create(&req).observe(1.0);
+    let (p, model_name) = (s("p"), s("m"));
+    let histograms = &m.llm.histograms;
+    histograms
+        .duration(&p, &model_name, LlmOperation::Chat, None)
+        .observe(1.0);
+    histograms
+        .request_tokens(&p, &model_name, LlmOperation::Chat, TokenType::Input)
+        .observe(5.0);
+    if let Some(h) = histograms.cache_read_tokens(&p, &model_name) {
+        h.observe(2.0);
+    }
+    histograms
+        .time_to_first_token(&p, &model_name, LlmOperation::Chat)
+        .observe(0.2);
+    histograms
+        .time_per_output_token(&p, &model_name, LlmOperation::Chat)
+        .observe(0.02);
     let tok = LlmTokenLabels {
         provider: s("p"),
         model: s("m"),
         r#type: TokenType::Input,
     };
     m.llm.tokens.get_or_create(&tok).inc_by(5);
-    m.llm
-        .request_tokens
-        .get_or_create(&LlmRequestTokenLabels {
-            provider: s("p"),
-            model: s("m"),
-            r#type: RequestTokenType::CacheRead,
-        })
-        .observe(5.0);
     m.llm
         .errors
         .get_or_create(&LlmErrorLabels {
@@ -166,11 +173,6 @@ pub fn populate_every_family(m: &Catalog) {
         model: s("m"),
     };
     m.llm.cost_usd.get_or_create(&model).inc_by(0.25);
-    m.llm.time_to_first_token.get_or_create(&model).observe(0.2);
-    m.llm
-        .time_per_output_token
-        .get_or_create(&model)
-        .observe(0.02);
     m.llm.queue_duration.get_or_create(&model).observe(0.01);
     m.llm
         .inter_token_latency

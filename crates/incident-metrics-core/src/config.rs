@@ -71,6 +71,7 @@ pub struct MetricsConfig {
     buckets: BTreeMap<String, Vec<f64>>,
     pub(crate) cardinality_limit: usize,
     pub(crate) cardinality_limits: BTreeMap<String, usize>,
+    genai_names: bool,
 }
 
 impl Default for MetricsConfig {
@@ -88,6 +89,7 @@ impl Default for MetricsConfig {
             buckets: BTreeMap::new(),
             cardinality_limit: crate::DEFAULT_CARDINALITY_LIMIT,
             cardinality_limits: BTreeMap::new(),
+            genai_names: false,
         }
     }
 }
@@ -169,6 +171,29 @@ impl MetricsConfig {
     pub fn with_buckets(mut self, family: impl Into<String>, bounds: impl Into<Vec<f64>>) -> Self {
         self.buckets.insert(family.into(), bounds.into());
         self
+    }
+
+    /// Names the LLM families that have an OpenTelemetry GenAI equivalent
+    /// after the GenAI semantic conventions (off by default): the catalog
+    /// then registers `gen_ai_client_token_usage`,
+    /// `gen_ai_client_operation_duration_seconds`,
+    /// `gen_ai_server_time_to_first_token_seconds` and
+    /// `gen_ai_server_time_per_output_token_seconds`, without the
+    /// namespace and with the GenAI attribute names as labels, in place of
+    /// its own `llm_request_duration_seconds`, `llm_request_tokens`,
+    /// `llm_time_to_first_token_seconds` and
+    /// `llm_time_per_output_token_seconds`. TOML `genai_names`, variable
+    /// `INCIDENT_METRICS_GENAI_NAMES`.
+    #[must_use]
+    pub fn with_genai_names(mut self, genai_names: bool) -> Self {
+        self.genai_names = genai_names;
+        self
+    }
+
+    /// Whether the LLM families with a GenAI equivalent take the GenAI
+    /// names ([`with_genai_names`](Self::with_genai_names)).
+    pub fn genai_names(&self) -> bool {
+        self.genai_names
     }
 
     /// Whether recording is on.
@@ -396,6 +421,7 @@ impl MetricsConfig {
     /// | `INCIDENT_METRICS_SAMPLE_RATE` | a number from 0 to 1 |
     /// | `INCIDENT_METRICS_EXCLUDED_PATHS` | comma-separated paths (replaces the list) |
     /// | `INCIDENT_METRICS_GLOBAL_LABELS` | comma-separated `name=value` pairs (replaces the list) |
+    /// | `INCIDENT_METRICS_GENAI_NAMES` | `true` or `false`: OpenTelemetry GenAI names for the LLM families that have one |
     /// | `INCIDENT_METRICS_BUCKETS_<FAMILY>` | comma-separated bounds for the family `<family>` (lower-cased) |
     /// | `INCIDENT_METRICS_CARDINALITY_LIMIT` | the most series of any one family (2000) |
     /// | `INCIDENT_METRICS_CARDINALITY_LIMIT_<FAMILY>` | the most series of the family `<family>` (lower-cased) |
@@ -453,6 +479,7 @@ impl MetricsConfig {
                 }
                 "EXCLUDED_PATHS" => self.excluded_paths = split_list(value).collect(),
                 "GLOBAL_LABELS" => self.global_labels = parse_pairs(value).map_err(invalid)?,
+                "GENAI_NAMES" => self.genai_names = parse_bool(value).map_err(invalid)?,
                 _ if name.starts_with("CARDINALITY_LIMIT") => {
                     crate::cardinality::set_env(&mut self, name, value).map_err(invalid)?;
                 }
@@ -489,6 +516,7 @@ const ENV_NAMES: &[&str] = &[
     "SAMPLE_RATE",
     "EXCLUDED_PATHS",
     "GLOBAL_LABELS",
+    "GENAI_NAMES",
     "BUCKETS_<FAMILY>",
     "CARDINALITY_LIMIT",
     "CARDINALITY_LIMIT_<FAMILY>",
@@ -516,6 +544,31 @@ mod tests {
         assert!(c.is_excluded("/health") && c.is_excluded("/metrics"));
         assert!(c.global_labels().is_empty());
         assert!(c.bucket_overrides().is_empty());
+    }
+
+    #[test]
+    fn genai_names_from_code_toml_and_env() {
+        assert!(!MetricsConfig::new().genai_names());
+        assert!(MetricsConfig::new().with_genai_names(true).genai_names());
+        let c =
+            MetricsConfig::from_toml_str("genai_names = true").unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.genai_names());
+        assert!(MetricsConfig::reads_env("INCIDENT_METRICS_GENAI_NAMES"));
+        let c = MetricsConfig::new()
+            .with_env_vars([("INCIDENT_METRICS_GENAI_NAMES", "true")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.genai_names());
+        let c = c
+            .with_env_vars([("INCIDENT_METRICS_GENAI_NAMES", "false")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!c.genai_names());
+        let e = MetricsConfig::new()
+            .with_env_vars([("INCIDENT_METRICS_GENAI_NAMES", "yes please")])
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("INCIDENT_METRICS_GENAI_NAMES"),
+            "{e}"
+        );
     }
 
     #[test]

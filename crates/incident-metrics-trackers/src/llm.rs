@@ -9,8 +9,7 @@ use std::time::Duration;
 use incident_metrics_catalog::llm::{
     FallbackOutcome, LlmErrorLabels, LlmErrorType, LlmFallbackLabels, LlmFinishReason,
     LlmFinishReasonLabels, LlmModelLabels, LlmOperation, LlmProviderLabels, LlmRateLimitLabels,
-    LlmRequestLabels, LlmRequestTokenLabels, LlmTokenLabels, ProviderState, RateLimitKind,
-    RequestTokenType, TokenType,
+    LlmRequestLabels, LlmTokenLabels, ProviderState, RateLimitKind, TokenType,
 };
 use incident_metrics_catalog::{Catalog, LimitMetrics, LlmMetrics};
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
@@ -82,30 +81,39 @@ pub(crate) struct ModelHandles {
     metrics: LlmMetrics,
     price: Option<ModelPrice>,
     tokens: ByLabel<TokenType, Counter>,
-    /// `llm_request_tokens{type="input"|"output"}`.
-    request_tokens: ByLabel<TokenType, Histogram>,
     cost: Counter<f64, AtomicU64>,
     /// `llm_requests_in_flight{provider}`, shared by every model of the provider.
     in_flight: Gauge,
     ops: ByLabel<LlmOperation, OnceLock<OpHandles>>,
     errors: ByLabel<LlmErrorType, OnceLock<Counter>>,
-    time_to_first_token: OnceLock<Histogram>,
-    time_per_output_token: OnceLock<Histogram>,
     queue_duration: OnceLock<Histogram>,
     inter_token_latency: OnceLock<Histogram>,
     finish_reasons: ByLabel<LlmFinishReason, OnceLock<Counter>>,
-    /// `llm_cache_read_tokens_total` and `llm_request_tokens{type="cache_read"}`.
-    cache_read: OnceLock<(Counter, Histogram)>,
+    /// `llm_cache_read_tokens_total` and `llm_request_tokens{type="cache_read"}`
+    /// (no histogram under the GenAI names).
+    cache_read: OnceLock<(Counter, Option<Histogram>)>,
     rate_limit_remaining: ByLabel<RateLimitKind, OnceLock<FloatGauge>>,
     rate_limit_limit: ByLabel<RateLimitKind, OnceLock<FloatGauge>>,
     /// `llm_budget_remaining_usd`, once a budget is set.
     budget_remaining: OnceLock<FloatGauge>,
 }
 
+/// What one (provider, model, operation) records into: the per-call
+/// histograms are per operation under the GenAI names (under the
+/// catalog's, the token and streaming histograms are per model, and every
+/// operation holds a handle to the same series).
 #[derive(Debug)]
 struct OpHandles {
     requests: Counter,
+    /// The duration of a successful call.
     duration: Histogram,
+    /// The duration of a failed call, by kind: the same series as
+    /// `duration` under the catalog's names, `error_type` series under the
+    /// GenAI names.
+    error_durations: ByLabel<LlmErrorType, OnceLock<Histogram>>,
+    request_tokens: ByLabel<TokenType, Histogram>,
+    time_to_first_token: OnceLock<Histogram>,
+    time_per_output_token: OnceLock<Histogram>,
 }
 
 type ModelEntry = Entry<2, ModelHandles>;
@@ -122,20 +130,6 @@ impl ModelHandles {
             metrics: metrics.clone(),
             price,
             tokens: ByLabel::new(|t| metrics.tokens.get_or_create(&token_labels(t)).clone()),
-            request_tokens: ByLabel::new(|t| {
-                let r#type = match t {
-                    TokenType::Input => RequestTokenType::Input,
-                    TokenType::Output => RequestTokenType::Output,
-                };
-                metrics
-                    .request_tokens
-                    .get_or_create(&LlmRequestTokenLabels {
-                        provider: provider.clone(),
-                        model: model.clone(),
-                        r#type,
-                    })
-                    .clone()
-            }),
             cost: metrics.cost_usd.get_or_create(&model_labels(keys)).clone(),
             in_flight: metrics
                 .requests_in_flight
@@ -145,8 +139,6 @@ impl ModelHandles {
                 .clone(),
             ops: ByLabel::new(|_| OnceLock::new()),
             errors: ByLabel::new(|_| OnceLock::new()),
-            time_to_first_token: OnceLock::new(),
-            time_per_output_token: OnceLock::new(),
             queue_duration: OnceLock::new(),
             inter_token_latency: OnceLock::new(),
             finish_reasons: ByLabel::new(|_| OnceLock::new()),
@@ -185,20 +177,17 @@ impl ModelHandles {
         })
     }
 
-    fn cache_read(&self, keys: &[SharedStr; 2]) -> &(Counter, Histogram) {
+    fn cache_read(&self, keys: &[SharedStr; 2]) -> &(Counter, Option<Histogram>) {
         self.cache_read.get_or_init(|| {
             let counter = self
                 .metrics
                 .cache_read_tokens
                 .get_or_create(&model_labels(keys));
+            // Per model under the catalog's names; none under GenAI's.
             let histogram = self
                 .metrics
-                .request_tokens
-                .get_or_create(&LlmRequestTokenLabels {
-                    provider: keys[0].clone(),
-                    model: keys[1].clone(),
-                    r#type: RequestTokenType::CacheRead,
-                });
+                .histograms
+                .cache_read_tokens(&keys[0], &keys[1]);
             (counter, histogram)
         })
     }
@@ -224,14 +213,21 @@ impl ModelHandles {
     #[inline]
     fn op(&self, keys: &[SharedStr; 2], operation: LlmOperation) -> &OpHandles {
         self.ops.get(operation).get_or_init(|| {
+            let [provider, model] = keys;
             let labels = LlmRequestLabels {
-                provider: keys[0].clone(),
-                model: keys[1].clone(),
+                provider: provider.clone(),
+                model: model.clone(),
                 operation,
             };
+            let histograms = &self.metrics.histograms;
+            let tokens = |t| histograms.request_tokens(provider, model, operation, t);
             OpHandles {
-                requests: self.metrics.requests.get_or_create(&labels).clone(),
-                duration: self.metrics.request_duration.get_or_create(&labels).clone(),
+                requests: self.metrics.requests.get_or_create(&labels),
+                duration: histograms.duration(provider, model, operation, None),
+                error_durations: ByLabel::new(|_| OnceLock::new()),
+                request_tokens: ByLabel::new(tokens),
+                time_to_first_token: OnceLock::new(),
+                time_per_output_token: OnceLock::new(),
             }
         })
     }
@@ -247,22 +243,40 @@ impl ModelHandles {
         })
     }
 
-    fn time_to_first_token(&self, keys: &[SharedStr; 2]) -> &Histogram {
-        self.time_to_first_token.get_or_init(|| {
-            self.metrics
-                .time_to_first_token
-                .get_or_create(&model_labels(keys))
-                .clone()
-        })
+    fn error_duration(
+        &self,
+        keys: &[SharedStr; 2],
+        operation: LlmOperation,
+        kind: LlmErrorType,
+    ) -> &Histogram {
+        self.op(keys, operation)
+            .error_durations
+            .get(kind)
+            .get_or_init(|| {
+                self.metrics
+                    .histograms
+                    .duration(&keys[0], &keys[1], operation, Some(kind))
+            })
     }
 
-    fn time_per_output_token(&self, keys: &[SharedStr; 2]) -> &Histogram {
-        self.time_per_output_token.get_or_init(|| {
-            self.metrics
-                .time_per_output_token
-                .get_or_create(&model_labels(keys))
-                .clone()
-        })
+    fn time_to_first_token(&self, keys: &[SharedStr; 2], operation: LlmOperation) -> &Histogram {
+        self.op(keys, operation)
+            .time_to_first_token
+            .get_or_init(|| {
+                self.metrics
+                    .histograms
+                    .time_to_first_token(&keys[0], &keys[1], operation)
+            })
+    }
+
+    fn time_per_output_token(&self, keys: &[SharedStr; 2], operation: LlmOperation) -> &Histogram {
+        self.op(keys, operation)
+            .time_per_output_token
+            .get_or_init(|| {
+                self.metrics
+                    .histograms
+                    .time_per_output_token(&keys[0], &keys[1], operation)
+            })
     }
 }
 
@@ -720,7 +734,10 @@ impl LlmCallTracker<'_> {
         self.last_token = Some(now);
         if let Some(entry) = self.entry {
             let ttft = self.start.until(now).as_secs_f64();
-            entry.value.time_to_first_token(&entry.keys).observe(ttft);
+            entry
+                .value
+                .time_to_first_token(&entry.keys, self.operation)
+                .observe(ttft);
         }
     }
 
@@ -864,7 +881,13 @@ impl LlmCallTracker<'_> {
         }
         let op = handles.op(&entry.keys, self.operation);
         op.requests.inc();
-        op.duration.observe(self.start.until(now).as_secs_f64());
+        let duration = self.start.until(now).as_secs_f64();
+        match outcome {
+            Outcome::Success { .. } => op.duration.observe(duration),
+            Outcome::Error(kind) => handles
+                .error_duration(&entry.keys, self.operation, kind)
+                .observe(duration),
+        }
         match outcome {
             Outcome::Success {
                 input,
@@ -876,18 +899,18 @@ impl LlmCallTracker<'_> {
                 // u64 -> f64 loses precision only past 2^53 tokens.
                 #[allow(clippy::cast_precision_loss)]
                 {
-                    handles
-                        .request_tokens
+                    op.request_tokens
                         .get(TokenType::Input)
                         .observe(input as f64);
-                    handles
-                        .request_tokens
+                    op.request_tokens
                         .get(TokenType::Output)
                         .observe(output as f64);
                     if let Some(cached) = self.cache_read {
                         let (counter, histogram) = handles.cache_read(&entry.keys);
                         counter.inc_by(cached);
-                        histogram.observe(cached as f64);
+                        if let Some(histogram) = histogram {
+                            histogram.observe(cached as f64);
+                        }
                     }
                 }
                 let cost = cost.or_else(|| self.price.map(|p| p.cost(input, output)));
@@ -904,7 +927,7 @@ impl LlmCallTracker<'_> {
                     let per_token =
                         now.saturating_duration_since(first).as_secs_f64() / (output - 1) as f64;
                     handles
-                        .time_per_output_token(&entry.keys)
+                        .time_per_output_token(&entry.keys, self.operation)
                         .observe(per_token);
                 }
             }
