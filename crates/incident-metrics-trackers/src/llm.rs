@@ -543,15 +543,15 @@ impl LlmRecorder {
     /// let mut registry = Registry::new(&MetricsConfig::new())?;
     /// let catalog = Catalog::register(&mut registry)?;
     /// let llm = LlmRecorder::from_catalog(&catalog, &TrackerConfig::default())?;
-    /// llm.set_budget("openai", "gpt-4", 0.10)?;
-    /// llm.start("openai", "gpt-4", "chat").success(1_000, 500); // $0.06
-    /// llm.start("openai", "gpt-4", "chat").success(1_000, 500); // $0.06: overspent
+    /// llm.set_budget("openai", "gpt-4", 1.0)?;
+    /// llm.start("openai", "gpt-4", "chat").success_with_cost(1_000, 500, 0.75);
+    /// llm.start("openai", "gpt-4", "chat").success_with_cost(1_000, 500, 0.75); // overspent
     /// assert!(llm.set_budget("openai", "gpt-4", f64::NAN).is_err());
     ///
     /// let mut text = String::new();
     /// incident_metrics_core::prometheus_client::encoding::text::encode(&mut text, registry.as_prometheus())?;
-    /// assert!(text.contains(r#"llm_budget_usd{provider="openai",model="gpt-4"} 0.1"#));
-    /// assert!(text.contains(r#"llm_budget_remaining_usd{provider="openai",model="gpt-4"} -0.0199"#));
+    /// assert!(text.contains(r#"llm_budget_usd{provider="openai",model="gpt-4"} 1.0"#));
+    /// assert!(text.contains(r#"llm_budget_remaining_usd{provider="openai",model="gpt-4"} -0.5"#));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_budget(&self, provider: &str, model: &str, usd: f64) -> Result<()> {
@@ -745,8 +745,7 @@ impl LlmCallTracker<'_> {
     /// The first is the time to first token, as
     /// [`first_token`](Self::first_token); every later one records the
     /// time since the previous one in `llm_inter_token_latency_seconds`.
-    /// Nothing is recorded after the call finished, or by a tracker that
-    /// records nothing (which reads no clock).
+    /// A tracker that records nothing reads no clock here either.
     ///
     /// # Examples
     ///

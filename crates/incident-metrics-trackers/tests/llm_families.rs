@@ -86,7 +86,7 @@ fn tokens_record_time_to_first_token_then_one_gap_per_later_chunk() {
 }
 
 #[test]
-fn tokens_after_the_call_finished_record_nothing() {
+fn a_failed_stream_keeps_the_gaps_it_saw() {
     let (registry, llm) = recorder(&TrackerConfig::default());
     let mut call = llm.start("openai", "gpt-4o", "chat");
     call.token();
