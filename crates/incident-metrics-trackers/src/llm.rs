@@ -79,6 +79,8 @@ struct Inner {
 #[derive(Debug)]
 pub(crate) struct ModelHandles {
     metrics: LlmMetrics,
+    /// Whether the per-call histograms take the GenAI names.
+    genai: bool,
     price: Option<ModelPrice>,
     tokens: ByLabel<TokenType, Counter>,
     cost: Counter<f64, AtomicU64>,
@@ -107,9 +109,8 @@ struct OpHandles {
     requests: Counter,
     /// The duration of a successful call.
     duration: Histogram,
-    /// The duration of a failed call, by kind: the same series as
-    /// `duration` under the catalog's names, `error_type` series under the
-    /// GenAI names.
+    /// The duration of a failed call, by kind, under the GenAI names
+    /// (unused under the catalog's, where `duration` takes every call).
     error_durations: ByLabel<LlmErrorType, OnceLock<Histogram>>,
     request_tokens: ByLabel<TokenType, Histogram>,
     time_to_first_token: OnceLock<Histogram>,
@@ -128,6 +129,7 @@ impl ModelHandles {
         };
         Self {
             metrics: metrics.clone(),
+            genai: metrics.histograms.is_genai(),
             price,
             tokens: ByLabel::new(|t| metrics.tokens.get_or_create(&token_labels(t)).clone()),
             cost: metrics.cost_usd.get_or_create(&model_labels(keys)).clone(),
@@ -243,20 +245,25 @@ impl ModelHandles {
         })
     }
 
-    fn error_duration(
-        &self,
+    /// The duration series of a failed call of `op`: under the catalog's
+    /// names the one of every call, under the GenAI names its own per
+    /// `error_type`.
+    #[inline]
+    fn error_duration<'a>(
+        &'a self,
+        op: &'a OpHandles,
         keys: &[SharedStr; 2],
         operation: LlmOperation,
         kind: LlmErrorType,
-    ) -> &Histogram {
-        self.op(keys, operation)
-            .error_durations
-            .get(kind)
-            .get_or_init(|| {
-                self.metrics
-                    .histograms
-                    .duration(&keys[0], &keys[1], operation, Some(kind))
-            })
+    ) -> &'a Histogram {
+        if !self.genai {
+            return &op.duration;
+        }
+        op.error_durations.get(kind).get_or_init(|| {
+            self.metrics
+                .histograms
+                .duration(&keys[0], &keys[1], operation, Some(kind))
+        })
     }
 
     fn time_to_first_token(&self, keys: &[SharedStr; 2], operation: LlmOperation) -> &Histogram {
@@ -884,7 +891,7 @@ impl LlmCallTracker<'_> {
         match outcome {
             Outcome::Success { .. } => op.duration.observe(duration),
             Outcome::Error(kind) => handles
-                .error_duration(&entry.keys, self.operation, kind)
+                .error_duration(op, &entry.keys, self.operation, kind)
                 .observe(duration),
         }
         match outcome {
