@@ -1,6 +1,9 @@
 //! Tracker overhead: one start/finish pair per iteration, in steady state
 //! (labels already resolved), for every tracker; plus the clock reads it is
-//! built from.
+//! built from. `llm_success_budgeted` calls a pair with a budget, so each
+//! call also lowers `llm_budget_remaining_usd`; `llm_streaming_full` reports
+//! everything a streamed call can (queue time, chunks, finish reason,
+//! cached tokens).
 //!
 //! Run: `cargo bench -p incident-metrics-benches --bench trackers -- --warm-up-time 1 --measurement-time 3`
 
@@ -15,7 +18,7 @@ use incident_metrics_catalog::Catalog;
 use incident_metrics_catalog::incident::{IncidentStatus, Severity};
 use incident_metrics_catalog::storage::StorageOperation;
 use incident_metrics_core::{Histogram, MetricsConfig, Registry};
-use incident_metrics_trackers::{TrackerConfig, Trackers, measure};
+use incident_metrics_trackers::{RateLimitKind, TrackerConfig, Trackers, measure};
 
 fn trackers(c: &mut Criterion) {
     let Ok(mut registry) = Registry::new(&MetricsConfig::new()) else {
@@ -30,6 +33,10 @@ fn trackers(c: &mut Criterion) {
     let Ok(h) = Histogram::new("h_seconds", &[0.001, 0.01, 0.1, 1.0]) else {
         return;
     };
+    // The budgeted pair's calls also lower llm_budget_remaining_usd.
+    if t.llm.set_budget("openai", "gpt-4o-mini", 1e9).is_err() {
+        return;
+    }
 
     let mut g = c.benchmark_group("baseline");
     g.bench_function("std_instant_now", |b| b.iter(Instant::now));
@@ -73,6 +80,26 @@ fn trackers(c: &mut Criterion) {
                 .start(black_box("openai"), black_box("gpt-4o"), "chat");
             call.first_token();
             call.success(black_box(1_200), black_box(350));
+        });
+    });
+    g.bench_function("llm_success_budgeted", |b| {
+        b.iter(|| {
+            t.llm
+                .start(black_box("openai"), black_box("gpt-4o-mini"), "chat")
+                .success(black_box(1_200), black_box(350));
+        });
+    });
+    g.bench_function("llm_streaming_full", |b| {
+        b.iter(|| llm_streaming_full(&t));
+    });
+    g.bench_function("llm_rate_limit_remaining", |b| {
+        b.iter(|| {
+            t.llm.rate_limit_remaining(
+                black_box("openai"),
+                black_box("gpt-4o"),
+                RateLimitKind::Tokens,
+                black_box(29_000.0),
+            );
         });
     });
     g.bench_function("incident", |b| {
@@ -135,6 +162,15 @@ fn trackers(c: &mut Criterion) {
                 call.success(black_box(1_200), black_box(350));
             }),
         ),
+        (
+            "llm_success_budgeted",
+            Box::new(|| {
+                t.llm
+                    .start(black_box("openai"), black_box("gpt-4o-mini"), "chat")
+                    .success(black_box(1_200), black_box(350));
+            }),
+        ),
+        ("llm_streaming_full", Box::new(|| llm_streaming_full(&t))),
         (
             "incident",
             Box::new(|| {
@@ -219,6 +255,21 @@ fn trackers(c: &mut Criterion) {
         });
         g.finish();
     }
+}
+
+/// A streamed call reporting everything issue #21 added: queue time,
+/// four chunks, a finish reason and cached tokens, against a budget.
+fn llm_streaming_full(t: &Trackers) {
+    let mut call = t
+        .llm
+        .start(black_box("openai"), black_box("gpt-4o"), "chat");
+    call.queued(black_box(Duration::from_millis(3)));
+    for _ in 0..4 {
+        call.token();
+    }
+    call.finish_reason(black_box("stop"));
+    call.cache_read_tokens(black_box(64));
+    call.success(black_box(1_200), black_box(350));
 }
 
 /// A named start/finish pair.

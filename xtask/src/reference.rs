@@ -5,6 +5,7 @@
 
 use std::fmt::{self, Write as _};
 
+use incident_metrics_catalog::genai::GENAI_EQUIVALENTS;
 use incident_metrics_catalog::{Catalog, FAMILIES};
 use incident_metrics_core::prometheus_client::encoding::text::encode;
 use incident_metrics_core::{
@@ -380,6 +381,51 @@ pub fn metrics_reference() -> Result<String, Error> {
             family.kind,
             family.unit.as_deref().unwrap_or(""),
             family.help
+        )?;
+    }
+    writeln!(out)?;
+
+    writeln!(out, "## OpenTelemetry GenAI names\n")?;
+    writeln!(
+        out,
+        "With `genai_names = true` in `[metrics]` (or `INCIDENT_METRICS_GENAI_NAMES=true`, \
+         `MetricsConfig::with_genai_names`; off by default) the LLM families that have an \
+         OpenTelemetry GenAI equivalent (semantic conventions v1.41) register under the GenAI \
+         name instead, translated to Prometheus as OpenTelemetry's exporters do, **without the \
+         namespace prefix** (so that dashboards built for OpenTelemetry GenAI work unchanged), \
+         with the GenAI bucket boundaries and the GenAI attributes as labels. Every other \
+         family, the other LLM families included, keeps its name above. \
+         `gen_ai_response_model` repeats the requested model; `gen_ai_operation_name` takes \
+         OpenTelemetry's spellings (`text_completion`, `embeddings`) for `completion` and \
+         `embedding`; `error_type` (an `llm_errors_total` kind) is present only on the \
+         durations of failed calls; cache reads have no GenAI token type and stay in \
+         `{DEFAULT_NAMESPACE}_llm_cache_read_tokens_total`. Provider and model pass the same \
+         limiters, and each family holds at most its cardinality limit of series.\n"
+    )?;
+    writeln!(
+        out,
+        "| catalog family | with `genai_names = true` | buckets | labels |\n|---|---|---|---|"
+    )?;
+    let mut genai_registry = Registry::new(&MetricsConfig::new().with_genai_names(true))?;
+    let _genai_catalog = Catalog::register(&mut genai_registry)?;
+    for (ours, genai) in GENAI_EQUIVALENTS {
+        let bounds = genai_registry
+            .families()
+            .iter()
+            .find(|f| f.spec.name == genai.name)
+            .and_then(|f| f.buckets.clone())
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "| `{}` | `{}` | {} | {} |",
+            main_name(ours),
+            genai.full_name(""),
+            bounds
+                .iter()
+                .map(f64::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            labels_list(genai.labels)
         )?;
     }
     writeln!(out)?;

@@ -80,14 +80,15 @@ pub use alert::AlertMetrics;
 pub use catalog::Catalog;
 pub use errors::ErrorMetrics;
 pub use family::{
-    CounterFamily, ExemplarCounterFamily, FloatCounterFamily, GaugeFamily, HistogramFamily,
-    LabelSet,
+    CounterFamily, ExemplarCounterFamily, FloatCounterFamily, FloatGaugeFamily, GaugeFamily,
+    HistogramFamily, LabelSet,
 };
 pub use grpc::GrpcMetrics;
 pub use http::HttpMetrics;
 pub use incident::IncidentMetrics;
 pub use limits::LimitMetrics;
-pub use llm::LlmMetrics;
+pub use llm::genai::{self, GenAiMetrics};
+pub use llm::{LlmHistograms, LlmMetrics};
 pub use notification::NotificationMetrics;
 pub use playbook::PlaybookMetrics;
 pub use storage::StorageMetrics;
@@ -132,11 +133,22 @@ pub const FAMILIES: &[&incident_metrics_core::FamilySpec] = &[
     &llm::REQUESTS,
     &llm::REQUEST_DURATION,
     &llm::TOKENS,
-    &llm::TOKENS_PER_REQUEST,
+    &llm::REQUEST_TOKENS,
     &llm::ERRORS,
     &llm::COST,
     &llm::TIME_TO_FIRST_TOKEN,
     &llm::TIME_PER_OUTPUT_TOKEN,
+    &llm::QUEUE_DURATION,
+    &llm::INTER_TOKEN_LATENCY,
+    &llm::FINISH_REASONS,
+    &llm::CACHE_READ_TOKENS,
+    &llm::REQUESTS_IN_FLIGHT,
+    &llm::RATE_LIMIT_REMAINING,
+    &llm::RATE_LIMIT_LIMIT,
+    &llm::BUDGET,
+    &llm::BUDGET_REMAINING,
+    &llm::PROVIDER_STATE,
+    &llm::FALLBACKS,
     &notification::NOTIFICATIONS,
     &notification::DELIVERY_DURATION,
     &notification::QUEUE_SIZE,

@@ -1,12 +1,20 @@
 //! LLM client families. Provider and model are open sets: callers pass them
 //! through a limiter (see the trackers crate) before they become labels.
+//!
+//! Four of them have an OpenTelemetry GenAI equivalent that takes their
+//! place under `genai_names = true` ([`genai`], [`LlmHistograms`]).
+
+pub mod genai;
 
 use incident_metrics_core::prometheus_client::encoding::EncodeLabelSet;
 use incident_metrics_core::{
-    FamilySpec, MetricKind, Registry, Result, SharedStr, Unit, buckets, label_enum,
+    FamilySpec, Histogram, MetricKind, Registry, Result, SharedStr, Unit, buckets, label_enum,
 };
 
-use crate::family::{self, CounterFamily, FloatCounterFamily, HistogramFamily};
+use self::genai::{GenAiLabels, GenAiMetrics, GenAiOperationLabels, GenAiTokenLabels};
+use crate::family::{
+    self, CounterFamily, FloatCounterFamily, FloatGaugeFamily, GaugeFamily, HistogramFamily,
+};
 
 label_enum! {
     /// The kind of LLM operation, after the OpenTelemetry GenAI
@@ -80,6 +88,133 @@ label_enum! {
     }
 }
 
+label_enum! {
+    /// The kind of tokens counted per request (`type` label of
+    /// `llm_request_tokens`): the two directions of [`TokenType`] plus the
+    /// prompt tokens the provider read from its cache.
+    pub enum RequestTokenType {
+        /// Prompt tokens.
+        Input => "input",
+        /// Completion tokens.
+        Output => "output",
+        /// Prompt tokens served from the provider's prompt cache (a part of
+        /// the input tokens, as OpenAI's `prompt_tokens_details.cached_tokens`).
+        CacheRead => "cache_read",
+    }
+}
+
+label_enum! {
+    /// Why an LLM answer ended (`reason` label of `llm_finish_reasons_total`):
+    /// a closed set; [`from_name`](Self::from_name) maps the providers'
+    /// spellings and anything unknown to `other`.
+    pub enum LlmFinishReason {
+        /// The model ended its answer (OpenAI `stop`, Anthropic `end_turn`).
+        Stop => "stop",
+        /// The answer hit the token limit (OpenAI `length`, Anthropic `max_tokens`).
+        Length => "length",
+        /// The provider's content filter cut the answer.
+        ContentFilter => "content_filter",
+        /// The model asked for tool or function calls.
+        ToolCalls => "tool_calls",
+        /// The call was aborted before the model finished (vLLM `abort`).
+        Abort => "abort",
+        /// The provider reported an error as the finish reason.
+        Error => "error",
+        /// Any other reason.
+        Other => "other",
+    }
+}
+
+impl LlmFinishReason {
+    /// The reason named `name` as OpenAI-compatible APIs spell it (`stop`,
+    /// `length`, `content_filter`, `tool_calls`, `function_call`), as
+    /// Anthropic does (`end_turn`, `stop_sequence`, `max_tokens`,
+    /// `tool_use`, `refusal`) or as Gemini does (`STOP`, `MAX_TOKENS`,
+    /// `SAFETY`); unknown names are [`Other`](Self::Other). Matching
+    /// ignores ASCII case and allocates nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_catalog::llm::LlmFinishReason;
+    ///
+    /// assert_eq!(LlmFinishReason::from_name("stop"), LlmFinishReason::Stop);
+    /// assert_eq!(LlmFinishReason::from_name("function_call"), LlmFinishReason::ToolCalls);
+    /// assert_eq!(LlmFinishReason::from_name("MAX_TOKENS"), LlmFinishReason::Length);
+    /// assert_eq!(LlmFinishReason::from_name("eos"), LlmFinishReason::Other);
+    /// ```
+    pub fn from_name(name: &str) -> Self {
+        const NAMES: &[(&str, LlmFinishReason)] = &[
+            ("stop", LlmFinishReason::Stop),
+            ("end_turn", LlmFinishReason::Stop),
+            ("stop_sequence", LlmFinishReason::Stop),
+            ("length", LlmFinishReason::Length),
+            ("max_tokens", LlmFinishReason::Length),
+            ("content_filter", LlmFinishReason::ContentFilter),
+            ("safety", LlmFinishReason::ContentFilter),
+            ("refusal", LlmFinishReason::ContentFilter),
+            ("tool_calls", LlmFinishReason::ToolCalls),
+            ("function_call", LlmFinishReason::ToolCalls),
+            ("tool_use", LlmFinishReason::ToolCalls),
+            ("abort", LlmFinishReason::Abort),
+            ("aborted", LlmFinishReason::Abort),
+            ("cancelled", LlmFinishReason::Abort),
+            ("error", LlmFinishReason::Error),
+        ];
+        let name = name.trim();
+        NAMES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or(Self::Other, |(_, reason)| *reason)
+    }
+}
+
+label_enum! {
+    /// What a rate-limit gauge counts (`kind` label): requests or tokens, as
+    /// in the `x-ratelimit-*-requests` and `x-ratelimit-*-tokens` headers.
+    pub enum RateLimitKind {
+        /// Requests.
+        Requests => "requests",
+        /// Tokens.
+        Tokens => "tokens",
+    }
+}
+
+label_enum! {
+    /// The health of a provider, the value of `llm_provider_state`
+    /// ([`value`](Self::value): 0, 1 or 2).
+    pub enum ProviderState {
+        /// Answering normally (0).
+        Healthy => "healthy",
+        /// Failing some calls, still tried (1).
+        Degraded => "degraded",
+        /// Marked down and skipped until its cool-down ends (2).
+        Down => "down",
+    }
+}
+
+impl ProviderState {
+    /// The gauge value: 0 healthy, 1 degraded, 2 down.
+    pub const fn value(self) -> i64 {
+        match self {
+            Self::Healthy => 0,
+            Self::Degraded => 1,
+            Self::Down => 2,
+        }
+    }
+}
+
+label_enum! {
+    /// How a fallback to the next provider ended (`outcome` label of
+    /// `llm_fallbacks_total`).
+    pub enum FallbackOutcome {
+        /// The provider fallen back to answered.
+        Success => "success",
+        /// It failed too.
+        Failure => "failure",
+    }
+}
+
 /// Labels of the per-call LLM families.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LlmRequestLabels {
@@ -91,7 +226,7 @@ pub struct LlmRequestLabels {
     pub operation: LlmOperation,
 }
 
-/// Labels of `llm_tokens_total` and `llm_tokens_per_request`.
+/// Labels of `llm_tokens_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LlmTokenLabels {
     /// The provider.
@@ -122,6 +257,57 @@ pub struct LlmModelLabels {
     pub model: SharedStr,
 }
 
+/// Labels of `llm_request_tokens`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LlmRequestTokenLabels {
+    /// The provider.
+    pub provider: SharedStr,
+    /// The model.
+    pub model: SharedStr,
+    /// Input, output or cache read.
+    pub r#type: RequestTokenType,
+}
+
+/// Labels of `llm_finish_reasons_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LlmFinishReasonLabels {
+    /// The provider.
+    pub provider: SharedStr,
+    /// The model.
+    pub model: SharedStr,
+    /// Why the answer ended.
+    pub reason: LlmFinishReason,
+}
+
+/// Labels of the rate-limit gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LlmRateLimitLabels {
+    /// The provider.
+    pub provider: SharedStr,
+    /// The model.
+    pub model: SharedStr,
+    /// Requests or tokens.
+    pub kind: RateLimitKind,
+}
+
+/// Labels of the per-provider LLM families.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LlmProviderLabels {
+    /// The provider.
+    pub provider: SharedStr,
+}
+
+/// Labels of `llm_fallbacks_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LlmFallbackLabels {
+    /// The provider that failed.
+    pub from: SharedStr,
+    /// The provider tried next.
+    pub to: SharedStr,
+    /// Whether the provider tried next answered.
+    pub outcome: FallbackOutcome,
+}
+
 /// `llm_requests_total`.
 pub const REQUESTS: FamilySpec = FamilySpec {
     name: "llm_requests",
@@ -149,10 +335,13 @@ pub const TOKENS: FamilySpec = FamilySpec {
     labels: &["provider", "model", "type"],
 };
 
-/// `llm_tokens_per_request`.
-pub const TOKENS_PER_REQUEST: FamilySpec = FamilySpec {
-    name: "llm_tokens_per_request",
-    help: "Number of tokens in one LLM call, by provider, model and direction",
+/// `llm_request_tokens`: the tokens of one call, as vLLM's prompt and
+/// generation tokens per request and OpenTelemetry's
+/// `gen_ai.client.token.usage`. It replaces `llm_tokens_per_request` (the
+/// same measurement, which had no `cache_read`).
+pub const REQUEST_TOKENS: FamilySpec = FamilySpec {
+    name: "llm_request_tokens",
+    help: "Number of tokens in one LLM call, by provider, model and type (input, output, cache_read)",
     kind: MetricKind::Histogram,
     unit: None,
     labels: &["provider", "model", "type"],
@@ -194,26 +383,143 @@ pub const TIME_PER_OUTPUT_TOKEN: FamilySpec = FamilySpec {
     labels: &["provider", "model"],
 };
 
+/// `llm_queue_duration_seconds`.
+pub const QUEUE_DURATION: FamilySpec = FamilySpec {
+    name: "llm_queue_duration",
+    help: "Time an LLM call waited in the service's own queue before it was sent",
+    kind: MetricKind::Histogram,
+    unit: Some(Unit::Seconds),
+    labels: &["provider", "model"],
+};
+
+/// `llm_inter_token_latency_seconds`.
+pub const INTER_TOKEN_LATENCY: FamilySpec = FamilySpec {
+    name: "llm_inter_token_latency",
+    help: "Time between two streamed chunks of one LLM answer",
+    kind: MetricKind::Histogram,
+    unit: Some(Unit::Seconds),
+    labels: &["provider", "model"],
+};
+
+/// `llm_finish_reasons_total`.
+pub const FINISH_REASONS: FamilySpec = FamilySpec {
+    name: "llm_finish_reasons",
+    help: "Total number of LLM answers by the reason they ended",
+    kind: MetricKind::Counter,
+    unit: None,
+    labels: &["provider", "model", "reason"],
+};
+
+/// `llm_cache_read_tokens_total`.
+pub const CACHE_READ_TOKENS: FamilySpec = FamilySpec {
+    name: "llm_cache_read_tokens",
+    help: "Total number of prompt tokens the provider served from its prompt cache",
+    kind: MetricKind::Counter,
+    unit: None,
+    labels: &["provider", "model"],
+};
+
+/// `llm_requests_in_flight`.
+pub const REQUESTS_IN_FLIGHT: FamilySpec = FamilySpec {
+    name: "llm_requests_in_flight",
+    help: "Number of LLM calls started and not yet finished, by provider",
+    kind: MetricKind::Gauge,
+    unit: None,
+    labels: &["provider"],
+};
+
+/// `llm_rate_limit_remaining`.
+pub const RATE_LIMIT_REMAINING: FamilySpec = FamilySpec {
+    name: "llm_rate_limit_remaining",
+    help: "Requests or tokens left in the provider's rate-limit window, as last reported in its x-ratelimit-remaining headers",
+    kind: MetricKind::Gauge,
+    unit: None,
+    labels: &["provider", "model", "kind"],
+};
+
+/// `llm_rate_limit_limit`.
+pub const RATE_LIMIT_LIMIT: FamilySpec = FamilySpec {
+    name: "llm_rate_limit_limit",
+    help: "Requests or tokens allowed in the provider's rate-limit window, as last reported in its x-ratelimit-limit headers",
+    kind: MetricKind::Gauge,
+    unit: None,
+    labels: &["provider", "model", "kind"],
+};
+
+/// `llm_budget_usd`.
+pub const BUDGET: FamilySpec = FamilySpec {
+    name: "llm_budget",
+    help: "Configured spending budget in US dollars, by provider and model",
+    kind: MetricKind::Gauge,
+    unit: Some(Unit::Other("usd")),
+    labels: &["provider", "model"],
+};
+
+/// `llm_budget_remaining_usd`.
+pub const BUDGET_REMAINING: FamilySpec = FamilySpec {
+    name: "llm_budget_remaining",
+    help: "Configured budget minus the cost of LLM calls so far in US dollars, negative once overspent",
+    kind: MetricKind::Gauge,
+    unit: Some(Unit::Other("usd")),
+    labels: &["provider", "model"],
+};
+
+/// `llm_provider_state`.
+pub const PROVIDER_STATE: FamilySpec = FamilySpec {
+    name: "llm_provider_state",
+    help: "State of an LLM provider: 0 healthy, 1 degraded, 2 down",
+    kind: MetricKind::Gauge,
+    unit: None,
+    labels: &["provider"],
+};
+
+/// `llm_fallbacks_total`.
+pub const FALLBACKS: FamilySpec = FamilySpec {
+    name: "llm_fallbacks",
+    help: "Total number of LLM calls moved from a failing provider to the next one, by outcome",
+    kind: MetricKind::Counter,
+    unit: None,
+    labels: &["from", "to", "outcome"],
+};
+
 /// The LLM families.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct LlmMetrics {
     /// `llm_requests_total{provider, model, operation}`.
     pub requests: CounterFamily<LlmRequestLabels>,
-    /// `llm_request_duration_seconds{provider, model, operation}`.
-    pub request_duration: HistogramFamily<LlmRequestLabels>,
+    /// The four histograms that have an OpenTelemetry GenAI equivalent
+    /// (duration, tokens per request, time to first token, time per
+    /// output token), under the catalog's names or the GenAI ones.
+    pub histograms: LlmHistograms,
     /// `llm_tokens_total{provider, model, type}`.
     pub tokens: CounterFamily<LlmTokenLabels>,
-    /// `llm_tokens_per_request{provider, model, type}`.
-    pub tokens_per_request: HistogramFamily<LlmTokenLabels>,
     /// `llm_errors_total{provider, model, error_type}`.
     pub errors: CounterFamily<LlmErrorLabels>,
     /// `llm_cost_usd_total{provider, model}`.
     pub cost_usd: FloatCounterFamily<LlmModelLabels>,
-    /// `llm_time_to_first_token_seconds{provider, model}`.
-    pub time_to_first_token: HistogramFamily<LlmModelLabels>,
-    /// `llm_time_per_output_token_seconds{provider, model}`.
-    pub time_per_output_token: HistogramFamily<LlmModelLabels>,
+    /// `llm_queue_duration_seconds{provider, model}`.
+    pub queue_duration: HistogramFamily<LlmModelLabels>,
+    /// `llm_inter_token_latency_seconds{provider, model}`.
+    pub inter_token_latency: HistogramFamily<LlmModelLabels>,
+    /// `llm_finish_reasons_total{provider, model, reason}`.
+    pub finish_reasons: CounterFamily<LlmFinishReasonLabels>,
+    /// `llm_cache_read_tokens_total{provider, model}`.
+    pub cache_read_tokens: CounterFamily<LlmModelLabels>,
+    /// `llm_requests_in_flight{provider}`.
+    pub requests_in_flight: GaugeFamily<LlmProviderLabels>,
+    /// `llm_rate_limit_remaining{provider, model, kind}`.
+    pub rate_limit_remaining: FloatGaugeFamily<LlmRateLimitLabels>,
+    /// `llm_rate_limit_limit{provider, model, kind}`.
+    pub rate_limit_limit: FloatGaugeFamily<LlmRateLimitLabels>,
+    /// `llm_budget_usd{provider, model}`.
+    pub budget_usd: FloatGaugeFamily<LlmModelLabels>,
+    /// `llm_budget_remaining_usd{provider, model}`.
+    pub budget_remaining_usd: FloatGaugeFamily<LlmModelLabels>,
+    /// `llm_provider_state{provider}`.
+    pub provider_state: GaugeFamily<LlmProviderLabels>,
+    /// `llm_fallbacks_total{from, to, outcome}`.
+    pub fallbacks: CounterFamily<LlmFallbackLabels>,
 }
 
 impl LlmMetrics {
@@ -223,31 +529,252 @@ impl LlmMetrics {
     ///
     /// Any registration error.
     pub fn register(registry: &mut Registry) -> Result<Self> {
+        let requests = family::counter(registry, &REQUESTS)?;
+        let genai = if registry.config().genai_names() {
+            Some(GenAiMetrics::register(registry)?)
+        } else {
+            None
+        };
+        let (histograms, tokens, errors, cost_usd) = match genai {
+            Some(genai) => (
+                LlmHistograms::GenAi(genai),
+                family::counter(registry, &TOKENS)?,
+                family::counter(registry, &ERRORS)?,
+                family::float_counter(registry, &COST)?,
+            ),
+            None => {
+                let request_duration = family::histogram(
+                    registry,
+                    &REQUEST_DURATION,
+                    buckets::GENAI_DURATION_SECONDS,
+                )?;
+                let tokens = family::counter(registry, &TOKENS)?;
+                let request_tokens =
+                    family::histogram(registry, &REQUEST_TOKENS, buckets::GENAI_TOKENS)?;
+                let errors = family::counter(registry, &ERRORS)?;
+                let cost_usd = family::float_counter(registry, &COST)?;
+                let time_to_first_token = family::histogram(
+                    registry,
+                    &TIME_TO_FIRST_TOKEN,
+                    buckets::GENAI_TIME_TO_FIRST_TOKEN_SECONDS,
+                )?;
+                let time_per_output_token = family::histogram(
+                    registry,
+                    &TIME_PER_OUTPUT_TOKEN,
+                    buckets::GENAI_TIME_PER_OUTPUT_TOKEN_SECONDS,
+                )?;
+                let histograms = LlmHistograms::Catalog {
+                    request_duration,
+                    request_tokens,
+                    time_to_first_token,
+                    time_per_output_token,
+                };
+                (histograms, tokens, errors, cost_usd)
+            }
+        };
         Ok(Self {
-            requests: family::counter(registry, &REQUESTS)?,
-            request_duration: family::histogram(
+            requests,
+            histograms,
+            tokens,
+            errors,
+            cost_usd,
+            queue_duration: family::histogram(
                 registry,
-                &REQUEST_DURATION,
-                buckets::GENAI_DURATION_SECONDS,
+                &QUEUE_DURATION,
+                buckets::TASK_DURATION_SECONDS,
             )?,
-            tokens: family::counter(registry, &TOKENS)?,
-            tokens_per_request: family::histogram(
+            inter_token_latency: family::histogram(
                 registry,
-                &TOKENS_PER_REQUEST,
-                buckets::GENAI_TOKENS,
-            )?,
-            errors: family::counter(registry, &ERRORS)?,
-            cost_usd: family::float_counter(registry, &COST)?,
-            time_to_first_token: family::histogram(
-                registry,
-                &TIME_TO_FIRST_TOKEN,
-                buckets::GENAI_TIME_TO_FIRST_TOKEN_SECONDS,
-            )?,
-            time_per_output_token: family::histogram(
-                registry,
-                &TIME_PER_OUTPUT_TOKEN,
+                &INTER_TOKEN_LATENCY,
                 buckets::GENAI_TIME_PER_OUTPUT_TOKEN_SECONDS,
             )?,
+            finish_reasons: family::counter(registry, &FINISH_REASONS)?,
+            cache_read_tokens: family::counter(registry, &CACHE_READ_TOKENS)?,
+            requests_in_flight: family::gauge(registry, &REQUESTS_IN_FLIGHT)?,
+            rate_limit_remaining: family::float_gauge(registry, &RATE_LIMIT_REMAINING)?,
+            rate_limit_limit: family::float_gauge(registry, &RATE_LIMIT_LIMIT)?,
+            budget_usd: family::float_gauge(registry, &BUDGET)?,
+            budget_remaining_usd: family::float_gauge(registry, &BUDGET_REMAINING)?,
+            provider_state: family::gauge(registry, &PROVIDER_STATE)?,
+            fallbacks: family::counter(registry, &FALLBACKS)?,
         })
+    }
+}
+
+/// The four LLM histograms that have an OpenTelemetry GenAI equivalent,
+/// under the naming the configuration chose
+/// ([`MetricsConfig::genai_names`](incident_metrics_core::MetricsConfig::genai_names)).
+///
+/// Recorders resolve their handles through the methods, which take the
+/// labels of both namings and use those of the one in force, so that they
+/// record the same way under either.
+///
+/// # Examples
+///
+/// ```
+/// use incident_metrics_catalog::Catalog;
+/// use incident_metrics_catalog::llm::{LlmErrorType, LlmOperation};
+/// use incident_metrics_core::{MetricsConfig, Registry, SharedStr};
+///
+/// let mut registry = Registry::new(&MetricsConfig::new().with_genai_names(true))?;
+/// let catalog = Catalog::register(&mut registry)?;
+/// let (provider, model) = (SharedStr::from("openai"), SharedStr::from("gpt-4o"));
+/// let histograms = &catalog.llm.histograms;
+/// assert!(histograms.is_genai());
+/// histograms
+///     .duration(&provider, &model, LlmOperation::Chat, Some(LlmErrorType::Timeout))
+///     .observe(30.0);
+///
+/// let mut text = String::new();
+/// incident_metrics_core::prometheus_client::encoding::text::encode(&mut text, registry.as_prometheus())
+///     .unwrap();
+/// assert!(text.contains(
+///     "\ngen_ai_client_operation_duration_seconds_count{gen_ai_operation_name=\"chat\",\
+///      gen_ai_provider_name=\"openai\",gen_ai_request_model=\"gpt-4o\",\
+///      gen_ai_response_model=\"gpt-4o\",error_type=\"timeout\"} 1\n"
+/// ));
+/// # Ok::<(), incident_metrics_core::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum LlmHistograms {
+    /// The catalog's names (the default).
+    Catalog {
+        /// `llm_request_duration_seconds{provider, model, operation}`.
+        request_duration: HistogramFamily<LlmRequestLabels>,
+        /// `llm_request_tokens{provider, model, type}`.
+        request_tokens: HistogramFamily<LlmRequestTokenLabels>,
+        /// `llm_time_to_first_token_seconds{provider, model}`.
+        time_to_first_token: HistogramFamily<LlmModelLabels>,
+        /// `llm_time_per_output_token_seconds{provider, model}`.
+        time_per_output_token: HistogramFamily<LlmModelLabels>,
+    },
+    /// The OpenTelemetry GenAI names (`genai_names = true`).
+    GenAi(GenAiMetrics),
+}
+
+impl LlmHistograms {
+    /// Whether the GenAI names are in force.
+    pub fn is_genai(&self) -> bool {
+        matches!(self, Self::GenAi(_))
+    }
+
+    /// The duration series of one call: `llm_request_duration_seconds`
+    /// (whatever its outcome: `error` is not one of its labels) or
+    /// `gen_ai_client_operation_duration_seconds` (with `error_type` when
+    /// `error` is given).
+    pub fn duration(
+        &self,
+        provider: &SharedStr,
+        model: &SharedStr,
+        operation: LlmOperation,
+        error: Option<LlmErrorType>,
+    ) -> Histogram {
+        match self {
+            Self::Catalog {
+                request_duration, ..
+            } => request_duration.get_or_create(&LlmRequestLabels {
+                provider: provider.clone(),
+                model: model.clone(),
+                operation,
+            }),
+            Self::GenAi(genai) => {
+                genai
+                    .client_operation_duration
+                    .get_or_create(&GenAiOperationLabels {
+                        call: GenAiLabels::new(provider, model, operation),
+                        error_type: error,
+                    })
+            }
+        }
+    }
+
+    /// The tokens-per-call series of input or output tokens:
+    /// `llm_request_tokens` or `gen_ai_client_token_usage`.
+    pub fn request_tokens(
+        &self,
+        provider: &SharedStr,
+        model: &SharedStr,
+        operation: LlmOperation,
+        token_type: TokenType,
+    ) -> Histogram {
+        match self {
+            Self::Catalog { request_tokens, .. } => {
+                request_tokens.get_or_create(&LlmRequestTokenLabels {
+                    provider: provider.clone(),
+                    model: model.clone(),
+                    r#type: match token_type {
+                        TokenType::Input => RequestTokenType::Input,
+                        TokenType::Output => RequestTokenType::Output,
+                    },
+                })
+            }
+            Self::GenAi(genai) => genai.client_token_usage.get_or_create(&GenAiTokenLabels {
+                call: GenAiLabels::new(provider, model, operation),
+                token_type,
+            }),
+        }
+    }
+
+    /// The cache-read tokens-per-call series,
+    /// `llm_request_tokens{type="cache_read"}`; `None` under the GenAI
+    /// names, which have no such token type (cache reads are part of the
+    /// input, and stay counted in `llm_cache_read_tokens_total`).
+    pub fn cache_read_tokens(&self, provider: &SharedStr, model: &SharedStr) -> Option<Histogram> {
+        match self {
+            Self::Catalog { request_tokens, .. } => {
+                Some(request_tokens.get_or_create(&LlmRequestTokenLabels {
+                    provider: provider.clone(),
+                    model: model.clone(),
+                    r#type: RequestTokenType::CacheRead,
+                }))
+            }
+            Self::GenAi(_) => None,
+        }
+    }
+
+    /// The time-to-first-token series: `llm_time_to_first_token_seconds`
+    /// (by provider and model) or `gen_ai_server_time_to_first_token_seconds`.
+    pub fn time_to_first_token(
+        &self,
+        provider: &SharedStr,
+        model: &SharedStr,
+        operation: LlmOperation,
+    ) -> Histogram {
+        match self {
+            Self::Catalog {
+                time_to_first_token,
+                ..
+            } => time_to_first_token.get_or_create(&LlmModelLabels {
+                provider: provider.clone(),
+                model: model.clone(),
+            }),
+            Self::GenAi(genai) => genai
+                .server_time_to_first_token
+                .get_or_create(&GenAiLabels::new(provider, model, operation)),
+        }
+    }
+
+    /// The time-per-output-token series:
+    /// `llm_time_per_output_token_seconds` (by provider and model) or
+    /// `gen_ai_server_time_per_output_token_seconds`.
+    pub fn time_per_output_token(
+        &self,
+        provider: &SharedStr,
+        model: &SharedStr,
+        operation: LlmOperation,
+    ) -> Histogram {
+        match self {
+            Self::Catalog {
+                time_per_output_token,
+                ..
+            } => time_per_output_token.get_or_create(&LlmModelLabels {
+                provider: provider.clone(),
+                model: model.clone(),
+            }),
+            Self::GenAi(genai) => genai
+                .server_time_per_output_token
+                .get_or_create(&GenAiLabels::new(provider, model, operation)),
+        }
     }
 }

@@ -9,7 +9,7 @@ use incident_metrics_catalog::http::{HttpRouteLabels, Method};
 use incident_metrics_catalog::test_util::TestMetrics;
 use incident_metrics_catalog::{Catalog, FAMILIES};
 use incident_metrics_core::prometheus_client::encoding::{prometheus_text, text};
-use incident_metrics_core::{MetricsConfig, Registry};
+use incident_metrics_core::{FamilySpec, MetricsConfig, Registry};
 
 /// CONTRACT.md's table: name after the prefix (0.0.4 form), type, labels.
 const CONTRACT: &[(&str, &str, &[&str])] = &[
@@ -83,6 +83,48 @@ const CONTRACT: &[(&str, &str, &[&str])] = &[
         &["provider", "model", "error_type"],
     ),
     ("llm_cost_usd_total", "counter", &["provider", "model"]),
+    // Issue #21: the LLM families at the level of vLLM, LiteLLM and the
+    // OpenTelemetry GenAI conventions, and the provider chain's.
+    (
+        "llm_request_tokens",
+        "histogram",
+        &["provider", "model", "type"],
+    ),
+    (
+        "llm_queue_duration_seconds",
+        "histogram",
+        &["provider", "model"],
+    ),
+    (
+        "llm_inter_token_latency_seconds",
+        "histogram",
+        &["provider", "model"],
+    ),
+    (
+        "llm_finish_reasons_total",
+        "counter",
+        &["provider", "model", "reason"],
+    ),
+    (
+        "llm_cache_read_tokens_total",
+        "counter",
+        &["provider", "model"],
+    ),
+    ("llm_requests_in_flight", "gauge", &["provider"]),
+    (
+        "llm_rate_limit_remaining",
+        "gauge",
+        &["provider", "model", "kind"],
+    ),
+    (
+        "llm_rate_limit_limit",
+        "gauge",
+        &["provider", "model", "kind"],
+    ),
+    ("llm_budget_usd", "gauge", &["provider", "model"]),
+    ("llm_budget_remaining_usd", "gauge", &["provider", "model"]),
+    ("llm_provider_state", "gauge", &["provider"]),
+    ("llm_fallbacks_total", "counter", &["from", "to", "outcome"]),
     ("notifications_total", "counter", &["channel", "status"]),
     (
         "notification_delivery_duration_seconds",
@@ -328,7 +370,9 @@ fn family_limits_fold_new_label_sets_into_one_overflow_series() {
             operation: LlmOperation::Chat,
         };
         llm.requests.get_or_create(&labels).inc();
-        llm.request_duration.get_or_create(&labels).observe(1.0);
+        llm.histograms
+            .duration(&labels.provider, &labels.model, labels.operation, None)
+            .observe(1.0);
     }
     let text = render_prometheus(metrics.registry());
     let series = text
@@ -375,4 +419,161 @@ fn an_override_naming_no_family_is_refused_once_registration_is_over() {
         assert_eq!(jobs.limit(), 3);
     }
     r.check_cardinality_limits().unwrap();
+}
+
+/// The families registered under `genai_names = true`: the catalog's with
+/// each GenAI equivalent in place of the first catalog family it replaces
+/// and the others it replaces left out.
+fn genai_families() -> Vec<FamilySpec> {
+    use incident_metrics_catalog::genai::GENAI_EQUIVALENTS;
+    let mut out = Vec::new();
+    for spec in FAMILIES {
+        match GENAI_EQUIVALENTS
+            .iter()
+            .position(|(ours, _)| *ours == *spec)
+        {
+            Some(0) => out.extend(GENAI_EQUIVALENTS.iter().map(|(_, genai)| **genai)),
+            Some(_) => {}
+            None => out.push(**spec),
+        }
+    }
+    out
+}
+
+#[test]
+fn genai_names_replace_the_four_families_that_have_an_equivalent() {
+    let mut registry = Registry::new(&MetricsConfig::new().with_genai_names(true)).unwrap();
+    Catalog::register(&mut registry).unwrap();
+    let registered: Vec<_> = registry.families().iter().map(|f| f.spec).collect();
+    assert_eq!(registered, genai_families());
+    for family in registry.families() {
+        assert_eq!(
+            family.prefixed,
+            !family.spec.name.starts_with("gen_ai_"),
+            "{}",
+            family.spec.name
+        );
+    }
+}
+
+#[test]
+fn genai_mode_renders_the_genai_names_buckets_and_labels_without_the_prefix() {
+    let metrics = TestMetrics::new(&MetricsConfig::new().with_genai_names(true)).unwrap();
+    incident_metrics_catalog::test_util::populate_every_family(metrics.catalog());
+    let text = render_prometheus(metrics.registry());
+    let call = "gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"p\",gen_ai_request_model=\"m\",gen_ai_response_model=\"m\"";
+    for (family, labels, le) in [
+        (
+            "gen_ai_client_operation_duration_seconds",
+            call.to_owned(),
+            ["0.01", "81.92"],
+        ),
+        (
+            "gen_ai_client_token_usage",
+            format!("{call},gen_ai_token_type=\"input\""),
+            ["1", "6.7108864e+07"],
+        ),
+        (
+            "gen_ai_server_time_to_first_token_seconds",
+            call.to_owned(),
+            ["0.001", "10"],
+        ),
+        (
+            "gen_ai_server_time_per_output_token_seconds",
+            call.to_owned(),
+            ["0.01", "2.5"],
+        ),
+    ] {
+        assert!(
+            text.contains(&format!("\n# TYPE {family} histogram\n")),
+            "{family}:\n{text}"
+        );
+        assert!(
+            text.contains(&format!("\n{family}_count{{{labels}}} 1\n")),
+            "{family}{{{labels}}}:\n{text}"
+        );
+        for le in le {
+            assert!(
+                text.contains(&format!("\n{family}_bucket{{{labels},le=\"{le}\"}} ")),
+                "{family} le={le}:\n{text}"
+            );
+        }
+        assert!(
+            !text.contains(&format!("{PREFIX}{family}")),
+            "{family} is prefixed"
+        );
+    }
+    // The four catalog names are gone; the other LLM families keep theirs.
+    for gone in [
+        "llm_request_duration_seconds",
+        "llm_request_tokens",
+        "llm_time_to_first_token_seconds",
+        "llm_time_per_output_token_seconds",
+    ] {
+        assert!(
+            !text.contains(&format!("{PREFIX}{gone}")),
+            "{gone} still there"
+        );
+    }
+    for kept in [
+        "llm_requests_total",
+        "llm_tokens_total",
+        "llm_cost_usd_total",
+        "llm_queue_duration_seconds_count",
+        "llm_cache_read_tokens_total",
+    ] {
+        assert!(
+            text.contains(&format!("\n{PREFIX}{kept}{{")),
+            "{kept} missing"
+        );
+    }
+    // Cardinality is bounded for the GenAI families too.
+    assert!(text.contains(&format!(
+        "{PREFIX}metrics_cardinality_overflow_total{{family=\"gen_ai_client_token_usage\"}} 0\n"
+    )));
+    // promtool-style check of the OpenMetrics answer's end.
+    assert!(render_openmetrics(metrics.registry()).ends_with("# EOF\n"));
+}
+
+#[test]
+fn genai_durations_carry_error_type_only_for_failed_calls() {
+    use incident_metrics_catalog::llm::{LlmErrorType, LlmOperation};
+    let metrics = TestMetrics::new(&MetricsConfig::new().with_genai_names(true)).unwrap();
+    let h = &metrics.catalog().llm.histograms;
+    let (p, m) = ("openai".into(), "gpt-4o".into());
+    h.duration(&p, &m, LlmOperation::Completion, None)
+        .observe(1.0);
+    h.duration(
+        &p,
+        &m,
+        LlmOperation::Completion,
+        Some(LlmErrorType::Timeout),
+    )
+    .observe(30.0);
+    assert!(h.cache_read_tokens(&p, &m).is_none());
+    let text = render_prometheus(metrics.registry());
+    let call = "gen_ai_operation_name=\"text_completion\",gen_ai_provider_name=\"openai\",gen_ai_request_model=\"gpt-4o\",gen_ai_response_model=\"gpt-4o\"";
+    assert!(
+        text.contains(&format!(
+            "\ngen_ai_client_operation_duration_seconds_count{{{call}}} 1\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "\ngen_ai_client_operation_duration_seconds_count{{{call},error_type=\"timeout\"}} 1\n"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_default_mode_has_no_genai_names() {
+    let metrics = TestMetrics::new(&MetricsConfig::new()).unwrap();
+    incident_metrics_catalog::test_util::populate_every_family(metrics.catalog());
+    let text = render_prometheus(metrics.registry());
+    assert!(!text.contains("gen_ai_"), "{text}");
+    assert!(text.contains(&format!(
+        "\n{PREFIX}llm_request_tokens_count{{provider=\"p\",model=\"m\",type=\"cache_read\"}} 1\n"
+    )));
 }

@@ -79,6 +79,7 @@ pub struct MetricsConfig {
     pub(crate) native_max_buckets: usize,
     /// Exemplars (issue #19): see [`MetricsConfig::with_exemplars`].
     exemplars: bool,
+    genai_names: bool,
 }
 
 impl Default for MetricsConfig {
@@ -102,6 +103,7 @@ impl Default for MetricsConfig {
             native_zero_threshold: crate::DEFAULT_NATIVE_ZERO_THRESHOLD,
             native_max_buckets: crate::DEFAULT_NATIVE_MAX_BUCKETS,
             exemplars: false,
+            genai_names: false,
         }
     }
 }
@@ -217,6 +219,29 @@ impl MetricsConfig {
     /// Whether exemplars are on.
     pub fn exemplars(&self) -> bool {
         self.exemplars
+    }
+
+    /// Names the LLM families that have an OpenTelemetry GenAI equivalent
+    /// after the GenAI semantic conventions (off by default): the catalog
+    /// then registers `gen_ai_client_token_usage`,
+    /// `gen_ai_client_operation_duration_seconds`,
+    /// `gen_ai_server_time_to_first_token_seconds` and
+    /// `gen_ai_server_time_per_output_token_seconds`, without the
+    /// namespace and with the GenAI attribute names as labels, in place of
+    /// its own `llm_request_duration_seconds`, `llm_request_tokens`,
+    /// `llm_time_to_first_token_seconds` and
+    /// `llm_time_per_output_token_seconds`. TOML `genai_names`, variable
+    /// `INCIDENT_METRICS_GENAI_NAMES`.
+    #[must_use]
+    pub fn with_genai_names(mut self, genai_names: bool) -> Self {
+        self.genai_names = genai_names;
+        self
+    }
+
+    /// Whether the LLM families with a GenAI equivalent take the GenAI
+    /// names ([`with_genai_names`](Self::with_genai_names)).
+    pub fn genai_names(&self) -> bool {
+        self.genai_names
     }
 
     /// Whether recording is on.
@@ -445,6 +470,7 @@ impl MetricsConfig {
     /// | `INCIDENT_METRICS_SAMPLE_RATE` | a number from 0 to 1 |
     /// | `INCIDENT_METRICS_EXCLUDED_PATHS` | comma-separated paths (replaces the list) |
     /// | `INCIDENT_METRICS_GLOBAL_LABELS` | comma-separated `name=value` pairs (replaces the list) |
+    /// | `INCIDENT_METRICS_GENAI_NAMES` | `true` or `false`: OpenTelemetry GenAI names for the LLM families that have one |
     /// | `INCIDENT_METRICS_BUCKETS_<FAMILY>` | comma-separated bounds for the family `<family>` (lower-cased) |
     /// | `INCIDENT_METRICS_CARDINALITY_LIMIT` | the most series of any one family (2000) |
     /// | `INCIDENT_METRICS_CARDINALITY_LIMIT_<FAMILY>` | the most series of the family `<family>` (lower-cased) |
@@ -512,6 +538,7 @@ impl MetricsConfig {
                     crate::native::set_env(&mut self, name, value).map_err(invalid)?;
                 }
                 "EXEMPLARS" => self.exemplars = parse_bool(value).map_err(invalid)?,
+                "GENAI_NAMES" => self.genai_names = parse_bool(value).map_err(invalid)?,
                 _ if name.starts_with("CARDINALITY_LIMIT") => {
                     crate::cardinality::set_env(&mut self, name, value).map_err(invalid)?;
                 }
@@ -554,6 +581,7 @@ const ENV_NAMES: &[&str] = &[
     "NATIVE_ZERO_THRESHOLD",
     "NATIVE_MAX_BUCKETS",
     "EXEMPLARS",
+    "GENAI_NAMES",
     "BUCKETS_<FAMILY>",
     "CARDINALITY_LIMIT",
     "CARDINALITY_LIMIT_<FAMILY>",
@@ -600,6 +628,31 @@ mod tests {
             .to_string();
         assert!(msg.contains("INCIDENT_METRICS_EXEMPLARS"), "{msg}");
         assert!(MetricsConfig::from_toml_str("exemplars = \"yes\"").is_err());
+    }
+
+    #[test]
+    fn genai_names_from_code_toml_and_env() {
+        assert!(!MetricsConfig::new().genai_names());
+        assert!(MetricsConfig::new().with_genai_names(true).genai_names());
+        let c =
+            MetricsConfig::from_toml_str("genai_names = true").unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.genai_names());
+        assert!(MetricsConfig::reads_env("INCIDENT_METRICS_GENAI_NAMES"));
+        let c = MetricsConfig::new()
+            .with_env_vars([("INCIDENT_METRICS_GENAI_NAMES", "true")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.genai_names());
+        let c = c
+            .with_env_vars([("INCIDENT_METRICS_GENAI_NAMES", "false")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!c.genai_names());
+        let e = MetricsConfig::new()
+            .with_env_vars([("INCIDENT_METRICS_GENAI_NAMES", "yes please")])
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("INCIDENT_METRICS_GENAI_NAMES"),
+            "{e}"
+        );
     }
 
     #[test]

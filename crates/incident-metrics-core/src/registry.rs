@@ -237,6 +237,19 @@ pub struct RegisteredFamily {
     pub spec: FamilySpec,
     /// The bucket bounds in use, for histograms.
     pub buckets: Option<Vec<f64>>,
+    /// Whether its name carries the registry's namespace (false only for
+    /// families registered with
+    /// [`Registry::register_bounded_histogram_unprefixed`]).
+    pub prefixed: bool,
+}
+
+impl RegisteredFamily {
+    /// The family name as announced in the exposition of a registry whose
+    /// namespace is `namespace`.
+    pub fn full_name(&self, namespace: &str) -> String {
+        self.spec
+            .full_name(if self.prefixed { namespace } else { "" })
+    }
 }
 
 /// prometheus-client's `Registry` with the namespace and global labels of a
@@ -295,14 +308,11 @@ impl Registry {
             .iter()
             .map(|(k, v)| (Cow::Owned(k.clone()), Cow::Owned(v.clone())))
             .collect::<Vec<_>>();
-        let inner = if config.namespace().is_empty() {
-            prometheus_client::registry::Registry::with_labels(labels.into_iter())
-        } else {
-            prometheus_client::registry::Registry::with_prefix_and_labels(
-                config.namespace(),
-                labels.into_iter(),
-            )
-        };
+        // The root has no prefix: each family is registered into a
+        // sub-registry of its own, prefixed with the namespace or (for
+        // [`register_bounded_histogram_unprefixed`]) not, which keeps the
+        // exposition in registration order.
+        let inner = prometheus_client::registry::Registry::with_labels(labels.into_iter());
         Ok(Self {
             inner,
             config: Arc::new(config.clone()),
@@ -365,7 +375,7 @@ impl Registry {
     /// already taken; [`Error::InvalidMetricName`] when `metric` is not of the
     /// declared kind.
     pub fn register(&mut self, spec: &FamilySpec, metric: impl Metric) -> Result<()> {
-        self.register_inner(spec, metric, None)
+        self.register_inner(spec, metric, None, true)
     }
 
     /// Registers a histogram family `spec` built by `make` with the bucket
@@ -381,11 +391,21 @@ impl Registry {
         default: &[f64],
         make: impl FnOnce(&[f64]) -> Result<M>,
     ) -> Result<M> {
+        self.register_histogram_inner(spec, default, make, true)
+    }
+
+    fn register_histogram_inner<M: Metric + Clone>(
+        &mut self,
+        spec: &FamilySpec,
+        default: &[f64],
+        make: impl FnOnce(&[f64]) -> Result<M>,
+        prefixed: bool,
+    ) -> Result<M> {
         let full = spec.full_name("");
         let bounds = self.config.buckets_for(&full).unwrap_or(default).to_vec();
         buckets::validate(&full, &bounds)?;
         let metric = make(&bounds)?;
-        self.register_inner(spec, metric.clone(), Some(bounds))?;
+        self.register_inner(spec, metric.clone(), Some(bounds), prefixed)?;
         Ok(metric)
     }
 
@@ -394,6 +414,7 @@ impl Registry {
         spec: &FamilySpec,
         metric: impl Metric,
         buckets: Option<Vec<f64>>,
+        prefixed: bool,
     ) -> Result<()> {
         spec.check()?;
         if !spec.kind.matches(EncodeMetric::metric_type(&metric)) {
@@ -414,7 +435,12 @@ impl Registry {
                 reason: "a global label may not share its name with a label of a family",
             });
         }
-        let names = spec.sample_names(self.config.namespace());
+        let namespace = if prefixed {
+            self.config.namespace()
+        } else {
+            ""
+        };
+        let names = spec.sample_names(namespace);
         if let Some(taken) = names.iter().find(|n| self.sample_names.contains(*n)) {
             return Err(Error::DuplicateMetric {
                 name: taken.clone(),
@@ -422,23 +448,36 @@ impl Registry {
         }
         self.sample_names.extend(names);
         let announced = Announced(metric);
+        let target = self.sub_registry(prefixed);
         match spec.unit {
             Some(unit) => {
-                self.inner
-                    .register_with_unit(spec.name, spec.help, unit.to_prometheus(), announced)
+                target.register_with_unit(spec.name, spec.help, unit.to_prometheus(), announced)
             }
-            None => self.inner.register(spec.name, spec.help, announced),
+            None => target.register(spec.name, spec.help, announced),
         }
         self.families.push(RegisteredFamily {
             spec: *spec,
             buckets,
+            prefixed,
         });
         Ok(())
     }
 
-    /// Registers a collector, whose families are computed at each scrape.
+    /// A new sub-registry of the root for one family or collector:
+    /// prefixed with the namespace (when there is one) or not.
+    fn sub_registry(&mut self, prefixed: bool) -> &mut prometheus_client::registry::Registry {
+        let namespace = self.config.namespace();
+        if prefixed && !namespace.is_empty() {
+            self.inner.sub_registry_with_prefix(namespace)
+        } else {
+            self.inner.sub_registry_with_labels(std::iter::empty())
+        }
+    }
+
+    /// Registers a collector, whose families are computed at each scrape;
+    /// they take the namespace.
     pub fn register_collector(&mut self, collector: Box<dyn Collector>) {
-        self.inner.register_collector(collector);
+        self.sub_registry(true).register_collector(collector);
     }
 
     /// The families registered so far, in registration order.
@@ -606,6 +645,76 @@ impl Registry {
             }
             Ok(BoundedFamily::new(bound, builder))
         });
+        if registered.is_err() {
+            self.unbound(&name);
+        }
+        registered
+    }
+
+    /// As [`register_bounded_histogram`](Self::register_bounded_histogram),
+    /// but the family's name does not take the registry's namespace: for
+    /// families whose names a standard fixes, such as the OpenTelemetry
+    /// GenAI metrics (`gen_ai_client_token_usage`), which OpenTelemetry's
+    /// own Prometheus exporters announce without a prefix. Global labels
+    /// still apply; bucket overrides and cardinality limits are keyed by
+    /// the name as usual.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`register_histogram`](Self::register_histogram); a
+    /// [`Error::DuplicateMetric`] when the unprefixed sample names are
+    /// taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_core::{FamilySpec, MetricKind, MetricsConfig, Registry, Unit};
+    ///
+    /// const DURATION: FamilySpec = FamilySpec {
+    ///     name: "gen_ai_client_operation_duration",
+    ///     help: "GenAI operation duration",
+    ///     kind: MetricKind::Histogram,
+    ///     unit: Some(Unit::Seconds),
+    ///     labels: &["gen_ai_operation_name"],
+    /// };
+    ///
+    /// let mut registry = Registry::new(&MetricsConfig::new().with_namespace("svc"))?;
+    /// let family = registry.register_bounded_histogram_unprefixed::<[(&str, String); 1]>(
+    ///     &DURATION,
+    ///     &[0.01, 0.1, 1.0],
+    /// )?;
+    /// family.get_or_create(&[("gen_ai_operation_name", "chat".to_owned())]).observe(0.05);
+    ///
+    /// let mut text = String::new();
+    /// incident_metrics_core::prometheus_client::encoding::text::encode(
+    ///     &mut text,
+    ///     registry.as_prometheus(),
+    /// )
+    /// .unwrap();
+    /// assert!(text.contains("\ngen_ai_client_operation_duration_seconds_count{gen_ai_operation_name=\"chat\"} 1\n"));
+    /// assert!(!text.contains("svc_gen_ai"));
+    /// # Ok::<(), incident_metrics_core::Error>(())
+    /// ```
+    pub fn register_bounded_histogram_unprefixed<L>(
+        &mut self,
+        spec: &FamilySpec,
+        default: &[f64],
+    ) -> Result<BoundedFamily<L, Histogram, HistogramBuilder>>
+    where
+        L: Clone + Hash + Eq + EncodeLabelSet + fmt::Debug + Send + Sync + 'static,
+    {
+        spec.check()?;
+        let bound = self.bound(spec)?;
+        let name = bound.name.clone();
+        let registered = self.register_histogram_inner(
+            spec,
+            default,
+            |bounds| {
+                let builder = HistogramBuilder::new(&name, bounds)?;
+                Ok(BoundedFamily::new(bound, builder))
+            },
+            false,
+        );
         if registered.is_err() {
             self.unbound(&name);
         }

@@ -36,7 +36,15 @@
 //! LLM cost comes from a [`PriceTable`] (USD per million input and output
 //! tokens; a dated built-in table, [`DEFAULT_PRICES`], meant to be
 //! overridden), or per call ([`LlmCallTracker::with_price`],
-//! [`LlmCallTracker::success_with_cost`]).
+//! [`LlmCallTracker::success_with_cost`]). A budget per provider and model
+//! ([`LlmRecorder::set_budget`]) is lowered by the cost of each call. An
+//! LLM call also reports, as the provider tells it, its queue time,
+//! streamed chunks, finish reason and cached tokens
+//! ([`LlmCallTracker::queued`], [`LlmCallTracker::token`],
+//! [`LlmCallTracker::finish_reason`],
+//! [`LlmCallTracker::cache_read_tokens`]); the recorder takes rate limits,
+//! provider health and fallbacks ([`LlmRecorder::rate_limit_remaining`],
+//! [`LlmRecorder::provider_state`], [`LlmRecorder::fallback`]).
 //!
 //! # Examples
 //!
@@ -112,6 +120,9 @@ pub use error::{Error, Result};
 pub use errors::ErrorRecorder;
 pub use incident::{
     ActiveIncident, FALLBACK_SEVERITY, FALLBACK_STATUS, IncidentRecorder, IncidentTracker,
+};
+pub use incident_metrics_catalog::llm::{
+    FallbackOutcome, LlmFinishReason, ProviderState, RateLimitKind,
 };
 pub use label::IntoLabel;
 pub use limiter::{CardinalityLimiter, OVERFLOW_VALUE};
