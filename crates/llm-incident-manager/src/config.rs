@@ -1169,7 +1169,12 @@ impl Config {
         Ok(config)
     }
 
-    /// Applies the LLM environment variables read through `var`.
+    /// Applies the LLM environment variables read through `var`:
+    /// `LLM_API_KEY` (or `OPENAI_API_KEY`), `LLM_BASE_URL` and `LLM_MODEL`
+    /// override the single-provider `[llm]` keys. With `[[llm.providers]]`
+    /// the key also fills the `api_key` of each `openai` provider that sets
+    /// none, and `LLM_BASE_URL` or `LLM_MODEL` make [`validate`](Self::validate)
+    /// refuse the configuration (they would be ambiguous).
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
         if let Some(key) = var("LLM_API_KEY").or_else(|| var("OPENAI_API_KEY")) {
             // With [[llm.providers]]: the key of each openai provider that
