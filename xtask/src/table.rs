@@ -9,7 +9,10 @@ use incident_metrics_catalog::http::Method;
 use incident_metrics_catalog::incident::{
     EscalationLevel, IncidentSource, IncidentStatus, Severity,
 };
-use incident_metrics_catalog::llm::{LlmErrorType, LlmOperation, TokenType};
+use incident_metrics_catalog::llm::{
+    FallbackOutcome, LlmErrorType, LlmFinishReason, LlmOperation, RateLimitKind, RequestTokenType,
+    TokenType,
+};
 use incident_metrics_catalog::notification::NotificationStatus;
 use incident_metrics_catalog::playbook::PlaybookStatus;
 use incident_metrics_catalog::storage::StorageOperation;
@@ -202,8 +205,8 @@ pub const FAMILY_DOCS: &[FamilyDoc] = &[
         recorded_by: "`incident-metrics-trackers`: `LlmCallTracker::success(input_tokens, output_tokens)`",
     },
     FamilyDoc {
-        name: "llm_tokens_per_request",
-        recorded_by: "`incident-metrics-trackers`: `LlmCallTracker::success(input_tokens, output_tokens)`",
+        name: "llm_request_tokens",
+        recorded_by: "`incident-metrics-trackers`: `LlmCallTracker::success(input_tokens, output_tokens)`; `cache_read` from `LlmCallTracker::cache_read_tokens(n)` (replaces `llm_tokens_per_request`)",
     },
     FamilyDoc {
         name: "llm_errors",
@@ -220,6 +223,50 @@ pub const FAMILY_DOCS: &[FamilyDoc] = &[
     FamilyDoc {
         name: "llm_time_per_output_token",
         recorded_by: "`incident-metrics-trackers`: `LlmCallTracker::success` after `first_token()` (streaming calls only)",
+    },
+    FamilyDoc {
+        name: "llm_queue_duration",
+        recorded_by: "`incident-metrics-trackers`: `LlmCallTracker::queued(waited)`",
+    },
+    FamilyDoc {
+        name: "llm_inter_token_latency",
+        recorded_by: "`incident-metrics-trackers`: `LlmCallTracker::token()`, every chunk after the first (streaming calls only)",
+    },
+    FamilyDoc {
+        name: "llm_finish_reasons",
+        recorded_by: "`incident-metrics-trackers`: `LlmCallTracker::finish_reason(reason)`, counted when the call finishes",
+    },
+    FamilyDoc {
+        name: "llm_cache_read_tokens",
+        recorded_by: "`incident-metrics-trackers`: `LlmCallTracker::cache_read_tokens(n)`, added on success",
+    },
+    FamilyDoc {
+        name: "llm_requests_in_flight",
+        recorded_by: "`incident-metrics-trackers`: `LlmCallTracker`, from `LlmRecorder::start` until it finishes or is dropped",
+    },
+    FamilyDoc {
+        name: "llm_rate_limit_remaining",
+        recorded_by: "`incident-metrics-trackers`: `LlmRecorder::rate_limit_remaining(provider, model, kind, value)`, from `x-ratelimit-remaining-requests`/`-tokens`; no series until reported",
+    },
+    FamilyDoc {
+        name: "llm_rate_limit_limit",
+        recorded_by: "`incident-metrics-trackers`: `LlmRecorder::rate_limit_limit(provider, model, kind, value)`, from `x-ratelimit-limit-requests`/`-tokens`; no series until reported",
+    },
+    FamilyDoc {
+        name: "llm_budget",
+        recorded_by: "`incident-metrics-trackers`: `LlmRecorder::set_budget(provider, model, usd)`; only pairs with a budget",
+    },
+    FamilyDoc {
+        name: "llm_budget_remaining",
+        recorded_by: "`incident-metrics-trackers`: `LlmRecorder::set_budget` (budget minus `llm_cost_usd_total` so far), then lowered by the cost of every priced call of the pair; negative once overspent",
+    },
+    FamilyDoc {
+        name: "llm_provider_state",
+        recorded_by: "`incident-metrics-trackers`: `LlmRecorder::provider_state(provider, state)` (0 healthy, 1 degraded, 2 down), set by the service's provider chain",
+    },
+    FamilyDoc {
+        name: "llm_fallbacks",
+        recorded_by: "`incident-metrics-trackers`: `LlmRecorder::fallback(from, to, outcome)`, by the service's provider chain",
     },
     FamilyDoc {
         name: "notifications",
@@ -413,8 +460,40 @@ pub const LABEL_DOCS: &[LabelDoc] = &[
     },
     LabelDoc {
         label: "type",
+        scope: "llm_request_tokens",
+        domain: Domain::Closed(values::<RequestTokenType>),
+    },
+    LabelDoc {
+        label: "type",
         scope: "llm_",
         domain: Domain::Closed(values::<TokenType>),
+    },
+    LabelDoc {
+        label: "reason",
+        scope: "llm_",
+        domain: Domain::Closed(values::<LlmFinishReason>),
+    },
+    LabelDoc {
+        label: "kind",
+        scope: "llm_rate_limit",
+        domain: Domain::Closed(values::<RateLimitKind>),
+    },
+    LabelDoc {
+        label: "from",
+        scope: "llm_fallbacks",
+        domain: Domain::Described(
+            "the provider that failed; a provider name through the `llm_provider` limiter (`max_providers`, default 8), `other` past it",
+        ),
+    },
+    LabelDoc {
+        label: "to",
+        scope: "llm_fallbacks",
+        domain: Domain::Described("the provider tried next; bounded as `from`"),
+    },
+    LabelDoc {
+        label: "outcome",
+        scope: "llm_fallbacks",
+        domain: Domain::Closed(values::<FallbackOutcome>),
     },
     LabelDoc {
         label: "error_type",

@@ -21,6 +21,10 @@ pub type FloatCounterFamily<L> = BoundedFamily<L, Counter<f64, std::sync::atomic
 /// A family of `i64` gauges keyed by `L`, bounded by its cardinality limit.
 pub type GaugeFamily<L> = BoundedFamily<L, Gauge>;
 
+/// A family of `f64` gauges (for amounts such as a budget in USD or a
+/// reported rate limit) keyed by `L`, bounded by its cardinality limit.
+pub type FloatGaugeFamily<L> = BoundedFamily<L, Gauge<f64, std::sync::atomic::AtomicU64>>;
+
 /// A family of lock-free histograms keyed by `L`, all with one bucket
 /// layout, bounded by its cardinality limit.
 pub type HistogramFamily<L> = BoundedFamily<L, Histogram, HistogramBuilder>;
@@ -48,6 +52,13 @@ pub(crate) fn gauge<L: LabelSet>(
     registry: &mut Registry,
     spec: &FamilySpec,
 ) -> Result<GaugeFamily<L>> {
+    registry.register_bounded(spec)
+}
+
+pub(crate) fn float_gauge<L: LabelSet>(
+    registry: &mut Registry,
+    spec: &FamilySpec,
+) -> Result<FloatGaugeFamily<L>> {
     registry.register_bounded(spec)
 }
 

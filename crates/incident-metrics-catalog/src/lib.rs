@@ -79,7 +79,9 @@ pub mod test_util;
 pub use alert::AlertMetrics;
 pub use catalog::Catalog;
 pub use errors::ErrorMetrics;
-pub use family::{CounterFamily, FloatCounterFamily, GaugeFamily, HistogramFamily, LabelSet};
+pub use family::{
+    CounterFamily, FloatCounterFamily, FloatGaugeFamily, GaugeFamily, HistogramFamily, LabelSet,
+};
 pub use grpc::GrpcMetrics;
 pub use http::HttpMetrics;
 pub use incident::IncidentMetrics;
@@ -129,11 +131,22 @@ pub const FAMILIES: &[&incident_metrics_core::FamilySpec] = &[
     &llm::REQUESTS,
     &llm::REQUEST_DURATION,
     &llm::TOKENS,
-    &llm::TOKENS_PER_REQUEST,
+    &llm::REQUEST_TOKENS,
     &llm::ERRORS,
     &llm::COST,
     &llm::TIME_TO_FIRST_TOKEN,
     &llm::TIME_PER_OUTPUT_TOKEN,
+    &llm::QUEUE_DURATION,
+    &llm::INTER_TOKEN_LATENCY,
+    &llm::FINISH_REASONS,
+    &llm::CACHE_READ_TOKENS,
+    &llm::REQUESTS_IN_FLIGHT,
+    &llm::RATE_LIMIT_REMAINING,
+    &llm::RATE_LIMIT_LIMIT,
+    &llm::BUDGET,
+    &llm::BUDGET_REMAINING,
+    &llm::PROVIDER_STATE,
+    &llm::FALLBACKS,
     &notification::NOTIFICATIONS,
     &notification::DELIVERY_DURATION,
     &notification::QUEUE_SIZE,

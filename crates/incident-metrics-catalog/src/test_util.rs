@@ -10,8 +10,10 @@ use crate::errors::ErrorLabels;
 use crate::grpc::{GrpcCode, GrpcMethodLabels, GrpcRequestLabels};
 use crate::http::{HttpRequestLabels, HttpRouteLabels, HttpStatus, Method};
 use crate::llm::{
-    LlmErrorLabels, LlmErrorType, LlmModelLabels, LlmOperation, LlmRequestLabels, LlmTokenLabels,
-    TokenType,
+    FallbackOutcome, LlmErrorLabels, LlmErrorType, LlmFallbackLabels, LlmFinishReason,
+    LlmFinishReasonLabels, LlmModelLabels, LlmOperation, LlmProviderLabels, LlmRateLimitLabels,
+    LlmRequestLabels, LlmRequestTokenLabels, LlmTokenLabels, ProviderState, RateLimitKind,
+    RequestTokenType, TokenType,
 };
 use crate::notification::{ChannelLabels, NotificationLabels, NotificationStatus};
 use crate::playbook::{PlaybookLabels, PlaybookNameLabels, PlaybookStatus};
@@ -143,7 +145,14 @@ pub fn populate_every_family(m: &Catalog) {
         r#type: TokenType::Input,
     };
     m.llm.tokens.get_or_create(&tok).inc_by(5);
-    m.llm.tokens_per_request.get_or_create(&tok).observe(5.0);
+    m.llm
+        .request_tokens
+        .get_or_create(&LlmRequestTokenLabels {
+            provider: s("p"),
+            model: s("m"),
+            r#type: RequestTokenType::CacheRead,
+        })
+        .observe(5.0);
     m.llm
         .errors
         .get_or_create(&LlmErrorLabels {
@@ -162,6 +171,43 @@ pub fn populate_every_family(m: &Catalog) {
         .time_per_output_token
         .get_or_create(&model)
         .observe(0.02);
+    m.llm.queue_duration.get_or_create(&model).observe(0.01);
+    m.llm
+        .inter_token_latency
+        .get_or_create(&model)
+        .observe(0.02);
+    m.llm
+        .finish_reasons
+        .get_or_create(&LlmFinishReasonLabels {
+            provider: s("p"),
+            model: s("m"),
+            reason: LlmFinishReason::Stop,
+        })
+        .inc();
+    m.llm.cache_read_tokens.get_or_create(&model).inc_by(3);
+    let provider = LlmProviderLabels { provider: s("p") };
+    m.llm.requests_in_flight.get_or_create(&provider).inc();
+    m.llm
+        .provider_state
+        .get_or_create(&provider)
+        .set(ProviderState::Degraded.value());
+    let limit = LlmRateLimitLabels {
+        provider: s("p"),
+        model: s("m"),
+        kind: RateLimitKind::Tokens,
+    };
+    m.llm.rate_limit_remaining.get_or_create(&limit).set(900.0);
+    m.llm.rate_limit_limit.get_or_create(&limit).set(1000.0);
+    m.llm.budget_usd.get_or_create(&model).set(10.0);
+    m.llm.budget_remaining_usd.get_or_create(&model).set(9.75);
+    m.llm
+        .fallbacks
+        .get_or_create(&LlmFallbackLabels {
+            from: s("p"),
+            to: s("q"),
+            outcome: FallbackOutcome::Success,
+        })
+        .inc();
     m.alerts
         .received
         .get_or_create(&AlertLabels {

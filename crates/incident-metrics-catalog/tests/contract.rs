@@ -83,6 +83,48 @@ const CONTRACT: &[(&str, &str, &[&str])] = &[
         &["provider", "model", "error_type"],
     ),
     ("llm_cost_usd_total", "counter", &["provider", "model"]),
+    // Issue #21: the LLM families at the level of vLLM, LiteLLM and the
+    // OpenTelemetry GenAI conventions, and the provider chain's.
+    (
+        "llm_request_tokens",
+        "histogram",
+        &["provider", "model", "type"],
+    ),
+    (
+        "llm_queue_duration_seconds",
+        "histogram",
+        &["provider", "model"],
+    ),
+    (
+        "llm_inter_token_latency_seconds",
+        "histogram",
+        &["provider", "model"],
+    ),
+    (
+        "llm_finish_reasons_total",
+        "counter",
+        &["provider", "model", "reason"],
+    ),
+    (
+        "llm_cache_read_tokens_total",
+        "counter",
+        &["provider", "model"],
+    ),
+    ("llm_requests_in_flight", "gauge", &["provider"]),
+    (
+        "llm_rate_limit_remaining",
+        "gauge",
+        &["provider", "model", "kind"],
+    ),
+    (
+        "llm_rate_limit_limit",
+        "gauge",
+        &["provider", "model", "kind"],
+    ),
+    ("llm_budget_usd", "gauge", &["provider", "model"]),
+    ("llm_budget_remaining_usd", "gauge", &["provider", "model"]),
+    ("llm_provider_state", "gauge", &["provider"]),
+    ("llm_fallbacks_total", "counter", &["from", "to", "outcome"]),
     ("notifications_total", "counter", &["channel", "status"]),
     (
         "notification_delivery_duration_seconds",

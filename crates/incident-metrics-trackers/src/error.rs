@@ -22,6 +22,17 @@ pub enum Error {
         /// What is wrong with it and what to change.
         reason: String,
     },
+    /// An LLM budget is NaN, infinite or negative, or given for a label
+    /// pair folded into `other`.
+    #[error("invalid budget for provider {provider:?}, model {model:?}: {reason}")]
+    InvalidBudget {
+        /// The provider the budget was given for.
+        provider: String,
+        /// The model the budget was given for.
+        model: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The TOML text could not be parsed into a configuration.
     #[error("cannot parse tracker configuration: {0}")]
     Toml(#[from] toml::de::Error),

@@ -1,7 +1,7 @@
 //! [`IntoLabel`]: a bounded label given as its enum or as its text.
 
 use incident_metrics_catalog::incident::{EscalationLevel, IncidentStatus, Severity};
-use incident_metrics_catalog::llm::{LlmErrorType, LlmOperation};
+use incident_metrics_catalog::llm::{LlmErrorType, LlmFinishReason, LlmOperation};
 use incident_metrics_catalog::notification::NotificationStatus;
 use incident_metrics_catalog::playbook::PlaybookStatus;
 use incident_metrics_catalog::storage::StorageOperation;
@@ -70,6 +70,22 @@ impl IntoLabel<LlmOperation> for &str {
     #[inline]
     fn into_label(self) -> Option<LlmOperation> {
         Some(LlmOperation::from_name(self))
+    }
+}
+
+impl IntoLabel<LlmFinishReason> for LlmFinishReason {
+    #[inline]
+    fn into_label(self) -> Option<LlmFinishReason> {
+        Some(self)
+    }
+}
+
+impl IntoLabel<LlmFinishReason> for &str {
+    /// Accepts the providers' spellings ([`LlmFinishReason::from_name`]);
+    /// unknown names are `other`.
+    #[inline]
+    fn into_label(self) -> Option<LlmFinishReason> {
+        Some(LlmFinishReason::from_name(self))
     }
 }
 

@@ -113,6 +113,9 @@ pub use errors::ErrorRecorder;
 pub use incident::{
     ActiveIncident, FALLBACK_SEVERITY, FALLBACK_STATUS, IncidentRecorder, IncidentTracker,
 };
+pub use incident_metrics_catalog::llm::{
+    FallbackOutcome, LlmFinishReason, ProviderState, RateLimitKind,
+};
 pub use label::IntoLabel;
 pub use limiter::{CardinalityLimiter, OVERFLOW_VALUE};
 pub use llm::{LlmCallTracker, LlmRecorder};

@@ -7,11 +7,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use incident_metrics_catalog::llm::{
-    LlmErrorLabels, LlmErrorType, LlmModelLabels, LlmOperation, LlmRequestLabels, LlmTokenLabels,
-    TokenType,
+    FallbackOutcome, LlmErrorLabels, LlmErrorType, LlmFallbackLabels, LlmFinishReason,
+    LlmFinishReasonLabels, LlmModelLabels, LlmOperation, LlmProviderLabels, LlmRateLimitLabels,
+    LlmRequestLabels, LlmRequestTokenLabels, LlmTokenLabels, ProviderState, RateLimitKind,
+    RequestTokenType, TokenType,
 };
 use incident_metrics_catalog::{Catalog, LimitMetrics, LlmMetrics};
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
+use incident_metrics_core::prometheus_client::metrics::gauge::Gauge;
 use incident_metrics_core::{ByLabel, Histogram, SharedStr};
 use quanta::Instant;
 
@@ -20,7 +23,10 @@ use crate::label::IntoLabel;
 use crate::limiter::{CardinalityLimiter, OVERFLOW_VALUE};
 use crate::price::{ModelPrice, PriceTable};
 use crate::start::Start;
-use crate::{Result, TrackerConfig};
+use crate::{Error, Result, TrackerConfig};
+
+/// An `f64` gauge handle.
+type FloatGauge = Gauge<f64, AtomicU64>;
 
 /// Records LLM calls into the catalog's [`LlmMetrics`]: hands out one
 /// [`LlmCallTracker`] per call.
@@ -67,18 +73,33 @@ struct Inner {
     cache: HandleCache<2, ModelHandles>,
 }
 
-/// Everything one (provider, model) records into, resolved once.
+/// Everything one (provider, model) records into, resolved once. Series
+/// that not every call records into (errors, streaming, finish reasons,
+/// cache reads, rate limits, budgets) are created on first use, so that a
+/// family moves only by what was reported.
 #[derive(Debug)]
 pub(crate) struct ModelHandles {
     metrics: LlmMetrics,
     price: Option<ModelPrice>,
     tokens: ByLabel<TokenType, Counter>,
-    tokens_per_request: ByLabel<TokenType, Histogram>,
+    /// `llm_request_tokens{type="input"|"output"}`.
+    request_tokens: ByLabel<TokenType, Histogram>,
     cost: Counter<f64, AtomicU64>,
+    /// `llm_requests_in_flight{provider}`, shared by every model of the provider.
+    in_flight: Gauge,
     ops: ByLabel<LlmOperation, OnceLock<OpHandles>>,
     errors: ByLabel<LlmErrorType, OnceLock<Counter>>,
     time_to_first_token: OnceLock<Histogram>,
     time_per_output_token: OnceLock<Histogram>,
+    queue_duration: OnceLock<Histogram>,
+    inter_token_latency: OnceLock<Histogram>,
+    finish_reasons: ByLabel<LlmFinishReason, OnceLock<Counter>>,
+    /// `llm_cache_read_tokens_total` and `llm_request_tokens{type="cache_read"}`.
+    cache_read: OnceLock<(Counter, Histogram)>,
+    rate_limit_remaining: ByLabel<RateLimitKind, OnceLock<FloatGauge>>,
+    rate_limit_limit: ByLabel<RateLimitKind, OnceLock<FloatGauge>>,
+    /// `llm_budget_remaining_usd`, once a budget is set.
+    budget_remaining: OnceLock<FloatGauge>,
 }
 
 #[derive(Debug)]
@@ -101,18 +122,103 @@ impl ModelHandles {
             metrics: metrics.clone(),
             price,
             tokens: ByLabel::new(|t| metrics.tokens.get_or_create(&token_labels(t)).clone()),
-            tokens_per_request: ByLabel::new(|t| {
+            request_tokens: ByLabel::new(|t| {
+                let r#type = match t {
+                    TokenType::Input => RequestTokenType::Input,
+                    TokenType::Output => RequestTokenType::Output,
+                };
                 metrics
-                    .tokens_per_request
-                    .get_or_create(&token_labels(t))
+                    .request_tokens
+                    .get_or_create(&LlmRequestTokenLabels {
+                        provider: provider.clone(),
+                        model: model.clone(),
+                        r#type,
+                    })
                     .clone()
             }),
             cost: metrics.cost_usd.get_or_create(&model_labels(keys)).clone(),
+            in_flight: metrics
+                .requests_in_flight
+                .get_or_create(&LlmProviderLabels {
+                    provider: provider.clone(),
+                })
+                .clone(),
             ops: ByLabel::new(|_| OnceLock::new()),
             errors: ByLabel::new(|_| OnceLock::new()),
             time_to_first_token: OnceLock::new(),
             time_per_output_token: OnceLock::new(),
+            queue_duration: OnceLock::new(),
+            inter_token_latency: OnceLock::new(),
+            finish_reasons: ByLabel::new(|_| OnceLock::new()),
+            cache_read: OnceLock::new(),
+            rate_limit_remaining: ByLabel::new(|_| OnceLock::new()),
+            rate_limit_limit: ByLabel::new(|_| OnceLock::new()),
+            budget_remaining: OnceLock::new(),
         }
+    }
+
+    fn queue_duration(&self, keys: &[SharedStr; 2]) -> &Histogram {
+        self.queue_duration.get_or_init(|| {
+            self.metrics
+                .queue_duration
+                .get_or_create(&model_labels(keys))
+        })
+    }
+
+    fn inter_token_latency(&self, keys: &[SharedStr; 2]) -> &Histogram {
+        self.inter_token_latency.get_or_init(|| {
+            self.metrics
+                .inter_token_latency
+                .get_or_create(&model_labels(keys))
+        })
+    }
+
+    fn finish_reason(&self, keys: &[SharedStr; 2], reason: LlmFinishReason) -> &Counter {
+        self.finish_reasons.get(reason).get_or_init(|| {
+            self.metrics
+                .finish_reasons
+                .get_or_create(&LlmFinishReasonLabels {
+                    provider: keys[0].clone(),
+                    model: keys[1].clone(),
+                    reason,
+                })
+        })
+    }
+
+    fn cache_read(&self, keys: &[SharedStr; 2]) -> &(Counter, Histogram) {
+        self.cache_read.get_or_init(|| {
+            let counter = self
+                .metrics
+                .cache_read_tokens
+                .get_or_create(&model_labels(keys));
+            let histogram = self
+                .metrics
+                .request_tokens
+                .get_or_create(&LlmRequestTokenLabels {
+                    provider: keys[0].clone(),
+                    model: keys[1].clone(),
+                    r#type: RequestTokenType::CacheRead,
+                });
+            (counter, histogram)
+        })
+    }
+
+    fn rate_limit(&self, keys: &[SharedStr; 2], kind: RateLimitKind, limit: bool) -> &FloatGauge {
+        let (slots, family) = if limit {
+            (&self.rate_limit_limit, &self.metrics.rate_limit_limit)
+        } else {
+            (
+                &self.rate_limit_remaining,
+                &self.metrics.rate_limit_remaining,
+            )
+        };
+        slots.get(kind).get_or_init(|| {
+            family.get_or_create(&LlmRateLimitLabels {
+                provider: keys[0].clone(),
+                model: keys[1].clone(),
+                kind,
+            })
+        })
     }
 
     #[inline]
@@ -230,14 +336,246 @@ impl LlmRecorder {
             Some(e) => e.value.price,
             None => None,
         };
+        let entry = entry.map(|e| &**e);
+        if let Some(entry) = entry {
+            entry.value.in_flight.inc();
+        }
         LlmCallTracker {
-            entry: entry.map(|e| &**e),
+            entry,
             operation,
             price,
             start: Start::now(),
             first_token: None,
+            last_token: None,
+            finish_reason: None,
+            cache_read: None,
             done: false,
         }
+    }
+
+    /// The handles of (provider, model), through the limiters; `None` when
+    /// recording is off.
+    #[inline]
+    fn entry(&self, provider: &str, model: &str) -> Option<&ModelEntry> {
+        if !self.enabled {
+            return None;
+        }
+        let inner = &*self.inner;
+        inner
+            .cache
+            .get([provider, model], |keys| {
+                ModelHandles::new(&inner.metrics, keys, inner.prices.get(keys[1].as_str()))
+            })
+            .map(|e| &**e)
+    }
+
+    /// The limited value of the provider label for `provider`.
+    fn provider_label(&self, provider: &str) -> SharedStr {
+        self.inner.cache.limiters()[0].limit(provider).clone()
+    }
+
+    /// Sets `llm_rate_limit_remaining{provider, model, kind}` to `value`,
+    /// the requests or tokens left as the provider last reported them
+    /// (`x-ratelimit-remaining-requests`, `x-ratelimit-remaining-tokens`).
+    /// Call it only when the header was present: a gauge never reported
+    /// has no series, and one reported keeps its last value. A NaN,
+    /// infinite or negative `value` is ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_catalog::llm::RateLimitKind;
+    /// use incident_metrics_catalog::Catalog;
+    /// use incident_metrics_core::{MetricsConfig, Registry};
+    /// use incident_metrics_trackers::{LlmRecorder, TrackerConfig};
+    ///
+    /// let mut registry = Registry::new(&MetricsConfig::new())?;
+    /// let catalog = Catalog::register(&mut registry)?;
+    /// let llm = LlmRecorder::from_catalog(&catalog, &TrackerConfig::default())?;
+    /// llm.rate_limit_limit("openai", "gpt-4o", RateLimitKind::Tokens, 30_000.0);
+    /// llm.rate_limit_remaining("openai", "gpt-4o", RateLimitKind::Tokens, 29_000.0);
+    ///
+    /// let mut text = String::new();
+    /// incident_metrics_core::prometheus_client::encoding::text::encode(&mut text, registry.as_prometheus())?;
+    /// assert!(text.contains(r#"llm_rate_limit_remaining{provider="openai",model="gpt-4o",kind="tokens"} 29000.0"#));
+    /// assert!(text.contains(r#"llm_rate_limit_limit{provider="openai",model="gpt-4o",kind="tokens"} 30000.0"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn rate_limit_remaining(
+        &self,
+        provider: &str,
+        model: &str,
+        kind: RateLimitKind,
+        value: f64,
+    ) {
+        self.set_rate_limit(provider, model, kind, value, false);
+    }
+
+    /// Sets `llm_rate_limit_limit{provider, model, kind}` to `value`, the
+    /// size of the provider's rate-limit window as last reported
+    /// (`x-ratelimit-limit-requests`, `x-ratelimit-limit-tokens`), so that
+    /// alerts can divide the remaining by the limit. As
+    /// [`rate_limit_remaining`](Self::rate_limit_remaining), a gauge never
+    /// reported has no series, and a NaN, infinite or negative `value` is
+    /// ignored.
+    pub fn rate_limit_limit(&self, provider: &str, model: &str, kind: RateLimitKind, value: f64) {
+        self.set_rate_limit(provider, model, kind, value, true);
+    }
+
+    fn set_rate_limit(
+        &self,
+        provider: &str,
+        model: &str,
+        kind: RateLimitKind,
+        value: f64,
+        limit: bool,
+    ) {
+        if !value.is_finite() || value < 0.0 {
+            return;
+        }
+        if let Some(entry) = self.entry(provider, model) {
+            entry.value.rate_limit(&entry.keys, kind, limit).set(value);
+        }
+    }
+
+    /// Sets `llm_provider_state{provider}` to the value of `state` (0
+    /// healthy, 1 degraded, 2 down). A provider whose state was never set
+    /// has no series. Meant for state changes, not for every call: it looks
+    /// the series up by its labels.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_catalog::llm::{FallbackOutcome, ProviderState};
+    /// use incident_metrics_catalog::Catalog;
+    /// use incident_metrics_core::{MetricsConfig, Registry};
+    /// use incident_metrics_trackers::{LlmRecorder, TrackerConfig};
+    ///
+    /// let mut registry = Registry::new(&MetricsConfig::new())?;
+    /// let catalog = Catalog::register(&mut registry)?;
+    /// let llm = LlmRecorder::from_catalog(&catalog, &TrackerConfig::default())?;
+    /// llm.provider_state("openai", ProviderState::Down);
+    /// llm.fallback("openai", "offline", FallbackOutcome::Success);
+    ///
+    /// let mut text = String::new();
+    /// incident_metrics_core::prometheus_client::encoding::text::encode(&mut text, registry.as_prometheus())?;
+    /// assert!(text.contains(r#"llm_provider_state{provider="openai"} 2"#));
+    /// assert!(text.contains(r#"llm_fallbacks_total{from="openai",to="offline",outcome="success"} 1"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn provider_state(&self, provider: &str, state: ProviderState) {
+        if !self.enabled {
+            return;
+        }
+        let labels = LlmProviderLabels {
+            provider: self.provider_label(provider),
+        };
+        self.inner
+            .metrics
+            .provider_state
+            .get_or_create(&labels)
+            .set(state.value());
+    }
+
+    /// Counts one call moved from the failing provider `from` to the next
+    /// one, `to`, in `llm_fallbacks_total{from, to, outcome}`: `outcome`
+    /// says whether `to` answered. Both names pass through the provider
+    /// limiter. Meant for fallbacks, not for every call: it looks the
+    /// series up by its labels.
+    pub fn fallback(&self, from: &str, to: &str, outcome: FallbackOutcome) {
+        if !self.enabled {
+            return;
+        }
+        let labels = LlmFallbackLabels {
+            from: self.provider_label(from),
+            to: self.provider_label(to),
+            outcome,
+        };
+        self.inner.metrics.fallbacks.get_or_create(&labels).inc();
+    }
+
+    /// Sets a spending budget of `usd` US dollars for (provider, model):
+    /// `llm_budget_usd` reads `usd`, and `llm_budget_remaining_usd` reads
+    /// `usd` minus the pair's `llm_cost_usd_total` so far. From then on
+    /// every finished call of the pair that has a cost (from the price
+    /// table, [`LlmCallTracker::with_price`] or
+    /// [`LlmCallTracker::success_with_cost`]) lowers the remaining budget
+    /// by that cost, in the same step that adds it to
+    /// `llm_cost_usd_total`. The remaining budget is not clamped: past the
+    /// budget it goes negative, so overspending shows. Setting the budget
+    /// again starts over from the new amount minus the spend so far. Pairs
+    /// without a budget have no budget series.
+    ///
+    /// A budget is kept per limited label pair: set it for a provider and
+    /// model that the limiters admit (the first ones seen, up to
+    /// [`TrackerConfig::max_providers`] and
+    /// [`TrackerConfig::max_models`]). With recording off it checks `usd`
+    /// and records nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidBudget`] when `usd` is NaN, infinite or negative,
+    /// or when the provider or model is folded into
+    /// [`OVERFLOW_VALUE`](crate::OVERFLOW_VALUE) by its limiter (the budget
+    /// would be shared by every folded value).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_catalog::Catalog;
+    /// use incident_metrics_core::{MetricsConfig, Registry};
+    /// use incident_metrics_trackers::{LlmRecorder, TrackerConfig};
+    ///
+    /// let mut registry = Registry::new(&MetricsConfig::new())?;
+    /// let catalog = Catalog::register(&mut registry)?;
+    /// let llm = LlmRecorder::from_catalog(&catalog, &TrackerConfig::default())?;
+    /// llm.set_budget("openai", "gpt-4", 0.10)?;
+    /// llm.start("openai", "gpt-4", "chat").success(1_000, 500); // $0.06
+    /// llm.start("openai", "gpt-4", "chat").success(1_000, 500); // $0.06: overspent
+    /// assert!(llm.set_budget("openai", "gpt-4", f64::NAN).is_err());
+    ///
+    /// let mut text = String::new();
+    /// incident_metrics_core::prometheus_client::encoding::text::encode(&mut text, registry.as_prometheus())?;
+    /// assert!(text.contains(r#"llm_budget_usd{provider="openai",model="gpt-4"} 0.1"#));
+    /// assert!(text.contains(r#"llm_budget_remaining_usd{provider="openai",model="gpt-4"} -0.0199"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_budget(&self, provider: &str, model: &str, usd: f64) -> Result<()> {
+        let invalid = |reason| Error::InvalidBudget {
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            reason,
+        };
+        if !usd.is_finite() || usd < 0.0 {
+            return Err(invalid(
+                "a budget must be a finite, not negative amount of US dollars",
+            ));
+        }
+        let Some(entry) = self.entry(provider, model) else {
+            return Ok(());
+        };
+        let folded = |key: &SharedStr, raw: &str| key == OVERFLOW_VALUE && raw != OVERFLOW_VALUE;
+        if folded(&entry.keys[0], provider) || folded(&entry.keys[1], model) {
+            return Err(invalid(
+                "the provider or model is past its label limit and folded into `other`; \
+                 raise max_providers or max_models, or set budgets before other pairs are seen",
+            ));
+        }
+        let handles = &entry.value;
+        let labels = model_labels(&entry.keys);
+        self.inner
+            .metrics
+            .budget_usd
+            .get_or_create(&labels)
+            .set(usd);
+        let remaining = handles.budget_remaining.get_or_init(|| {
+            self.inner
+                .metrics
+                .budget_remaining_usd
+                .get_or_create(&labels)
+        });
+        remaining.set(usd - handles.cost.get());
+        Ok(())
     }
 
     /// The price table in use.
@@ -261,10 +599,17 @@ impl LlmRecorder {
 /// cancelled future, a panic), it records an error of kind
 /// [`cancelled`](LlmErrorType::Cancelled), once.
 ///
-/// Every finished call counts in `llm_requests_total` and observes
-/// `llm_request_duration_seconds`; a success adds its tokens to
-/// `llm_tokens_total{type}` and `llm_tokens_per_request`, and its cost to
-/// `llm_cost_usd_total`; an error counts in `llm_errors_total{error_type}`.
+/// A started call counts in `llm_requests_in_flight{provider}` until it
+/// finishes or is dropped. Every finished call counts in
+/// `llm_requests_total` and observes `llm_request_duration_seconds`; a
+/// success adds its tokens to `llm_tokens_total{type}` and
+/// `llm_request_tokens{type}`, and its cost to `llm_cost_usd_total` (and
+/// takes it off `llm_budget_remaining_usd` when the pair has a budget,
+/// [`LlmRecorder::set_budget`]); an error counts in
+/// `llm_errors_total{error_type}`. While it runs, [`queued`](Self::queued),
+/// [`token`](Self::token), [`finish_reason`](Self::finish_reason) and
+/// [`cache_read_tokens`](Self::cache_read_tokens) add what the provider
+/// reported.
 ///
 /// # Examples
 ///
@@ -304,6 +649,9 @@ pub struct LlmCallTracker<'a> {
     price: Option<ModelPrice>,
     start: Start,
     first_token: Option<Instant>,
+    last_token: Option<Instant>,
+    finish_reason: Option<LlmFinishReason>,
+    cache_read: Option<u64>,
     done: bool,
 }
 
@@ -328,6 +676,9 @@ impl LlmCallTracker<'_> {
             price: None,
             start: Start::NONE,
             first_token: None,
+            last_token: None,
+            finish_reason: None,
+            cache_read: None,
             done: true,
         }
     }
@@ -340,6 +691,9 @@ impl LlmCallTracker<'_> {
             price: None,
             start: Start::NONE,
             first_token: None,
+            last_token: None,
+            finish_reason: None,
+            cache_read: None,
             done: true,
         }
     }
@@ -353,17 +707,109 @@ impl LlmCallTracker<'_> {
 
     /// Marks the first output token of a streaming call and records the
     /// time to it in `llm_time_to_first_token_seconds`; later calls do
-    /// nothing.
+    /// nothing. [`token`](Self::token) calls it for the first chunk.
     pub fn first_token(&mut self) {
         if self.first_token.is_some() || self.done {
             return;
         }
-        let now = Instant::now();
+        self.mark_first_token(Instant::now());
+    }
+
+    fn mark_first_token(&mut self, now: Instant) {
         self.first_token = Some(now);
+        self.last_token = Some(now);
         if let Some(entry) = self.entry {
             let ttft = self.start.until(now).as_secs_f64();
             entry.value.time_to_first_token(&entry.keys).observe(ttft);
         }
+    }
+
+    /// Marks the arrival of one streamed chunk (or token) of the answer.
+    /// The first is the time to first token, as
+    /// [`first_token`](Self::first_token); every later one records the
+    /// time since the previous one in `llm_inter_token_latency_seconds`.
+    /// Nothing is recorded after the call finished, or by a tracker that
+    /// records nothing (which reads no clock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_catalog::llm::LlmFinishReason;
+    /// use incident_metrics_catalog::Catalog;
+    /// use incident_metrics_core::{MetricsConfig, Registry};
+    /// use incident_metrics_trackers::{LlmRecorder, TrackerConfig};
+    ///
+    /// let mut registry = Registry::new(&MetricsConfig::new())?;
+    /// let catalog = Catalog::register(&mut registry)?;
+    /// let llm = LlmRecorder::from_catalog(&catalog, &TrackerConfig::default())?;
+    ///
+    /// let mut call = llm.start("openai", "gpt-4o", "chat");
+    /// call.queued(std::time::Duration::from_millis(20));
+    /// for _chunk in 0..3 {
+    ///     call.token();
+    /// }
+    /// call.finish_reason("stop");
+    /// call.cache_read_tokens(64);
+    /// call.success(100, 3);
+    ///
+    /// let mut text = String::new();
+    /// incident_metrics_core::prometheus_client::encoding::text::encode(&mut text, registry.as_prometheus())?;
+    /// assert!(text.contains(r#"llm_time_to_first_token_seconds_count{provider="openai",model="gpt-4o"} 1"#));
+    /// assert!(text.contains(r#"llm_inter_token_latency_seconds_count{provider="openai",model="gpt-4o"} 2"#));
+    /// assert!(text.contains(r#"llm_queue_duration_seconds_sum{provider="openai",model="gpt-4o"} 0.02"#));
+    /// assert!(text.contains(r#"llm_finish_reasons_total{provider="openai",model="gpt-4o",reason="stop"} 1"#));
+    /// assert!(text.contains(r#"llm_cache_read_tokens_total{provider="openai",model="gpt-4o"} 64"#));
+    /// assert!(text.contains(r#"llm_requests_in_flight{provider="openai"} 0"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn token(&mut self) {
+        if self.done {
+            return;
+        }
+        let now = Instant::now();
+        match self.last_token {
+            None => self.mark_first_token(now),
+            Some(previous) => {
+                self.last_token = Some(now);
+                if let Some(entry) = self.entry {
+                    let gap = now.saturating_duration_since(previous).as_secs_f64();
+                    entry.value.inter_token_latency(&entry.keys).observe(gap);
+                }
+            }
+        }
+    }
+
+    /// Records that the call waited `waited` in the service's own queue
+    /// before it was sent, in `llm_queue_duration_seconds`, at once.
+    pub fn queued(&mut self, waited: Duration) {
+        if self.done {
+            return;
+        }
+        if let Some(entry) = self.entry {
+            entry
+                .value
+                .queue_duration(&entry.keys)
+                .observe(waited.as_secs_f64());
+        }
+    }
+
+    /// Sets why the answer ended, counted once in
+    /// `llm_finish_reasons_total{reason}` when the call finishes (with
+    /// either outcome; the last reason set wins). `reason` is an
+    /// [`LlmFinishReason`] or a provider's spelling
+    /// ([`LlmFinishReason::from_name`]: unknown names are `other`). A call
+    /// that sets no reason is not counted there.
+    pub fn finish_reason(&mut self, reason: impl IntoLabel<LlmFinishReason>) {
+        self.finish_reason = Some(reason.into_label().unwrap_or(LlmFinishReason::Other));
+    }
+
+    /// Sets the number of prompt tokens the provider read from its cache
+    /// (a part of the input tokens). A successful finish adds them to
+    /// `llm_cache_read_tokens_total` and observes them in
+    /// `llm_request_tokens{type="cache_read"}`; calls that never report it
+    /// observe nothing there.
+    pub fn cache_read_tokens(&mut self, n: u64) {
+        self.cache_read = Some(n);
     }
 
     /// The time since the call started (zero for a tracker that records
@@ -412,6 +858,10 @@ impl LlmCallTracker<'_> {
         };
         let now = Instant::now();
         let handles = &entry.value;
+        handles.in_flight.dec();
+        if let Some(reason) = self.finish_reason {
+            handles.finish_reason(&entry.keys, reason).inc();
+        }
         let op = handles.op(&entry.keys, self.operation);
         op.requests.inc();
         op.duration.observe(self.start.until(now).as_secs_f64());
@@ -427,17 +877,25 @@ impl LlmCallTracker<'_> {
                 #[allow(clippy::cast_precision_loss)]
                 {
                     handles
-                        .tokens_per_request
+                        .request_tokens
                         .get(TokenType::Input)
                         .observe(input as f64);
                     handles
-                        .tokens_per_request
+                        .request_tokens
                         .get(TokenType::Output)
                         .observe(output as f64);
+                    if let Some(cached) = self.cache_read {
+                        let (counter, histogram) = handles.cache_read(&entry.keys);
+                        counter.inc_by(cached);
+                        histogram.observe(cached as f64);
+                    }
                 }
                 let cost = cost.or_else(|| self.price.map(|p| p.cost(input, output)));
                 if let Some(cost) = cost.filter(|c| c.is_finite() && *c > 0.0) {
                     handles.cost.inc_by(cost);
+                    if let Some(remaining) = handles.budget_remaining.get() {
+                        remaining.dec_by(cost);
+                    }
                 }
                 if let Some(first) = self.first_token
                     && output > 1

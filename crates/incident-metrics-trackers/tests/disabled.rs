@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{render, setup_with};
 use incident_metrics_catalog::alert::AlertStatus;
 use incident_metrics_catalog::incident::{IncidentSource, Severity};
+use incident_metrics_catalog::llm::{FallbackOutcome, ProviderState, RateLimitKind};
 use incident_metrics_core::MetricsConfig;
 use incident_metrics_trackers::{TrackerConfig, Trackers};
 
@@ -16,10 +17,22 @@ use incident_metrics_trackers::{TrackerConfig, Trackers};
 /// just before it finished.
 fn exercise(t: &Trackers) -> Duration {
     let mut call = t.llm.start("openai", "gpt-4o", "chat");
+    call.queued(Duration::from_millis(1));
     std::thread::sleep(Duration::from_millis(2));
     call.first_token();
+    call.token();
+    call.finish_reason("stop");
+    call.cache_read_tokens(10);
     let elapsed = call.elapsed();
     call.success(100, 20);
+    t.llm
+        .rate_limit_remaining("openai", "gpt-4o", RateLimitKind::Tokens, 5.0);
+    t.llm
+        .rate_limit_limit("openai", "gpt-4o", RateLimitKind::Tokens, 10.0);
+    t.llm.provider_state("openai", ProviderState::Down);
+    t.llm
+        .fallback("openai", "offline", FallbackOutcome::Failure);
+    t.llm.set_budget("openai", "gpt-4o", 1.0).unwrap();
     drop(t.llm.start("openai", "gpt-4o", "chat"));
     t.incidents.start(Severity::Critical).success("resolved");
     let active = t.incidents.opened(Severity::High);
@@ -78,6 +91,9 @@ fn the_same_calls_record_when_enabled() {
     assert!(elapsed >= Duration::from_millis(2), "{elapsed:?}");
     for series in [
         r#"llm_requests_total{provider="openai",model="gpt-4o",operation="chat"} 2"#,
+        r#"llm_finish_reasons_total{provider="openai",model="gpt-4o",reason="stop"} 1"#,
+        r#"llm_provider_state{provider="openai"} 2"#,
+        r#"llm_budget_usd{provider="openai",model="gpt-4o"} 1.0"#,
         r#"incidents_deduplicated_total 1"#,
         r#"alerts_truncated_total{receiver="oncall"} 2"#,
         r#"storage_size_bytes{backend="sqlite"} 4096"#,

@@ -56,7 +56,7 @@ fn success_records_count_duration_tokens_and_cost() {
     assert_eq!(
         get(
             &text,
-            r#"llm_tokens_per_request_sum{provider="openai",model="gpt-4",type="output"}"#
+            r#"llm_request_tokens_sum{provider="openai",model="gpt-4",type="output"}"#
         ),
         500.0
     );

@@ -4,9 +4,11 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::setup;
 use incident_metrics_catalog::incident::{IncidentStatus, Severity};
-use incident_metrics_catalog::llm::{LlmErrorType, LlmOperation};
+use incident_metrics_catalog::llm::{LlmErrorType, LlmFinishReason, LlmOperation, RateLimitKind};
 use incident_metrics_catalog::storage::StorageOperation;
 use incident_metrics_core::Histogram;
 use incident_metrics_trackers::{TrackerConfig, Trackers, measure};
@@ -39,6 +41,30 @@ fn explicit_recorders_allocate_nothing_per_call() {
         let mut c = t.llm.start("openai", "gpt-4o", LlmOperation::Chat);
         c.first_token();
         c.success(100, 20);
+    });
+    assert_no_alloc(
+        "llm streaming chunks, queue, finish reason, cache reads",
+        || {
+            let mut c = t.llm.start("openai", "gpt-4o", LlmOperation::Chat);
+            c.queued(Duration::from_millis(3));
+            c.token();
+            c.token();
+            c.token();
+            c.finish_reason("length");
+            c.finish_reason(LlmFinishReason::Stop);
+            c.cache_read_tokens(64);
+            c.success(100, 20);
+        },
+    );
+    t.llm.set_budget("openai", "gpt-4o", 100.0).unwrap();
+    assert_no_alloc("llm success against a budget", || {
+        t.llm.start("openai", "gpt-4o", "chat").success(100, 20);
+    });
+    assert_no_alloc("llm rate limits", || {
+        t.llm
+            .rate_limit_remaining("openai", "gpt-4o", RateLimitKind::Requests, 99.0);
+        t.llm
+            .rate_limit_limit("openai", "gpt-4o", RateLimitKind::Tokens, 30_000.0);
     });
     assert_no_alloc("llm error and drop", || {
         t.llm

@@ -171,8 +171,8 @@ fn assert_llm(text: &str, pairs: usize) {
     assert_bounded(text, "llm_tokens", "llm_tokens_total", 2 * pairs);
     assert_bounded(
         text,
-        "llm_tokens_per_request",
-        "llm_tokens_per_request_count",
+        "llm_request_tokens",
+        "llm_request_tokens_count",
         2 * pairs,
     );
     assert_bounded(text, "llm_cost_usd", "llm_cost_usd_total", pairs);
