@@ -70,9 +70,13 @@ impl Stub {
     }
 
     fn with_headers(self, headers: &[(&'static str, &str)]) -> Self {
+        self.set_headers(headers);
+        self
+    }
+
+    fn set_headers(&self, headers: &[(&'static str, &str)]) {
         *self.headers.lock().unwrap() =
             headers.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-        self
     }
 
     fn router(&self) -> Router {
@@ -201,16 +205,25 @@ async fn streamed_answers_move_each_family_by_what_the_stub_sent() {
     let app = start(config(&format!(
         "playbooks = []\n[llm.prices.stub-model]\ninput_per_million = 1000.0\n\
          output_per_million = 2000.0\n{}",
-        openai_table("primary", addr, 5_000, "")
+        openai_table("primary", addr, 5_000, "budget_usd = 1.0\n")
     )))
     .await;
+    // Before any call: the budget is set, the provider shown healthy.
+    let text = scrape(app.http_addr()).await;
+    let labels = "provider=\"primary\",model=\"stub-model\"";
+    assert_eq!(m(&text, &format!("llm_budget_usd{{{labels}}}")), 1.0);
+    assert_eq!(
+        m(&text, &format!("llm_budget_remaining_usd{{{labels}}}")),
+        1.0
+    );
+    assert_eq!(sample(&text, &state("primary")), Some(0.0));
+
     let incident = create_analysed(&app, "links down").await;
     assert_eq!(incident["classification"], "network");
     assert_eq!(incident["summary"], "Links are down in eu-west.");
     assert_eq!(stub.requests(), 2);
 
     let text = scrape(app.http_addr()).await;
-    let labels = "provider=\"primary\",model=\"stub-model\"";
     for op in ["classification", "summarization"] {
         assert_eq!(
             m(
@@ -241,6 +254,230 @@ async fn streamed_answers_move_each_family_by_what_the_stub_sent() {
         ),
         2.0
     );
+    // One gap per streamed chunk after the first: (2 - 1) + (5 - 1).
+    let gaps = (CLASSIFY_WORDS.len() - 1 + SUMMARY_WORDS.len() - 1) as f64;
+    assert_eq!(
+        m(
+            &text,
+            &format!("llm_inter_token_latency_seconds_count{{{labels}}}")
+        ),
+        gaps
+    );
+    // Queued once per analysis (its first call).
+    assert_eq!(
+        m(
+            &text,
+            &format!("llm_queue_duration_seconds_count{{{labels}}}")
+        ),
+        1.0
+    );
+    for reason in ["stop", "length"] {
+        assert_eq!(
+            m(
+                &text,
+                &format!("llm_finish_reasons_total{{{labels},reason=\"{reason}\"}}")
+            ),
+            1.0,
+            "{reason}"
+        );
+    }
+    assert_eq!(
+        m(&text, &format!("llm_cache_read_tokens_total{{{labels}}}")),
+        (2 * CACHED_TOKENS) as f64
+    );
+    assert_eq!(
+        m(
+            &text,
+            &format!("llm_request_tokens_sum{{{labels},type=\"cache_read\"}}")
+        ),
+        (2 * CACHED_TOKENS) as f64
+    );
+    assert_eq!(
+        m(
+            &text,
+            &format!("llm_request_tokens_count{{{labels},type=\"input\"}}")
+        ),
+        2.0
+    );
+    let limits = [("requests", 499.0, 500.0), ("tokens", 149_000.5, 150_000.0)];
+    for (kind, remaining, limit) in limits {
+        assert_eq!(
+            m(
+                &text,
+                &format!("llm_rate_limit_remaining{{{labels},kind=\"{kind}\"}}")
+            ),
+            remaining
+        );
+        assert_eq!(
+            m(
+                &text,
+                &format!("llm_rate_limit_limit{{{labels},kind=\"{kind}\"}}")
+            ),
+            limit
+        );
+    }
+    assert_eq!(
+        sample(
+            &text,
+            "llm_incident_manager_llm_requests_in_flight{provider=\"primary\"}"
+        ),
+        Some(0.0)
+    );
+    assert_eq!(sample(&text, &state("primary")), Some(0.0));
+    // 2 × (20 × 1000 + 3 × 2000) / 1e6 spent of the 1.0 budget.
+    let remaining = m(&text, &format!("llm_budget_remaining_usd{{{labels}}}"));
+    assert!((remaining - (1.0 - 0.052)).abs() < 1e-9, "{remaining}");
+    assert!(!text.contains("llm_fallbacks_total{"), "no fallback taken");
+
+    // Headers absent, or not non-negative numbers: the gauges keep their
+    // last values.
+    stub.set_headers(&[
+        ("x-ratelimit-remaining-requests", "-1"),
+        ("x-ratelimit-limit-requests", "many"),
+        ("x-ratelimit-remaining-tokens", "NaN"),
+    ]);
+    create_analysed(&app, "links down again").await;
+    assert_eq!(stub.requests(), 4);
+    let text = scrape(app.http_addr()).await;
+    assert_eq!(
+        m(
+            &text,
+            &format!("llm_requests_total{{{labels},operation=\"summarization\"}}")
+        ),
+        2.0
+    );
+    for (kind, remaining, limit) in limits {
+        assert_eq!(
+            m(
+                &text,
+                &format!("llm_rate_limit_remaining{{{labels},kind=\"{kind}\"}}")
+            ),
+            remaining
+        );
+        assert_eq!(
+            m(
+                &text,
+                &format!("llm_rate_limit_limit{{{labels},kind=\"{kind}\"}}")
+            ),
+            limit
+        );
+    }
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unstreamed_answers_report_finish_reasons_and_cached_tokens() {
+    let stub = Stub::new(Mode::Answer);
+    let (addr, _guard) = serve_stub(stub.router()).await;
+    let app = start(config(&format!(
+        "playbooks = []\n{}",
+        openai_table("primary", addr, 5_000, "stream = false\n")
+    )))
+    .await;
+    create_analysed(&app, "links down").await;
+    let text = scrape(app.http_addr()).await;
+    let labels = "provider=\"primary\",model=\"stub-model\"";
+    for reason in ["stop", "length"] {
+        assert_eq!(
+            m(
+                &text,
+                &format!("llm_finish_reasons_total{{{labels},reason=\"{reason}\"}}")
+            ),
+            1.0
+        );
+    }
+    assert_eq!(
+        m(&text, &format!("llm_cache_read_tokens_total{{{labels}}}")),
+        (2 * CACHED_TOKENS) as f64
+    );
+    // Not streamed: no first token, no gaps; no headers: no rate-limit series.
+    assert_eq!(
+        m(
+            &text,
+            &format!("llm_time_to_first_token_seconds_count{{{labels}}}")
+        ),
+        0.0
+    );
+    assert_eq!(
+        m(
+            &text,
+            &format!("llm_inter_token_latency_seconds_count{{{labels}}}")
+        ),
+        0.0
+    );
+    assert!(
+        !text.contains("llm_rate_limit_remaining{"),
+        "no header, no gauge"
+    );
+    app.shutdown().await.unwrap();
+}
+
+/// `llm_provider_state{provider}`, as a series name.
+fn state(provider: &str) -> String {
+    format!("llm_incident_manager_llm_provider_state{{provider=\"{provider}\"}}")
+}
+
+/// `llm_fallbacks_total{from, to, outcome}` of the service.
+fn fallbacks(text: &str, from: &str, to: &str, outcome: &str) -> f64 {
+    m(
+        text,
+        &format!("llm_fallbacks_total{{from=\"{from}\",to=\"{to}\",outcome=\"{outcome}\"}}"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fallback_counts_with_the_outcome_of_the_call_it_moved_to() {
+    // Two failing providers, then offline; a threshold too high to mark
+    // either down.
+    let (a, b) = (Stub::new(Mode::Fail), Stub::new(Mode::Fail));
+    let (a_addr, _a) = serve_stub(a.router()).await;
+    let (b_addr, _b) = serve_stub(b.router()).await;
+    let app = start(config(&format!(
+        "playbooks = []\n[llm]\nfailure_threshold = 10\n{}{}{OFFLINE_TABLE}",
+        openai_table("a", a_addr, 5_000, ""),
+        openai_table("b", b_addr, 5_000, ""),
+    )))
+    .await;
+    create_analysed(&app, "links down").await;
+    assert_eq!((a.requests(), b.requests()), (2, 2));
+    let text = scrape(app.http_addr()).await;
+    assert_eq!(fallbacks(&text, "a", "b", "failure"), 2.0);
+    assert_eq!(fallbacks(&text, "b", "offline", "success"), 2.0);
+    assert_eq!(fallbacks(&text, "a", "offline", "success"), 0.0);
+    assert_eq!(sample(&text, &state("a")), Some(1.0), "degraded");
+    assert_eq!(sample(&text, &state("b")), Some(1.0), "degraded");
+    assert_eq!(sample(&text, &state("offline")), Some(0.0));
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_provider_is_down_a_call_tries_the_one_that_failed_longest_ago() {
+    let (a, b) = (Stub::new(Mode::Fail), Stub::new(Mode::Fail));
+    let (a_addr, _a) = serve_stub(a.router()).await;
+    let (b_addr, _b) = serve_stub(b.router()).await;
+    let app = start(config(&format!(
+        "playbooks = []\n[llm]\nmax_in_flight = 1\nfailure_threshold = 1\ncooldown_ms = 60000\n{}{}",
+        openai_table("a", a_addr, 5_000, ""),
+        openai_table("b", b_addr, 5_000, ""),
+    )))
+    .await;
+    let errors = "llm_incident_manager_errors_total{component=\"llm\",error_type=\"server_error\"}";
+    // Classification: a fails (down), b fails (down). Summary: both down,
+    // a failed longest ago: a alone.
+    create(&app, "links down", "high", "netmon").await;
+    wait_for_sample(app.http_addr(), errors, 3.0).await;
+    assert_eq!((a.requests(), b.requests()), (2, 1));
+    // Next analysis: b failed longest ago now, then a.
+    create(&app, "links down again", "high", "netmon").await;
+    let text = wait_for_sample(app.http_addr(), errors, 5.0).await;
+    assert_eq!((a.requests(), b.requests()), (3, 2));
+    assert_eq!(
+        fallbacks(&text, "a", "b", "failure"),
+        1.0,
+        "only after a call failed"
+    );
+    assert_eq!(sample(&text, &state("a")), Some(2.0));
+    assert_eq!(sample(&text, &state("b")), Some(2.0));
     app.shutdown().await.unwrap();
 }
 
@@ -279,6 +516,9 @@ async fn the_chain_falls_over_to_the_next_provider_and_back_after_the_cooldown()
         ),
         1.0
     );
+    assert_eq!(fallbacks(&text, "primary", "offline", "success"), 2.0);
+    assert_eq!(sample(&text, &state("primary")), Some(2.0), "down");
+    assert_eq!(sample(&text, &state("offline")), Some(0.0));
 
     // 2. `primary` is down: skipped, no request reaches it, even though it
     // has recovered meanwhile.
@@ -298,6 +538,12 @@ async fn the_chain_falls_over_to_the_next_provider_and_back_after_the_cooldown()
         ),
         2.0
     );
+    assert_eq!(
+        fallbacks(&text, "primary", "offline", "success"),
+        2.0,
+        "skipping a provider that is down is no fallback"
+    );
+    assert_eq!(sample(&text, &state("primary")), Some(2.0), "still down");
 
     // 3. After the cool-down, the next call tries `primary` again: it
     // answers, it is healthy, and the rest of the chain is not used.
@@ -322,6 +568,8 @@ async fn the_chain_falls_over_to_the_next_provider_and_back_after_the_cooldown()
         ),
         2.0
     );
+    assert_eq!(sample(&text, &state("primary")), Some(0.0), "healthy again");
+    assert_eq!(fallbacks(&text, "primary", "offline", "success"), 2.0);
     app.shutdown().await.unwrap();
 }
 
@@ -382,6 +630,8 @@ async fn a_stalled_provider_costs_at_most_its_timeout_and_creates_never_wait() {
         );
     }
     assert_eq!(count, 2.0);
+    assert_eq!(sample(&text, &state("primary")), Some(2.0), "down");
+    assert_eq!(fallbacks(&text, "primary", "offline", "success"), 2.0);
     let per_call = sum / count;
     eprintln!("stalled primary: {per_call:.3} s per call on average");
     assert!(

@@ -31,6 +31,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use incident_metrics::SetupError;
+use incident_metrics::catalog::llm::{
+    FallbackOutcome, LlmFinishReason, ProviderState, RateLimitKind,
+};
 use incident_metrics::trackers::{LlmCallTracker, LlmRecorder, Trackers};
 
 use super::{CallObserver, LlmError, LlmProvider, LlmRequest, LlmResponse, RateLimits};
@@ -46,6 +49,16 @@ pub enum ProviderHealth {
     /// `failure_threshold` consecutive calls failed: skipped until its
     /// cool-down passes.
     Down,
+}
+
+impl ProviderHealth {
+    fn state(self) -> ProviderState {
+        match self {
+            Self::Healthy => ProviderState::Healthy,
+            Self::Degraded => ProviderState::Degraded,
+            Self::Down => ProviderState::Down,
+        }
+    }
 }
 
 /// The health record of one provider: a small state machine driven by the
@@ -137,7 +150,14 @@ impl ProviderChain {
     ) -> Result<Self, SetupError> {
         let mut links = Vec::with_capacity(providers.len());
         for (provider, timeout, budget) in providers {
-            let _ = budget;
+            if let Some(usd) = budget {
+                telemetry
+                    .llm
+                    .set_budget(provider.name(), provider.model(), usd)?;
+            }
+            telemetry
+                .llm
+                .provider_state(provider.name(), ProviderState::Healthy);
             links.push(Link {
                 provider,
                 timeout,
@@ -239,7 +259,9 @@ impl ProviderChain {
         let llm = &self.telemetry.llm;
         let (name, model) = (link.provider.name(), link.provider.model());
         let mut tracker = llm.start(name, model, request.task.operation());
-        let _ = queued;
+        if let Some(waited) = queued {
+            tracker.queued(waited);
+        }
         let result = {
             let mut events = Events {
                 tracker: &mut tracker,
@@ -262,9 +284,15 @@ impl ProviderChain {
             }
             health.health(self.threshold)
         };
-        let _ = health;
+        llm.provider_state(name, health.state());
         match &result {
             Ok(r) => {
+                if let Some(reason) = &r.finish_reason {
+                    tracker.finish_reason(LlmFinishReason::from_name(reason));
+                }
+                if let Some(cached) = r.cached_tokens {
+                    tracker.cache_read_tokens(cached);
+                }
                 tracker.success(r.input_tokens, r.output_tokens);
             }
             Err(e) => {
@@ -273,7 +301,14 @@ impl ProviderChain {
                 self.telemetry.errors.record("llm", kind.as_str());
             }
         }
-        let _ = from;
+        if let Some(from) = from.and_then(|i| self.links.get(i)) {
+            let outcome = if result.is_ok() {
+                FallbackOutcome::Success
+            } else {
+                FallbackOutcome::Failure
+            };
+            llm.fallback(from.provider.name(), name, outcome);
+        }
         result
     }
 }
@@ -296,11 +331,30 @@ struct Events<'a, 't> {
 
 impl CallObserver for Events<'_, '_> {
     fn token(&mut self) {
-        self.tracker.first_token();
+        self.tracker.token();
     }
 
     fn rate_limits(&mut self, limits: &RateLimits) {
-        let _ = (self.llm, self.provider, self.model, limits);
+        let (llm, provider, model) = (self.llm, self.provider, self.model);
+        for (kind, remaining, limit) in [
+            (
+                RateLimitKind::Requests,
+                limits.remaining_requests,
+                limits.limit_requests,
+            ),
+            (
+                RateLimitKind::Tokens,
+                limits.remaining_tokens,
+                limits.limit_tokens,
+            ),
+        ] {
+            if let Some(value) = remaining {
+                llm.rate_limit_remaining(provider, model, kind, value);
+            }
+            if let Some(value) = limit {
+                llm.rate_limit_limit(provider, model, kind, value);
+            }
+        }
     }
 }
 
