@@ -647,3 +647,55 @@ async fn a_stalled_provider_costs_at_most_its_timeout_and_creates_never_wait() {
     assert_eq!(stub.requests(), 2, "skipped while down");
     app.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_time_is_the_wait_in_the_outbox_before_the_first_call() {
+    // One analysis at a time; each takes two 500 ms timeouts on the stalled
+    // provider (never marked down) before offline answers, so the second
+    // incident's analysis waits about a second in the outbox.
+    const TIMEOUT_MS: u64 = 500;
+    let stub = Stub::new(Mode::Stall);
+    let (addr, _guard) = serve_stub(stub.router()).await;
+    let app = start(config(&format!(
+        "playbooks = []\n[llm]\nmax_in_flight = 1\nfailure_threshold = 100\n{}{OFFLINE_TABLE}",
+        openai_table("primary", addr, TIMEOUT_MS, "")
+    )))
+    .await;
+    let first = create(&app, "links down", "high", "netmon").await;
+    let second = create(&app, "dns unreachable", "high", "netmon").await;
+    for incident in [&first, &second] {
+        let url = format!(
+            "{}/api/v1/incidents/{}",
+            base(&app),
+            incident["id"].as_str().unwrap()
+        );
+        assert!(
+            eventually(Duration::from_secs(20), || async {
+                !get_json(&url).await.1["summary"].is_null()
+            })
+            .await,
+            "never analysed"
+        );
+    }
+    let text = scrape(app.http_addr()).await;
+    let labels = "provider=\"primary\",model=\"stub-model\"";
+    assert_eq!(
+        m(
+            &text,
+            &format!("llm_queue_duration_seconds_count{{{labels}}}")
+        ),
+        2.0,
+        "once per analysis, on the provider of its first call"
+    );
+    let waited = m(
+        &text,
+        &format!("llm_queue_duration_seconds_sum{{{labels}}}"),
+    );
+    eprintln!("queue time of two analyses, one at a time: {waited:.3} s in all");
+    // The second waited for the first's two timeouts (a lower bound only).
+    assert!(
+        waited >= 2.0 * TIMEOUT_MS as f64 / 1000.0 - 0.05,
+        "queued {waited} s"
+    );
+    app.shutdown().await.unwrap();
+}
