@@ -377,7 +377,8 @@ pub struct LlmConfig {
     /// the single-provider keys above are the one provider.
     pub providers: Vec<ProviderConfig>,
     /// How long a provider marked down is skipped before it is tried again,
-    /// in milliseconds (`llm.cooldown_ms`, default 30000, at least 1).
+    /// in milliseconds (`llm.cooldown_ms`, default 30000, from 1 to
+    /// 86400000: a day).
     pub cooldown_ms: u64,
     /// Consecutive failed calls that mark a provider down
     /// (`llm.failure_threshold`, default 3, at least 1); fewer mark it
@@ -438,6 +439,8 @@ impl LlmConfig {
     pub const DEFAULT_COOLDOWN_MS: u64 = 30_000;
     /// The default of `llm.failure_threshold`: 3 consecutive failures.
     pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
+    /// The range `llm.cooldown_ms` accepts: 1 ms to a day.
+    pub const COOLDOWN_MS_RANGE: std::ops::RangeInclusive<u64> = 1..=86_400_000;
 
     /// The provider chain, in the order it is tried: the
     /// `[[llm.providers]]` tables, or, when there are none, one provider
@@ -463,10 +466,13 @@ impl LlmConfig {
     /// Checks the chain: `[[llm.providers]]` not mixed with the
     /// single-provider keys, distinct names, and each provider's values.
     fn validate_chain(&self) -> Result<(), ConfigError> {
-        if self.cooldown_ms == 0 {
-            return Err(ConfigError::Invalid(
-                "llm.cooldown_ms must be at least 1 (milliseconds)".to_owned(),
-            ));
+        if !Self::COOLDOWN_MS_RANGE.contains(&self.cooldown_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "llm.cooldown_ms must be from {} to {} (milliseconds: a day), not {}",
+                Self::COOLDOWN_MS_RANGE.start(),
+                Self::COOLDOWN_MS_RANGE.end(),
+                self.cooldown_ms
+            )));
         }
         if self.failure_threshold == 0 {
             return Err(ConfigError::Invalid(
@@ -1791,8 +1797,11 @@ mod tests {
         assert!(msg.contains("llm.providers[0]"), "{msg}");
         let msg = refused_llm(&format!("{openai}nope = 1"));
         assert!(msg.contains("nope"), "{msg}");
-        let msg = refused_llm("[llm]\ncooldown_ms = 0");
-        assert!(msg.contains("llm.cooldown_ms"), "{msg}");
+        for bad in [0, 86_400_001] {
+            let msg = refused_llm(&format!("[llm]\ncooldown_ms = {bad}"));
+            assert!(msg.contains("llm.cooldown_ms"), "{msg}");
+        }
+        Config::from_toml_str("[llm]\ncooldown_ms = 86400000").unwrap();
         let msg = refused_llm("[llm]\nfailure_threshold = 0");
         assert!(msg.contains("llm.failure_threshold"), "{msg}");
     }

@@ -92,7 +92,7 @@ impl Health {
         match self.retry_at {
             Some(at) if at > now => false,
             _ => {
-                self.retry_at = Some(now + cooldown);
+                self.retry_at = Some(later(now, cooldown));
                 true
             }
         }
@@ -107,9 +107,17 @@ impl Health {
         self.failures = self.failures.saturating_add(1);
         self.last_failure = Some(now);
         if self.failures >= threshold {
-            self.retry_at = Some(now + cooldown);
+            self.retry_at = Some(later(now, cooldown));
         }
     }
+}
+
+/// `now + cooldown`, or `now` plus a day should that not be representable
+/// (the configuration allows a day at most).
+fn later(now: Instant, cooldown: Duration) -> Instant {
+    now.checked_add(cooldown)
+        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(now)
 }
 
 /// One provider of the chain.
