@@ -17,7 +17,7 @@ use crate::api::alertmanager::AlertIntake;
 use crate::api::{ApiState, routes};
 use crate::config::Config;
 use crate::grpc::{GrpcService, pb};
-use crate::llm::{Analyzer, provider_from_config};
+use crate::llm::Analyzer;
 use crate::manager::{IncidentError, IncidentManager, Routing};
 use crate::notify::{NotificationHandler, channels, settle_channels};
 use crate::outbox::{AnalysisHandler, Dispatcher, Signals, Wake};
@@ -406,11 +406,7 @@ async fn start_workers(
     signals: &Signals,
 ) -> Result<Vec<JoinHandle<()>>, AppError> {
     let mut workers = Vec::new();
-    let analyzer = Analyzer::new(
-        provider_from_config(&config.llm),
-        &config.llm,
-        telemetry.clone(),
-    );
+    let analyzer = Analyzer::new(&config.llm, telemetry.clone())?;
     workers.push(tokio::spawn(
         Dispatcher {
             storage: Arc::clone(storage),

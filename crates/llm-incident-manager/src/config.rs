@@ -331,8 +331,16 @@ pub enum ProviderKind {
 }
 
 /// `[llm]`.
+///
+/// The providers that analyse incidents form a chain, tried in order
+/// ([`chain`](Self::chain)): either the ordered `[[llm.providers]]` tables
+/// ([`providers`](Self::providers)), or, when there are none, one provider
+/// from the single-provider keys at the top of `[llm]` (`provider`,
+/// `base_url`, `model`, `api_key`, `stream`, `timeout_ms`,
+/// `max_response_bytes`, `tls`, `budget_usd`), as before. Giving both is
+/// refused by [`Config::validate`].
 #[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(from = "LlmToml")]
 #[non_exhaustive]
 pub struct LlmConfig {
     /// The provider.
@@ -362,6 +370,25 @@ pub struct LlmConfig {
     /// How an `https://` `base_url` is verified and which client
     /// certificate is shown (`[llm.tls]`); the platform's roots when absent.
     pub tls: Option<ClientTlsConfig>,
+    /// The single provider's budget in USD (`llm.budget_usd`): shown, less
+    /// what its calls cost, in `llm_budget_remaining_usd`; none when absent.
+    pub budget_usd: Option<f64>,
+    /// The provider chain (`[[llm.providers]]`), tried in order; when empty,
+    /// the single-provider keys above are the one provider.
+    pub providers: Vec<ProviderConfig>,
+    /// How long a provider marked down is skipped before it is tried again,
+    /// in milliseconds (`llm.cooldown_ms`, default 30000, from 1 to
+    /// 86400000: a day).
+    pub cooldown_ms: u64,
+    /// Consecutive failed calls that mark a provider down
+    /// (`llm.failure_threshold`, default 3, at least 1); fewer mark it
+    /// degraded.
+    pub failure_threshold: u32,
+    /// The single-provider keys given in the file, for the check that they
+    /// are not mixed with `[[llm.providers]]`.
+    single_keys: Vec<&'static str>,
+    /// The single-provider environment variables applied, for the same check.
+    single_env: Vec<&'static str>,
 }
 
 impl Default for LlmConfig {
@@ -377,6 +404,12 @@ impl Default for LlmConfig {
             max_response_bytes: LlmConfig::DEFAULT_MAX_RESPONSE_BYTES,
             prices: BTreeMap::new(),
             tls: None,
+            budget_usd: None,
+            providers: Vec::new(),
+            cooldown_ms: LlmConfig::DEFAULT_COOLDOWN_MS,
+            failure_threshold: LlmConfig::DEFAULT_FAILURE_THRESHOLD,
+            single_keys: Vec::new(),
+            single_env: Vec::new(),
         }
     }
 }
@@ -398,6 +431,292 @@ impl LlmConfig {
         }
     }
 }
+
+// ---- [llm] provider chain: [[llm.providers]], cooldown_ms, failure_threshold ----
+
+impl LlmConfig {
+    /// The default of `llm.cooldown_ms`: 30 s.
+    pub const DEFAULT_COOLDOWN_MS: u64 = 30_000;
+    /// The default of `llm.failure_threshold`: 3 consecutive failures.
+    pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
+    /// The range `llm.cooldown_ms` accepts: 1 ms to a day.
+    pub const COOLDOWN_MS_RANGE: std::ops::RangeInclusive<u64> = 1..=86_400_000;
+
+    /// The provider chain, in the order it is tried: the
+    /// `[[llm.providers]]` tables, or, when there are none, one provider
+    /// made of the single-provider keys of `[llm]`.
+    pub fn chain(&self) -> Vec<ProviderConfig> {
+        if !self.providers.is_empty() {
+            return self.providers.clone();
+        }
+        vec![ProviderConfig {
+            name: String::new(),
+            provider: self.provider,
+            base_url: self.base_url.clone(),
+            model: self.model.clone(),
+            api_key: self.api_key.clone(),
+            stream: self.stream,
+            timeout_ms: self.timeout_ms,
+            max_response_bytes: self.max_response_bytes,
+            tls: self.tls.clone(),
+            budget_usd: self.budget_usd,
+        }]
+    }
+
+    /// Checks the chain: `[[llm.providers]]` not mixed with the
+    /// single-provider keys, distinct names, and each provider's values.
+    fn validate_chain(&self) -> Result<(), ConfigError> {
+        if !Self::COOLDOWN_MS_RANGE.contains(&self.cooldown_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "llm.cooldown_ms must be from {} to {} (milliseconds: a day), not {}",
+                Self::COOLDOWN_MS_RANGE.start(),
+                Self::COOLDOWN_MS_RANGE.end(),
+                self.cooldown_ms
+            )));
+        }
+        if self.failure_threshold == 0 {
+            return Err(ConfigError::Invalid(
+                "llm.failure_threshold must be at least 1 (consecutive failures)".to_owned(),
+            ));
+        }
+        if !self.providers.is_empty() {
+            if !self.single_keys.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "[llm] sets {} and [[llm.providers]] too: give either the single-provider \
+                     keys or the [[llm.providers]] tables, not both",
+                    self.single_keys.join(", ")
+                )));
+            }
+            if !self.single_env.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "{} set with [[llm.providers]]: these variables override the \
+                     single-provider [llm] keys only; set base_url and model in each \
+                     [[llm.providers]] table instead",
+                    self.single_env.join(", ")
+                )));
+            }
+        }
+        let chain = self.chain();
+        let mut names = std::collections::BTreeSet::new();
+        for (i, provider) in chain.iter().enumerate() {
+            let key = if self.providers.is_empty() {
+                "llm".to_owned()
+            } else {
+                format!("llm.providers[{i}]")
+            };
+            if !names.insert(provider.label()) {
+                return Err(ConfigError::Invalid(format!(
+                    "{key}: provider name {:?} is used twice in the chain; give each \
+                     [[llm.providers]] table a distinct `name`",
+                    provider.label()
+                )));
+            }
+            provider.validate(&key)?;
+        }
+        Ok(())
+    }
+}
+
+/// One provider of the chain: a `[[llm.providers]]` table, with the same
+/// keys as the single-provider `[llm]`, plus an optional `name`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ProviderConfig {
+    /// The `provider` label of its metrics (`llm_provider_state{provider}`,
+    /// `llm_requests_total{provider}`, ...); empty: the kind's name
+    /// (`openai`, `offline`). Distinct within the chain.
+    pub name: String,
+    /// The kind of provider.
+    pub provider: ProviderKind,
+    /// The base URL of an OpenAI-compatible API (`…/v1`).
+    pub base_url: String,
+    /// The model; empty: the kind's default.
+    pub model: String,
+    /// The API key.
+    pub api_key: Option<String>,
+    /// Whether answers are streamed.
+    pub stream: bool,
+    /// The timeout of one call to this provider, in milliseconds: the most
+    /// a dead provider costs a call.
+    pub timeout_ms: u64,
+    /// The largest answer body read, in bytes (1 KiB to 1 GiB).
+    pub max_response_bytes: u64,
+    /// Outbound TLS of an `https://` `base_url` (`[llm.providers.tls]`).
+    pub tls: Option<ClientTlsConfig>,
+    /// A budget in USD for this provider and model, shown in
+    /// `llm_budget_usd` and, less what the calls cost, in
+    /// `llm_budget_remaining_usd`; none when absent.
+    pub budget_usd: Option<f64>,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        let llm = LlmConfig::default();
+        Self {
+            name: String::new(),
+            provider: llm.provider,
+            base_url: llm.base_url,
+            model: llm.model,
+            api_key: None,
+            stream: llm.stream,
+            timeout_ms: llm.timeout_ms,
+            max_response_bytes: llm.max_response_bytes,
+            tls: None,
+            budget_usd: None,
+        }
+    }
+}
+
+impl ProviderConfig {
+    /// The `provider` label: `name`, or the kind's name.
+    pub fn label(&self) -> &str {
+        if !self.name.is_empty() {
+            return &self.name;
+        }
+        match self.provider {
+            ProviderKind::Offline => "offline",
+            ProviderKind::Openai => "openai",
+        }
+    }
+
+    /// The model in use: the configured one, or the kind's default.
+    pub fn model_or_default(&self) -> &str {
+        if !self.model.is_empty() {
+            return &self.model;
+        }
+        match self.provider {
+            ProviderKind::Offline => OFFLINE_MODEL,
+            ProviderKind::Openai => "gpt-4o-mini",
+        }
+    }
+
+    /// The timeout of one call (at least 1 ms).
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.timeout_ms.max(1))
+    }
+
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if !LlmConfig::MAX_RESPONSE_BYTES_RANGE.contains(&self.max_response_bytes) {
+            return Err(ConfigError::Invalid(format!(
+                "{key}.max_response_bytes must be from {} to {} (bytes), not {}",
+                LlmConfig::MAX_RESPONSE_BYTES_RANGE.start(),
+                LlmConfig::MAX_RESPONSE_BYTES_RANGE.end(),
+                self.max_response_bytes
+            )));
+        }
+        if let Some(budget) = self.budget_usd
+            && (!budget.is_finite() || budget < 0.0)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "{key}.budget_usd must be a finite number of USD, not negative, not {budget}"
+            )));
+        }
+        if let Some(tls) = &self.tls {
+            if key == "llm" {
+                validate_client_tls("llm.tls", Some(tls))?;
+            } else {
+                tls.validate("llm.providers.tls")
+                    .map_err(|e| ConfigError::Invalid(format!("{key}: {e}")))?;
+            }
+        }
+        if self.provider == ProviderKind::Openai {
+            if !self.base_url.starts_with("http://") && !self.base_url.starts_with("https://") {
+                return Err(ConfigError::Invalid(format!(
+                    "{key}.base_url must start with http:// or https://"
+                )));
+            }
+            if let Some(problem) = http_url_problem(&self.base_url) {
+                return Err(ConfigError::Invalid(format!(
+                    "{key}.base_url {:?}: {problem}",
+                    self.base_url
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[llm]` as written: the single-provider keys are optional, so that
+/// giving them together with `[[llm.providers]]` can be refused.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct LlmToml {
+    provider: Option<ProviderKind>,
+    base_url: Option<String>,
+    model: Option<String>,
+    api_key: Option<String>,
+    stream: Option<bool>,
+    timeout_ms: Option<u64>,
+    max_response_bytes: Option<u64>,
+    tls: Option<ClientTlsConfig>,
+    budget_usd: Option<f64>,
+    max_in_flight: usize,
+    prices: BTreeMap<String, Price>,
+    providers: Vec<ProviderConfig>,
+    cooldown_ms: u64,
+    failure_threshold: u32,
+}
+
+impl Default for LlmToml {
+    fn default() -> Self {
+        let llm = LlmConfig::default();
+        Self {
+            provider: None,
+            base_url: None,
+            model: None,
+            api_key: None,
+            stream: None,
+            timeout_ms: None,
+            max_response_bytes: None,
+            tls: None,
+            budget_usd: None,
+            max_in_flight: llm.max_in_flight,
+            prices: BTreeMap::new(),
+            providers: Vec::new(),
+            cooldown_ms: llm.cooldown_ms,
+            failure_threshold: llm.failure_threshold,
+        }
+    }
+}
+
+impl From<LlmToml> for LlmConfig {
+    fn from(t: LlmToml) -> Self {
+        let mut llm = LlmConfig::default();
+        let mut given = Vec::new();
+        let mut note = |key: &'static str, present: bool| {
+            if present {
+                given.push(key);
+            }
+        };
+        note("provider", t.provider.is_some());
+        note("base_url", t.base_url.is_some());
+        note("model", t.model.is_some());
+        note("api_key", t.api_key.is_some());
+        note("stream", t.stream.is_some());
+        note("timeout_ms", t.timeout_ms.is_some());
+        note("max_response_bytes", t.max_response_bytes.is_some());
+        note("tls", t.tls.is_some());
+        note("budget_usd", t.budget_usd.is_some());
+        llm.single_keys = given;
+        llm.provider = t.provider.unwrap_or(llm.provider);
+        llm.base_url = t.base_url.unwrap_or(llm.base_url);
+        llm.model = t.model.unwrap_or(llm.model);
+        llm.api_key = t.api_key;
+        llm.stream = t.stream.unwrap_or(llm.stream);
+        llm.timeout_ms = t.timeout_ms.unwrap_or(llm.timeout_ms);
+        llm.max_response_bytes = t.max_response_bytes.unwrap_or(llm.max_response_bytes);
+        llm.tls = t.tls;
+        llm.budget_usd = t.budget_usd;
+        llm.max_in_flight = t.max_in_flight;
+        llm.prices = t.prices;
+        llm.providers = t.providers;
+        llm.cooldown_ms = t.cooldown_ms;
+        llm.failure_threshold = t.failure_threshold;
+        llm
+    }
+}
+// ---- end of the [llm] provider chain ----
 
 /// A price, in USD per million tokens.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]
@@ -856,16 +1175,30 @@ impl Config {
         Ok(config)
     }
 
-    /// Applies the LLM environment variables read through `var`.
+    /// Applies the LLM environment variables read through `var`:
+    /// `LLM_API_KEY` (or `OPENAI_API_KEY`), `LLM_BASE_URL` and `LLM_MODEL`
+    /// override the single-provider `[llm]` keys. With `[[llm.providers]]`
+    /// the key also fills the `api_key` of each `openai` provider that sets
+    /// none, and `LLM_BASE_URL` or `LLM_MODEL` make [`validate`](Self::validate)
+    /// refuse the configuration (they would be ambiguous).
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
         if let Some(key) = var("LLM_API_KEY").or_else(|| var("OPENAI_API_KEY")) {
+            // With [[llm.providers]]: the key of each openai provider that
+            // has none of its own.
+            for provider in &mut self.llm.providers {
+                if provider.provider == ProviderKind::Openai && provider.api_key.is_none() {
+                    provider.api_key = Some(key.clone());
+                }
+            }
             self.llm.api_key = Some(key);
         }
         if let Some(url) = var("LLM_BASE_URL") {
             self.llm.base_url = url;
+            self.llm.single_env.push("LLM_BASE_URL");
         }
         if let Some(model) = var("LLM_MODEL") {
             self.llm.model = model;
+            self.llm.single_env.push("LLM_MODEL");
         }
     }
 
@@ -970,7 +1303,6 @@ impl Config {
         }
         self.tls.validate()?;
         self.alertmanager.validate()?;
-        validate_client_tls("llm.tls", self.llm.tls.as_ref())?;
         validate_client_tls("playbooks_tls", self.playbooks_tls.as_ref())?;
         if let Some(webhook) = &self.notifications.webhook {
             validate_client_tls("notifications.webhook.tls", webhook.tls.as_ref())?;
@@ -1036,14 +1368,6 @@ impl Config {
                 }
             }
         }
-        if !LlmConfig::MAX_RESPONSE_BYTES_RANGE.contains(&self.llm.max_response_bytes) {
-            return Err(ConfigError::Invalid(format!(
-                "llm.max_response_bytes must be from {} to {} (bytes), not {}",
-                LlmConfig::MAX_RESPONSE_BYTES_RANGE.start(),
-                LlmConfig::MAX_RESPONSE_BYTES_RANGE.end(),
-                self.llm.max_response_bytes
-            )));
-        }
         for (model, price) in &self.llm.prices {
             for (field, value) in [
                 ("input_per_million", price.input_per_million),
@@ -1057,20 +1381,7 @@ impl Config {
                 }
             }
         }
-        if self.llm.provider == ProviderKind::Openai
-            && !self.llm.base_url.starts_with("http://")
-            && !self.llm.base_url.starts_with("https://")
-        {
-            return invalid("llm.base_url must start with http:// or https://");
-        }
-        if self.llm.provider == ProviderKind::Openai
-            && let Some(problem) = http_url_problem(&self.llm.base_url)
-        {
-            return Err(ConfigError::Invalid(format!(
-                "llm.base_url {:?}: {problem}",
-                self.llm.base_url
-            )));
-        }
+        self.llm.validate_chain()?;
         Ok(())
     }
 
@@ -1378,4 +1689,140 @@ mod tests {
                 .is_none()
         );
     }
+
+    // ---- [llm] provider chain ----
+
+    fn refused_llm(text: &str) -> String {
+        match Config::from_toml_str(text) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("accepted: {text}"),
+        }
+    }
+
+    #[test]
+    fn llm_providers_form_an_ordered_chain() {
+        let config = Config::from_toml_str(
+            r#"
+            [llm]
+            cooldown_ms = 5000
+            failure_threshold = 2
+            [[llm.providers]]
+            name = "primary"
+            provider = "openai"
+            base_url = "http://127.0.0.1:9/v1"
+            model = "m"
+            timeout_ms = 700
+            budget_usd = 12.5
+            [[llm.providers]]
+            provider = "offline"
+            "#,
+        )
+        .unwrap();
+        let chain = config.llm.chain();
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain[0].label(), "primary");
+        assert_eq!(chain[0].timeout(), std::time::Duration::from_millis(700));
+        assert_eq!(chain[0].budget_usd, Some(12.5));
+        assert!(chain[0].stream, "stream defaults to true as in [llm]");
+        assert_eq!(chain[1].label(), "offline");
+        assert_eq!(chain[1].model_or_default(), OFFLINE_MODEL);
+        assert_eq!(config.llm.cooldown_ms, 5000);
+        assert_eq!(config.llm.failure_threshold, 2);
+    }
+
+    #[test]
+    fn the_single_provider_keys_are_a_one_provider_chain() {
+        let mut config = Config::from_toml_str(
+            "[llm]\nprovider = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+             timeout_ms = 900\nbudget_usd = 3.0",
+        )
+        .unwrap();
+        config.apply_env(|k| match k {
+            "LLM_BASE_URL" => Some("http://127.0.0.1:10/v1".to_owned()),
+            "LLM_API_KEY" => Some("secret".to_owned()),
+            _ => None,
+        });
+        config.validate().unwrap();
+        let chain = config.llm.chain();
+        assert_eq!(chain.len(), 1);
+        assert_eq!(chain[0].label(), "openai");
+        assert_eq!(chain[0].base_url, "http://127.0.0.1:10/v1", "env applies");
+        assert_eq!(chain[0].api_key.as_deref(), Some("secret"));
+        assert_eq!(chain[0].timeout_ms, 900);
+        assert_eq!(chain[0].budget_usd, Some(3.0));
+        // The defaults: one offline provider.
+        let chain = Config::default().llm.chain();
+        assert_eq!(chain.len(), 1);
+        assert_eq!(chain[0].provider, ProviderKind::Offline);
+        assert_eq!(Config::default().llm.cooldown_ms, 30_000);
+        assert_eq!(Config::default().llm.failure_threshold, 3);
+    }
+
+    #[test]
+    fn single_keys_and_providers_together_are_refused() {
+        let msg = refused_llm(
+            "[llm]\nmodel = \"x\"\ntimeout_ms = 5\n[[llm.providers]]\nprovider = \"offline\"",
+        );
+        assert!(msg.contains("model, timeout_ms"), "{msg}");
+        assert!(msg.contains("not both"), "{msg}");
+        // The keys of the chain itself go with the tables.
+        Config::from_toml_str(
+            "[llm]\nmax_in_flight = 2\ncooldown_ms = 1\n[[llm.providers]]\nprovider = \"offline\"",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn env_with_providers_fills_keys_and_refuses_the_single_provider_variables() {
+        let text = "[[llm.providers]]\nprovider = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+                    [[llm.providers]]\nname = \"b\"\nprovider = \"openai\"\n\
+                    base_url = \"http://127.0.0.1:9/v1\"\napi_key = \"own\"";
+        let mut config = Config::from_toml_str(text).unwrap();
+        config.apply_env(|k| (k == "OPENAI_API_KEY").then(|| "env".to_owned()));
+        config.validate().unwrap();
+        assert_eq!(config.llm.providers[0].api_key.as_deref(), Some("env"));
+        assert_eq!(config.llm.providers[1].api_key.as_deref(), Some("own"));
+        let mut config = Config::from_toml_str(text).unwrap();
+        config.apply_env(|k| (k == "LLM_MODEL").then(|| "m".to_owned()));
+        let msg = config.validate().unwrap_err().to_string();
+        assert!(
+            msg.contains("LLM_MODEL") && msg.contains("[[llm.providers]]"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn each_provider_is_checked() {
+        let openai =
+            "[[llm.providers]]\nprovider = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n";
+        let msg = refused_llm(&format!("{openai}{openai}"));
+        assert!(msg.contains("\"openai\" is used twice"), "{msg}");
+        let msg = refused_llm(&format!(
+            "{OFFLINE}[[llm.providers]]\nprovider = \"openai\"\nbase_url = \"ftp://x\""
+        ));
+        assert!(msg.contains("llm.providers[1].base_url"), "{msg}");
+        let msg = refused_llm(&format!("{openai}max_response_bytes = 5"));
+        assert!(msg.contains("llm.providers[0].max_response_bytes"), "{msg}");
+        for bad in ["-1.0", "nan", "inf"] {
+            let msg = refused_llm(&format!("{openai}budget_usd = {bad}"));
+            assert!(msg.contains("llm.providers[0].budget_usd"), "{msg}");
+            let msg = refused_llm(&format!("[llm]\nbudget_usd = {bad}"));
+            assert!(msg.contains("llm.budget_usd"), "{msg}");
+        }
+        let msg = refused_llm(&format!(
+            "{openai}[llm.providers.tls]\ncert_file = \"c.pem\""
+        ));
+        assert!(msg.contains("llm.providers[0]"), "{msg}");
+        let msg = refused_llm(&format!("{openai}nope = 1"));
+        assert!(msg.contains("nope"), "{msg}");
+        for bad in [0, 86_400_001] {
+            let msg = refused_llm(&format!("[llm]\ncooldown_ms = {bad}"));
+            assert!(msg.contains("llm.cooldown_ms"), "{msg}");
+        }
+        Config::from_toml_str("[llm]\ncooldown_ms = 86400000").unwrap();
+        let msg = refused_llm("[llm]\nfailure_threshold = 0");
+        assert!(msg.contains("llm.failure_threshold"), "{msg}");
+    }
+
+    const OFFLINE: &str = "[[llm.providers]]\nprovider = \"offline\"\n";
 }

@@ -127,8 +127,9 @@ pub(crate) fn new_client() -> HttpClient {
 ///
 /// A message naming the table and the file that cannot be used.
 pub(crate) fn check_tls(config: &crate::config::Config) -> Result<(), String> {
+    let chain = config.llm.chain();
+    let llm_tables = chain.iter().map(|p| ("llm.tls", p.tls.as_ref()));
     let tables = [
-        ("llm.tls", config.llm.tls.as_ref()),
         (
             "notifications.webhook.tls",
             config
@@ -139,7 +140,7 @@ pub(crate) fn check_tls(config: &crate::config::Config) -> Result<(), String> {
         ),
         ("playbooks_tls", config.playbooks_tls.as_ref()),
     ];
-    for (name, tls) in tables {
+    for (name, tls) in llm_tables.chain(tables) {
         let Some(tls) = tls else { continue };
         try_new_client(Some(tls)).map_err(|e| format!("{name}: {e}"))?;
         if tls.insecure_skip_verify() {

@@ -26,7 +26,7 @@ use incident_metrics::exporter::ServerConfig;
 use incident_metrics::{Metrics, MetricsConfig};
 use llm_incident_manager::config::{
     LlmConfig, MAX_GRPC_MESSAGE_BYTES, MAX_HEADERS, MAX_QUEUE_CAPACITY, PlaybookConfig, Price,
-    ProviderKind, StepConfig, WebhookConfig,
+    ProviderConfig, ProviderKind, StepConfig, WebhookConfig,
 };
 use llm_incident_manager::serve::{MAX_CONNECTIONS, MIN_HEADER_BYTES};
 use llm_incident_manager::{App, Config, Severity};
@@ -193,6 +193,13 @@ prop_compose! {
             *LlmConfig::MAX_RESPONSE_BYTES_RANGE.end(),
         ),
         price in prop_oneof![Just(0.0), Just(f64::MIN_POSITIVE), Just(1.5), Just(f64::MAX)],
+        chain in any::<bool>(),
+        cooldown_ms in edges_u64(
+            *LlmConfig::COOLDOWN_MS_RANGE.start(),
+            LlmConfig::DEFAULT_COOLDOWN_MS,
+            *LlmConfig::COOLDOWN_MS_RANGE.end(),
+        ),
+        failure_threshold in edges_u64(1, 3, u64::from(u32::MAX)),
     ) -> LlmConfig {
         let mut llm = LlmConfig::default();
         if openai {
@@ -207,6 +214,17 @@ prop_compose! {
             output_per_million: price,
         };
         llm.prices.insert(llm.model_or_default().to_owned(), table);
+        // [[llm.providers]]: the provider above, with a budget, then offline.
+        llm.cooldown_ms = cooldown_ms;
+        llm.failure_threshold = u32::try_from(failure_threshold).unwrap();
+        if chain {
+            let mut first = llm.chain().remove(0);
+            first.name = "primary".to_owned();
+            first.budget_usd = Some(price);
+            let mut offline = ProviderConfig::default();
+            offline.provider = ProviderKind::Offline;
+            llm.providers = vec![first, offline];
+        }
         llm
     }
 }

@@ -226,13 +226,10 @@ async fn an_unreachable_provider_is_a_network_error() {
     };
     let app = start(config(&llm_config(addr, true))).await;
     create(&app, "links down", "high", "netmon").await;
-    let text = scrape(app.http_addr()).await;
-    assert_eq!(
-        value(
-            &text,
-            &format!("llm_incident_manager_llm_errors_total{{{LABELS},error_type=\"network\"}}")
-        ),
-        2.0
-    );
+    // The analysis is the outbox worker's, after the create answered.
+    let series =
+        format!("llm_incident_manager_llm_errors_total{{{LABELS},error_type=\"network\"}}");
+    let text = wait_for_sample(app.http_addr(), &series, 2.0).await;
+    assert_eq!(value(&text, &series), 2.0);
     app.shutdown().await.unwrap();
 }

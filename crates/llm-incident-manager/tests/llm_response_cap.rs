@@ -24,7 +24,7 @@ use axum::extract::Path;
 use axum::response::Response;
 use axum::routing::post;
 use common::*;
-use llm_incident_manager::config::LlmConfig;
+use llm_incident_manager::config::{LlmConfig, ProviderConfig};
 use llm_incident_manager::llm::{LlmError, LlmProvider, LlmRequest, OpenAiProvider, Task};
 
 /// What the stub streams at most.
@@ -141,7 +141,7 @@ fn rss() -> (u64, u64) {
 }
 
 fn provider(addr: std::net::SocketAddr, mode: &str, stream: bool) -> OpenAiProvider {
-    let mut config = LlmConfig::default();
+    let mut config = ProviderConfig::default();
     config.base_url = format!("http://{addr}/{mode}/v1");
     config.model = "stub-model".to_owned();
     config.stream = stream;

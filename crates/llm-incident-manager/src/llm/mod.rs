@@ -1,9 +1,11 @@
 //! LLM analysis of incidents: a [`LlmProvider`] trait with two
 //! implementations, the embedded [`OfflineProvider`] (the default: no
-//! network) and the [`OpenAiProvider`] for OpenAI-compatible HTTP APIs, and
-//! the [`Analyzer`] that sends every call through the LLM tracker and prices
-//! it from the configured price table.
+//! network) and the [`OpenAiProvider`] for OpenAI-compatible HTTP APIs, the
+//! [`ProviderChain`] that tries the configured providers in order, skipping
+//! those marked down, and the [`Analyzer`] that sends every call through the
+//! LLM tracker and prices it from the configured price table.
 
+pub mod chain;
 pub mod offline;
 pub mod openai;
 mod tokens;
@@ -13,15 +15,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use incident_metrics::SetupError;
 use incident_metrics::catalog::llm::{LlmErrorType, LlmOperation};
 use incident_metrics::trackers::Trackers;
 
+pub use chain::{ProviderChain, ProviderHealth};
 pub use offline::OfflineProvider;
 pub use openai::OpenAiProvider;
 pub use tokens::{count_tokens, warm_up};
 
-use crate::config::{LlmConfig, ProviderKind};
-use crate::domain::Severity;
+use crate::config::{LlmConfig, ProviderConfig, ProviderKind};
+use crate::domain::{Severity, now_ms};
 
 /// What an LLM call is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +92,75 @@ pub struct LlmResponse {
     pub output_tokens: u64,
     /// When streaming: the time from the request to the first content.
     pub time_to_first_token: Option<Duration>,
+    /// Why the answer ended (`choices[0].finish_reason`: `stop`, `length`,
+    /// `content_filter`, ...), when the provider said.
+    pub finish_reason: Option<String>,
+    /// Prompt tokens read from the provider's cache
+    /// (`usage.prompt_tokens_details.cached_tokens`), when reported.
+    pub cached_tokens: Option<u64>,
+}
+
+/// The rate limits a provider reported in its answer's headers
+/// (`x-ratelimit-remaining-requests`, `x-ratelimit-remaining-tokens`,
+/// `x-ratelimit-limit-requests`, `x-ratelimit-limit-tokens`); a header that
+/// is absent, or not a non-negative number, is `None`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct RateLimits {
+    /// Requests left in the current window.
+    pub remaining_requests: Option<f64>,
+    /// Tokens left in the current window.
+    pub remaining_tokens: Option<f64>,
+    /// Requests allowed per window.
+    pub limit_requests: Option<f64>,
+    /// Tokens allowed per window.
+    pub limit_tokens: Option<f64>,
+}
+
+impl RateLimits {
+    /// The four headers of `headers`, each kept only when it is a
+    /// non-negative finite number.
+    pub fn from_headers(headers: &http::HeaderMap) -> Self {
+        let read = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v >= 0.0)
+        };
+        Self {
+            remaining_requests: read("x-ratelimit-remaining-requests"),
+            remaining_tokens: read("x-ratelimit-remaining-tokens"),
+            limit_requests: read("x-ratelimit-limit-requests"),
+            limit_tokens: read("x-ratelimit-limit-tokens"),
+        }
+    }
+
+    /// Whether no header was read.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// What a provider reports while a call runs, to the tracker of the call.
+///
+/// Any `FnMut()` closure is an observer that is called for each token and
+/// ignores rate limits, so `&mut || {}` observes nothing.
+pub trait CallObserver: Send {
+    /// One streamed chunk with content arrived (the first one is the first
+    /// token).
+    fn token(&mut self);
+    /// The provider reported rate limits in its answer's headers (also on an
+    /// error answer such as `429`).
+    fn rate_limits(&mut self, limits: &RateLimits);
+}
+
+impl<F: FnMut() + Send> CallObserver for F {
+    fn token(&mut self) {
+        self();
+    }
+
+    fn rate_limits(&mut self, _limits: &RateLimits) {}
 }
 
 /// Why a call failed.
@@ -148,19 +221,23 @@ pub trait LlmProvider: Send + Sync + Debug {
     fn name(&self) -> &str;
     /// The `model` label value.
     fn model(&self) -> &str;
-    /// Runs one request. A streaming provider calls `first_token` when the
-    /// first content arrives, so that the tracker times it.
+    /// Runs one request. A streaming provider calls `events.token()` for
+    /// each chunk with content, so that the tracker times the first token
+    /// and the gaps between tokens, and `events.rate_limits` with the rate
+    /// limits its answer reported.
     fn complete<'a>(
         &'a self,
         request: &'a LlmRequest,
-        first_token: &'a mut (dyn FnMut() + Send),
+        events: &'a mut dyn CallObserver,
     ) -> BoxFuture<'a, Result<LlmResponse, LlmError>>;
 }
 
-/// The provider for a configuration.
-pub fn provider_from_config(config: &LlmConfig) -> Arc<dyn LlmProvider> {
+/// The provider for one entry of the chain.
+pub fn provider_from_config(config: &ProviderConfig) -> Arc<dyn LlmProvider> {
     match config.provider {
-        ProviderKind::Offline => Arc::new(OfflineProvider::new(config.model_or_default())),
+        ProviderKind::Offline => {
+            Arc::new(OfflineProvider::new(config.model_or_default()).with_name(config.label()))
+        }
         ProviderKind::Openai => Arc::new(OpenAiProvider::new(config)),
     }
 }
@@ -175,74 +252,90 @@ pub struct Analysis {
     pub summary: Option<String>,
 }
 
-/// Runs the analysis calls of an incident through the LLM tracker, which
-/// prices them from the configured table.
+/// Runs the analysis calls of an incident through the [`ProviderChain`] and
+/// the LLM tracker, which prices them from the configured table.
 #[derive(Clone, Debug)]
 pub struct Analyzer {
-    provider: Arc<dyn LlmProvider>,
-    timeout: Duration,
-    telemetry: Trackers,
+    chain: Arc<ProviderChain>,
 }
 
 impl Analyzer {
-    /// An analyzer over `provider`.
-    pub fn new(provider: Arc<dyn LlmProvider>, config: &LlmConfig, telemetry: Trackers) -> Self {
-        Self {
-            provider,
-            timeout: Duration::from_millis(config.timeout_ms.max(1)),
-            telemetry,
-        }
-    }
-
-    /// The provider.
-    pub fn provider(&self) -> &Arc<dyn LlmProvider> {
-        &self.provider
-    }
-
-    /// Runs one call through the tracker.
+    /// An analyzer over the chain of `config` ([`LlmConfig::chain`]),
+    /// recording into `telemetry`: each provider's budget is set and its
+    /// state shown as healthy.
     ///
     /// # Errors
     ///
-    /// The provider's error, or [`LlmError::Timeout`].
-    pub async fn call(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
-        let mut tracker = self.telemetry.llm.start(
-            self.provider.name(),
-            self.provider.model(),
-            request.task.operation(),
-        );
-        let result = {
-            let mut first_token = || tracker.first_token();
-            let call = self.provider.complete(request, &mut first_token);
-            match tokio::time::timeout(self.timeout, call).await {
-                Ok(result) => result,
-                Err(_) => Err(LlmError::Timeout),
-            }
-        };
-        match &result {
-            Ok(r) => tracker.success(r.input_tokens, r.output_tokens),
-            Err(e) => {
-                let kind = e.error_type();
-                tracker.error(kind);
-                self.telemetry.errors.record("llm", kind.as_str());
-            }
+    /// A budget the trackers refuse (negative or not finite; the
+    /// configuration's validation refuses those first).
+    pub fn new(config: &LlmConfig, telemetry: Trackers) -> Result<Self, SetupError> {
+        let providers = config
+            .chain()
+            .iter()
+            .map(|p| (provider_from_config(p), p.timeout(), p.budget_usd))
+            .collect();
+        Ok(Self::from_chain(ProviderChain::new(
+            providers,
+            Duration::from_millis(config.cooldown_ms.max(1)),
+            config.failure_threshold.max(1),
+            telemetry,
+        )?))
+    }
+
+    /// An analyzer over `chain`.
+    pub fn from_chain(chain: ProviderChain) -> Self {
+        Self {
+            chain: Arc::new(chain),
         }
-        result
+    }
+
+    /// The provider chain.
+    pub fn chain(&self) -> &ProviderChain {
+        &self.chain
+    }
+
+    /// Runs one call through the chain (see [`ProviderChain::call`]).
+    ///
+    /// # Errors
+    ///
+    /// The error of the last provider tried, or [`LlmError::Timeout`].
+    pub async fn call(
+        &self,
+        request: &LlmRequest,
+        queued: Option<Duration>,
+    ) -> Result<LlmResponse, LlmError> {
+        self.chain.call(request, queued).await
     }
 
     /// Classifies and summarises an incident; a failed call leaves its field
-    /// empty (and is counted), never fails the incident.
-    pub async fn analyze(&self, title: &str, description: &str, severity: Severity) -> Analysis {
+    /// empty (and is counted), never fails the incident. `ready_at_ms` is
+    /// when the analysis became due in the outbox (milliseconds since the
+    /// Unix epoch): the time from then to the start of the first call is
+    /// the analysis' queue time (`llm_queue_duration_seconds`, once per
+    /// analysis; the summary's call follows the classification's and is not
+    /// queued again).
+    pub async fn analyze(
+        &self,
+        title: &str,
+        description: &str,
+        severity: Severity,
+        ready_at_ms: i64,
+    ) -> Analysis {
         let text = format!(
             "Title: {title}\nSeverity: {}\nDescription: {description}",
             severity.as_str()
         );
+        let waited = u64::try_from(now_ms().saturating_sub(ready_at_ms)).unwrap_or(0);
         let classification = self
-            .call(&LlmRequest::new(Task::Classify, text.clone()))
+            .call(
+                &LlmRequest::new(Task::Classify, text.clone()),
+                Some(Duration::from_millis(waited)),
+            )
             .await
             .ok()
             .map(|r| r.text.trim().to_owned());
         let summary = self
-            .call(&LlmRequest::new(Task::Summarize, text))
+            .call(&LlmRequest::new(Task::Summarize, text), None)
             .await
             .ok()
             .map(|r| r.text.trim().to_owned());

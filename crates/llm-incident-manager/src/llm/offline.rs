@@ -4,12 +4,13 @@
 
 use futures_util::future::BoxFuture;
 
-use super::{LlmError, LlmProvider, LlmRequest, LlmResponse, Task, count_tokens};
+use super::{CallObserver, LlmError, LlmProvider, LlmRequest, LlmResponse, Task, count_tokens};
 
 /// The default model name of the offline provider.
 pub const MODEL: &str = crate::config::OFFLINE_MODEL;
 
-/// The `provider` label value.
+/// The default `provider` label value (a `[[llm.providers]]` table's
+/// `name` replaces it).
 pub const PROVIDER: &str = "offline";
 
 /// Categories and the words that point to them, in priority order.
@@ -116,15 +117,25 @@ const CATEGORIES: &[(&str, &[&str])] = &[
 /// The offline provider.
 #[derive(Clone, Debug)]
 pub struct OfflineProvider {
+    name: String,
     model: String,
 }
 
 impl OfflineProvider {
-    /// A provider reporting `model` as its model label.
+    /// A provider reporting `model` as its model label and [`PROVIDER`] as
+    /// its provider label.
     pub fn new(model: impl Into<String>) -> Self {
         Self {
+            name: PROVIDER.to_owned(),
             model: model.into(),
         }
+    }
+
+    /// The same, reporting `name` as its provider label.
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
     }
 
     /// The category of `text`: the one with most keyword hits (ties go to
@@ -199,7 +210,7 @@ impl OfflineProvider {
 
 impl LlmProvider for OfflineProvider {
     fn name(&self) -> &str {
-        PROVIDER
+        &self.name
     }
 
     fn model(&self) -> &str {
@@ -209,7 +220,7 @@ impl LlmProvider for OfflineProvider {
     fn complete<'a>(
         &'a self,
         request: &'a LlmRequest,
-        _first_token: &'a mut (dyn FnMut() + Send),
+        _events: &'a mut dyn CallObserver,
     ) -> BoxFuture<'a, Result<LlmResponse, LlmError>> {
         Box::pin(async move {
             let text = match request.task {
@@ -222,6 +233,8 @@ impl LlmProvider for OfflineProvider {
                 input_tokens,
                 text,
                 time_to_first_token: None,
+                finish_reason: Some("stop".to_owned()),
+                cached_tokens: None,
             })
         })
     }

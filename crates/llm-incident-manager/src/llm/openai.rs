@@ -21,11 +21,14 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{LlmError, LlmProvider, LlmRequest, LlmResponse, count_tokens};
-use crate::config::LlmConfig;
+use super::{
+    CallObserver, LlmError, LlmProvider, LlmRequest, LlmResponse, RateLimits, count_tokens,
+};
+use crate::config::ProviderConfig;
 use crate::http_client::{HttpClient, new_client_with};
 
-/// The `provider` label value.
+/// The default `provider` label value (a `[[llm.providers]]` table's
+/// `name` replaces it).
 pub const PROVIDER: &str = "openai";
 
 /// How much of an error answer's body is read (and kept in
@@ -35,6 +38,7 @@ pub const ERROR_BODY_BYTES: usize = 512;
 /// The OpenAI-compatible provider.
 #[derive(Clone)]
 pub struct OpenAiProvider {
+    name: String,
     url: String,
     model: String,
     api_key: Option<String>,
@@ -46,6 +50,7 @@ pub struct OpenAiProvider {
 impl std::fmt::Debug for OpenAiProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenAiProvider")
+            .field("name", &self.name)
             .field("url", &self.url)
             .field("model", &self.model)
             .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
@@ -56,9 +61,12 @@ impl std::fmt::Debug for OpenAiProvider {
 }
 
 impl OpenAiProvider {
-    /// A provider for the base URL, model, key and streaming choice of `config`.
-    pub fn new(config: &LlmConfig) -> Self {
+    /// A provider for the name, base URL, model, key, streaming choice,
+    /// answer bound and TLS of `config` (one entry of
+    /// [`LlmConfig::chain`](crate::config::LlmConfig::chain)).
+    pub fn new(config: &ProviderConfig) -> Self {
         Self {
+            name: config.label().to_owned(),
             url: format!("{}/chat/completions", config.base_url.trim_end_matches('/')),
             model: config.model_or_default().to_owned(),
             api_key: config.api_key.clone(),
@@ -71,7 +79,7 @@ impl OpenAiProvider {
     async fn run(
         &self,
         request: &LlmRequest,
-        first_token: &mut (dyn FnMut() + Send),
+        observer: &mut dyn CallObserver,
     ) -> Result<LlmResponse, LlmError> {
         let mut body = json!({
             "model": self.model,
@@ -107,6 +115,10 @@ impl OpenAiProvider {
             .await
             .map_err(|e| LlmError::Network(e.to_string()))?;
         let status = response.status();
+        let limits = RateLimits::from_headers(response.headers());
+        if !limits.is_empty() {
+            observer.rate_limits(&limits);
+        }
         let limit = self.max_response_bytes;
         if !status.is_success() {
             let bytes = read_error_body(response.into_body()).await;
@@ -144,12 +156,18 @@ impl OpenAiProvider {
                 input_tokens,
                 output_tokens,
                 time_to_first_token: None,
+                finish_reason: value["choices"][0]["finish_reason"]
+                    .as_str()
+                    .map(str::to_owned),
+                cached_tokens: value["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64(),
             });
         }
         let mut sse = SseDecoder::default();
         let mut text = String::new();
         let mut first: Option<Duration> = None;
         let mut reported: Option<(u64, u64)> = None;
+        let mut finish_reason: Option<String> = None;
+        let mut cached_tokens: Option<u64> = None;
         let mut done = false;
         let mut events = Vec::new();
         while !done {
@@ -167,25 +185,31 @@ impl OpenAiProvider {
                 // every event of a long stream.
                 let chunk: StreamChunk<'_> = serde_json::from_str(&event)
                     .map_err(|e| LlmError::InvalidResponse(e.to_string()))?;
-                if let Some(delta) = chunk
-                    .choices
-                    .first()
+                let choice = chunk.choices.first();
+                if let Some(delta) = choice
                     .and_then(|c| c.delta.as_ref())
                     .and_then(|d| d.content.as_deref())
                     && !delta.is_empty()
                 {
                     if first.is_none() {
                         first = Some(start.elapsed());
-                        first_token();
                     }
+                    observer.token();
                     text.push_str(delta);
                 }
-                if let Some(Usage {
-                    prompt_tokens: Some(input),
-                    completion_tokens: Some(output),
-                }) = chunk.usage
-                {
-                    reported = Some((input, output));
+                if let Some(reason) = choice.and_then(|c| c.finish_reason.as_deref()) {
+                    finish_reason = Some(reason.to_owned());
+                }
+                if let Some(usage) = chunk.usage {
+                    if let (Some(input), Some(output)) =
+                        (usage.prompt_tokens, usage.completion_tokens)
+                    {
+                        reported = Some((input, output));
+                    }
+                    if let Some(cached) = usage.prompt_tokens_details.and_then(|d| d.cached_tokens)
+                    {
+                        cached_tokens = Some(cached);
+                    }
                 }
             }
         }
@@ -201,6 +225,8 @@ impl OpenAiProvider {
             input_tokens,
             output_tokens,
             time_to_first_token: first,
+            finish_reason,
+            cached_tokens,
         })
     }
 }
@@ -218,6 +244,8 @@ struct StreamChunk<'a> {
 struct StreamChoice<'a> {
     #[serde(default, borrow)]
     delta: Option<Delta<'a>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,6 +260,14 @@ struct Usage {
     prompt_tokens: Option<u64>,
     #[serde(default)]
     completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PromptTokensDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
 }
 
 fn usage(value: &Value) -> Option<(u64, u64)> {
@@ -347,7 +383,7 @@ fn memchr_newline(bytes: &[u8]) -> Option<usize> {
 
 impl LlmProvider for OpenAiProvider {
     fn name(&self) -> &str {
-        PROVIDER
+        &self.name
     }
 
     fn model(&self) -> &str {
@@ -357,9 +393,9 @@ impl LlmProvider for OpenAiProvider {
     fn complete<'a>(
         &'a self,
         request: &'a LlmRequest,
-        first_token: &'a mut (dyn FnMut() + Send),
+        events: &'a mut dyn CallObserver,
     ) -> BoxFuture<'a, Result<LlmResponse, LlmError>> {
-        Box::pin(self.run(request, first_token))
+        Box::pin(self.run(request, events))
     }
 }
 

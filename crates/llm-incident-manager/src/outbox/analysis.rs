@@ -40,7 +40,12 @@ impl Handler for AnalysisHandler {
                 }
             };
             let analysis = tokio::select! {
-                a = self.analyzer.analyze(&incident.title, &incident.description, incident.severity) => a,
+                a = self.analyzer.analyze(
+                    &incident.title,
+                    &incident.description,
+                    incident.severity,
+                    work.due_at_ms.max(work.created_at_ms),
+                ) => a,
                 // Stopping: the row stays and the next start analyses it.
                 () = signals.stopped() => return,
             };
