@@ -1,6 +1,7 @@
 //! The Grafana dashboard has the agreed rows, a `${datasource}` variable,
 //! panels that do not overlap on the grid, an On-call row built on the
-//! on-call recording rules, and every panel's query is valid PromQL by
+//! on-call recording rules, an LLM row that covers the provider chain, an
+//! HTTP p99 panel with exemplars, and every panel's query is valid PromQL by
 //! promtool's parser.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -78,7 +79,7 @@ fn the_dashboard_has_the_rows_and_a_datasource_variable() {
 }
 
 #[test]
-fn the_llm_row_covers_tokens_cost_latency_ttft_and_errors() {
+fn the_llm_row_covers_tokens_cost_latency_ttft_errors_and_the_provider_chain() {
     let panels = kit::panels(&dashboard());
     let llm: Vec<String> = panels
         .iter()
@@ -91,11 +92,102 @@ fn the_llm_row_covers_tokens_cost_latency_ttft_and_errors() {
         "llm_request_duration_seconds",
         "llm_time_to_first_token_seconds_bucket",
         "llm_errors",
+        "llm_queue_duration_seconds_bucket",
+        "llm_inter_token_latency_seconds_bucket",
+        "llm_finish_reasons_total",
+        "llm_rate_limit_headroom:ratio",
+        "llm_provider_state",
+        "llm_fallbacks_total",
+        "llm_budget_spent:ratio",
+        "llm_requests_in_flight",
+        "llm_cache_read_tokens_total",
     ] {
         assert!(
             llm.iter().any(|e| e.contains(family)),
             "no LLM panel reads {family}"
         );
+    }
+}
+
+/// The top-level panels of `row`, as JSON (the dashboard's rows are not
+/// collapsed: their panels follow them at the top level).
+fn row_panels(dashboard: &serde_json::Value, row: &str) -> Vec<serde_json::Value> {
+    let mut current = String::new();
+    let mut out = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        if panel["type"] == "row" {
+            current = panel["title"].as_str().unwrap_or_default().to_owned();
+        } else if current == row {
+            out.push(panel.clone());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_http_row_shows_p99_latency_with_exemplars() {
+    let dashboard = dashboard();
+    let panels: Vec<serde_json::Value> = row_panels(&dashboard, "HTTP")
+        .into_iter()
+        .filter(|p| {
+            p["targets"].as_array().unwrap().iter().any(|t| {
+                t["exemplar"] == true
+                    && t["expr"].as_str().is_some_and(|e| {
+                        e.starts_with("histogram_quantile(0.99,")
+                            && e.contains(
+                                "rate(llm_incident_manager_http_request_duration_seconds_bucket[",
+                            )
+                    })
+            })
+        })
+        .collect();
+    assert_eq!(
+        panels.len(),
+        1,
+        "one HTTP panel with an exemplar-enabled p99 query"
+    );
+    let description = panels[0]["description"].as_str().unwrap_or_default();
+    // What an operator must turn on, and where the trace link is set up.
+    for needed in [
+        "`[metrics] exemplars = true`",
+        "INCIDENT_METRICS_EXEMPLARS=true",
+        "`--enable-feature=exemplar-storage`",
+        "exemplarTraceIdDestinations",
+        "trace_id",
+    ] {
+        assert!(
+            description.contains(needed),
+            "the exemplar panel's description does not name {needed}: {description}"
+        );
+    }
+    // No other panel asks for exemplars: each such query costs Prometheus
+    // an exemplar lookup on every refresh.
+    let everywhere = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter(|t| t["exemplar"] == true)
+        .count();
+    assert_eq!(everywhere, 1);
+}
+
+#[test]
+fn the_provider_state_panel_names_the_three_states() {
+    let dashboard = dashboard();
+    let panel = row_panels(&dashboard, "LLM")
+        .into_iter()
+        .find(|p| {
+            p["targets"][0]["expr"]
+                .as_str()
+                .is_some_and(|e| e.contains("llm_incident_manager_llm_provider_state"))
+        })
+        .expect("an LLM panel reads llm_provider_state");
+    let mappings = &panel["fieldConfig"]["defaults"]["mappings"][0]["options"];
+    // The gauge's values as the catalog defines them: 0 healthy, 1
+    // degraded, 2 down.
+    for (value, text) in [("0", "healthy"), ("1", "degraded"), ("2", "down")] {
+        assert_eq!(mappings[value]["text"], text, "{}", panel["fieldConfig"]);
     }
 }
 

@@ -4,11 +4,14 @@
 //! query returns data through the query API, every rule evaluates without
 //! error, and the counts are exact.
 //!
-//! Every panel can return data here: the service runs with a local
-//! OpenAI-compatible stub that streams (time to first token) and fails one
-//! call in four (LLM errors), and a webhook receiver that always fails
-//! (notification failures, `errors_total`); each round posts one firing
-//! and one resolved alert to the Alertmanager webhook (the On-call row).
+//! Every panel can return data here: the service runs with a provider
+//! chain of a local OpenAI-compatible stub, which streams (time to first
+//! token, inter-token latency) with finish reasons, cached tokens and
+//! rate-limit headers under a budget, and fails one call in four (LLM
+//! errors, a fallback to the offline provider, which comes next), and a
+//! webhook receiver that always fails (notification failures,
+//! `errors_total`); each round posts one firing and one resolved alert to
+//! the Alertmanager webhook (the On-call row).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -1,7 +1,9 @@
 //! The end-to-end harness of the operator-kit tests: the LLM Incident
-//! Manager started in process on 127.0.0.1:0 with a local OpenAI-compatible
-//! stub (streamed answers, every fourth call failing) and a webhook receiver
-//! that always fails, so that every dashboard panel has something to show;
+//! Manager started in process on 127.0.0.1:0 with a provider chain of a
+//! local OpenAI-compatible stub (streamed answers with finish reasons,
+//! cached tokens and rate-limit headers, every fourth call failing over to
+//! the offline provider) and a webhook receiver that always fails, so that
+//! every dashboard panel has something to show;
 //! traffic with exact expected counts; a scraper program (Prometheus,
 //! VictoriaMetrics) run as a child process and asked through its query API.
 //!
@@ -100,6 +102,16 @@ pub struct Service {
 /// Model name the stub answers as; priced in the configuration.
 pub const MODEL: &str = "stub-model";
 
+/// The stub's rate limits and what it reports left of them, as
+/// `(header, value)`: 90% of the requests and 95% of the tokens left, so
+/// the headroom panel has data and its alert stays quiet.
+pub const RATE_LIMIT_HEADERS: [(&str, &str); 4] = [
+    ("x-ratelimit-limit-requests", "1000"),
+    ("x-ratelimit-remaining-requests", "900"),
+    ("x-ratelimit-limit-tokens", "100000"),
+    ("x-ratelimit-remaining-tokens", "95000"),
+];
+
 impl Service {
     /// Starts the stubs and the service on ephemeral ports.
     pub fn start() -> Self {
@@ -110,9 +122,14 @@ impl Service {
             .unwrap();
         let llm_calls = Arc::new(AtomicUsize::new(0));
         let stub = runtime.block_on(serve_stub(llm_calls.clone()));
+        // The chain: the stub (with a budget), then the offline provider,
+        // which answers the calls the stub fails (the fallbacks panel).
         let toml = format!(
-            "[llm]\nprovider = \"openai\"\nbase_url = \"http://{stub}/v1\"\n\
+            "[llm]\n\
+             [[llm.providers]]\nprovider = \"openai\"\nbase_url = \"http://{stub}/v1\"\n\
              model = \"{MODEL}\"\napi_key = \"test-key\"\nstream = true\ntimeout_ms = 5000\n\
+             budget_usd = 1000.0\n\
+             [[llm.providers]]\nprovider = \"offline\"\n\
              [llm.prices.{MODEL}]\ninput_per_million = 1000.0\noutput_per_million = 2000.0\n\
              [notifications]\nchannels = [\"log\", \"webhook\"]\n\
              [notifications.webhook]\nurl = \"http://{stub}/hook\"\nmax_attempts = 2\n\
@@ -334,9 +351,10 @@ fn alertmanager_webhook(n: usize, status: &str) -> String {
     .to_string()
 }
 
-/// The OpenAI-compatible stub (`/v1/chat/completions`, streamed, every
-/// fourth call answering 500) and the webhook receiver (`/hook`, always
-/// 500), on 127.0.0.1:0.
+/// The OpenAI-compatible stub (`/v1/chat/completions`, streamed: three
+/// content chunks, `finish_reason` `stop`, usage with cached prompt tokens,
+/// the [`RATE_LIMIT_HEADERS`]; every fourth call answering 500) and the
+/// webhook receiver (`/hook`, always 500), on 127.0.0.1:0.
 async fn serve_stub(calls: Arc<AtomicUsize>) -> SocketAddr {
     let completions = post(move |_body: String| {
         let calls = calls.clone();
@@ -345,6 +363,7 @@ async fn serve_stub(calls: Arc<AtomicUsize>) -> SocketAddr {
             if n % 4 == 3 {
                 return (
                     axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::http::HeaderMap::new(),
                     [("content-type", "application/json")],
                     r#"{"error": {"message": "stub failure"}}"#.to_owned(),
                 );
@@ -361,11 +380,23 @@ async fn serve_stub(calls: Arc<AtomicUsize>) -> SocketAddr {
             }
             events.push_str(&format!(
                 "data: {}\n\n",
-                serde_json::json!({"choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 3, "total_tokens": 23}})
+                serde_json::json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            ));
+            events.push_str(&format!(
+                "data: {}\n\n",
+                serde_json::json!({"choices": [], "usage": {
+                    "prompt_tokens": 20, "completion_tokens": 3, "total_tokens": 23,
+                    "prompt_tokens_details": {"cached_tokens": 8},
+                }})
             ));
             events.push_str("data: [DONE]\n\n");
+            let mut headers = axum::http::HeaderMap::new();
+            for (name, value) in RATE_LIMIT_HEADERS {
+                headers.insert(name, axum::http::HeaderValue::from_static(value));
+            }
             (
                 axum::http::StatusCode::OK,
+                headers,
                 [("content-type", "text/event-stream")],
                 events,
             )
