@@ -3,7 +3,11 @@
 //! built from. `llm_success_budgeted` calls a pair with a budget, so each
 //! call also lowers `llm_budget_remaining_usd`; `llm_streaming_full` reports
 //! everything a streamed call can (queue time, chunks, finish reason,
-//! cached tokens).
+//! cached tokens). `llm_success_exemplars_on_untraced` and
+//! `llm_success_traced` run with `exemplars = true`, without and with a
+//! trace ([`LlmCallTracker::with_trace`]).
+//!
+//! [`LlmCallTracker::with_trace`]: incident_metrics_trackers::LlmCallTracker::with_trace
 //!
 //! Run: `cargo bench -p incident-metrics-benches --bench trackers -- --warm-up-time 1 --measurement-time 3`
 
@@ -92,6 +96,28 @@ fn trackers(c: &mut Criterion) {
     g.bench_function("llm_streaming_full", |b| {
         b.iter(|| llm_streaming_full(&t));
     });
+    // Exemplars on (a second registry): a call without a trace, and one
+    // with a sampled trace (its duration bucket takes the exemplar).
+    if let Some(traced) = exemplar_trackers() {
+        let trace = incident_metrics_core::TraceContext::new([0x4b; 16], [0x0f; 8], true);
+        g.bench_function("llm_success_exemplars_on_untraced", |b| {
+            b.iter(|| {
+                traced
+                    .llm
+                    .start(black_box("openai"), black_box("gpt-4o"), "chat")
+                    .success(black_box(1_200), black_box(350));
+            });
+        });
+        g.bench_function("llm_success_traced", |b| {
+            b.iter(|| {
+                traced
+                    .llm
+                    .start(black_box("openai"), black_box("gpt-4o"), "chat")
+                    .with_trace(black_box(trace))
+                    .success(black_box(1_200), black_box(350));
+            });
+        });
+    }
     g.bench_function("llm_rate_limit_remaining", |b| {
         b.iter(|| {
             t.llm.rate_limit_remaining(
@@ -259,6 +285,13 @@ fn trackers(c: &mut Criterion) {
 
 /// A streamed call reporting everything issue #21 added: queue time,
 /// four chunks, a finish reason and cached tokens, against a budget.
+/// Trackers over a registry of their own with `exemplars = true`.
+fn exemplar_trackers() -> Option<Trackers> {
+    let mut registry = Registry::new(&MetricsConfig::new().with_exemplars(true)).ok()?;
+    let metrics = Catalog::register(&mut registry).ok()?;
+    Trackers::new(&metrics, &TrackerConfig::default()).ok()
+}
+
 fn llm_streaming_full(t: &Trackers) {
     let mut call = t
         .llm

@@ -56,6 +56,8 @@
 //!   replacing the previous one. They appear in the OpenMetrics answer
 //!   only. [`HttpMetricsLayer::with_exemplar_source`] reads the trace from
 //!   elsewhere (core's [`ExemplarSource`](incident_metrics_core::ExemplarSource)).
+//!   With the `opentelemetry` feature, `OpenTelemetrySource` reads it from
+//!   the current `tracing-opentelemetry` span (sampled spans only).
 //!   Off, the layer reads no header for it: one branch per request.
 //! - Timing: [`DurationEnd::LastByte`] (default) times to the last byte of
 //!   the response body, so a streaming response is timed whole;
@@ -177,6 +179,8 @@ mod classify;
 mod future;
 mod layer;
 mod method;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 mod record;
 mod route;
 mod series;
@@ -189,5 +193,7 @@ pub use body::{RequestBody, ResponseBody};
 pub use classify::{PathClassifier, RouteTemplates};
 pub use future::ResponseFuture;
 pub use layer::{DEFAULT_UNMATCHED_PATH, HttpMetricsLayer};
+#[cfg(feature = "opentelemetry")]
+pub use otel::OpenTelemetrySource;
 pub use service::HttpMetricsService;
 pub use timing::DurationEnd;

@@ -14,7 +14,7 @@ use incident_metrics_catalog::llm::{
 use incident_metrics_catalog::{Catalog, LimitMetrics, LlmMetrics};
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 use incident_metrics_core::prometheus_client::metrics::gauge::Gauge;
-use incident_metrics_core::{ByLabel, Histogram, SharedStr};
+use incident_metrics_core::{ByLabel, Histogram, SharedStr, TraceContext};
 use quanta::Instant;
 
 use crate::cache::{Entry, HandleCache};
@@ -63,6 +63,9 @@ type FloatGauge = Gauge<f64, AtomicU64>;
 pub struct LlmRecorder {
     inner: Arc<Inner>,
     enabled: bool,
+    /// Whether a call's trace ([`LlmCallTracker::with_trace`]) is kept as
+    /// the exemplar of its duration and time to first token.
+    exemplars: bool,
 }
 
 #[derive(Debug)]
@@ -314,6 +317,7 @@ impl LlmRecorder {
                 cache: HandleCache::new(limiters, [config.max_providers, config.max_models]),
             }),
             enabled: true,
+            exemplars: false,
         })
     }
 
@@ -328,8 +332,25 @@ impl LlmRecorder {
         let recorder = Self::new(catalog.llm.clone(), catalog.limits.clone(), config)?;
         Ok(Self {
             enabled: catalog.config().enabled(),
+            exemplars: catalog.config().exemplars(),
             ..recorder
         })
+    }
+
+    /// Turns exemplars on or off for the calls this recorder starts: on,
+    /// the trace given to [`LlmCallTracker::with_trace`] is kept as the
+    /// exemplar of the call's duration and time-to-first-token buckets;
+    /// off, it is ignored. [`from_catalog`](Self::from_catalog) follows the
+    /// registry's `exemplars` key; [`new`](Self::new) starts with them off.
+    pub fn with_exemplars(mut self, on: bool) -> Self {
+        self.exemplars = on;
+        self
+    }
+
+    /// Whether the calls this recorder starts keep their trace as an
+    /// exemplar.
+    pub fn exemplars(&self) -> bool {
+        self.exemplars
     }
 
     /// Starts timing one call. `operation` is an [`LlmOperation`] or its
@@ -370,6 +391,8 @@ impl LlmRecorder {
             last_token: None,
             finish_reason: None,
             cache_read: None,
+            trace: None,
+            exemplars: self.exemplars,
             done: false,
         }
     }
@@ -673,6 +696,9 @@ pub struct LlmCallTracker<'a> {
     last_token: Option<Instant>,
     finish_reason: Option<LlmFinishReason>,
     cache_read: Option<u64>,
+    /// The call's sampled trace, kept only while exemplars are on.
+    trace: Option<TraceContext>,
+    exemplars: bool,
     done: bool,
 }
 
@@ -700,6 +726,8 @@ impl LlmCallTracker<'_> {
             last_token: None,
             finish_reason: None,
             cache_read: None,
+            trace: None,
+            exemplars: false,
             done: true,
         }
     }
@@ -715,6 +743,8 @@ impl LlmCallTracker<'_> {
             last_token: None,
             finish_reason: None,
             cache_read: None,
+            trace: None,
+            exemplars: false,
             done: true,
         }
     }
@@ -724,6 +754,53 @@ impl LlmCallTracker<'_> {
     pub fn with_price(mut self, price: ModelPrice) -> Self {
         self.price = Some(price);
         self
+    }
+
+    /// Attaches the trace this call runs in: while exemplars are on
+    /// (`exemplars = true` in the registry's configuration, see
+    /// [`LlmRecorder::with_exemplars`]), the call's duration
+    /// (`llm_request_duration_seconds`, or
+    /// `gen_ai_client_operation_duration_seconds` under the GenAI names)
+    /// and its time to first token (`llm_time_to_first_token_seconds` or
+    /// `gen_ai_server_time_to_first_token_seconds`) carry it as the
+    /// exemplar of the bucket they fall in. `None`, an unsampled trace
+    /// (which a tracing backend does not keep), or exemplars off: nothing
+    /// is attached and the call costs what it costs without a trace.
+    ///
+    /// Set it before [`first_token`](Self::first_token) or
+    /// [`token`](Self::token) for the time to first token to carry it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use incident_metrics_catalog::Catalog;
+    /// use incident_metrics_core::{MetricsConfig, Registry, TraceContext};
+    /// use incident_metrics_trackers::{LlmRecorder, TrackerConfig};
+    ///
+    /// let mut registry = Registry::new(&MetricsConfig::new().with_exemplars(true))?;
+    /// let llm = LlmRecorder::from_catalog(&Catalog::register(&mut registry)?, &TrackerConfig::default())?;
+    /// let trace = TraceContext::from_traceparent(
+    ///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    /// );
+    /// llm.start("openai", "gpt-4o", "chat").with_trace(trace).success(100, 20);
+    ///
+    /// let mut text = String::new();
+    /// incident_metrics_core::prometheus_client::encoding::text::encode(&mut text, registry.as_prometheus())?;
+    /// assert!(text.lines().any(|l| l.starts_with("llm_incident_manager_llm_request_duration_seconds_bucket{")
+    ///     && l.contains(r#" # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736",span_id="00f067aa0ba902b7"} "#)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_trace(mut self, trace: impl Into<Option<TraceContext>>) -> Self {
+        self.set_trace(trace);
+        self
+    }
+
+    /// As [`with_trace`](Self::with_trace), on a tracker held by
+    /// reference (a later trace replaces an earlier one).
+    pub fn set_trace(&mut self, trace: impl Into<Option<TraceContext>>) {
+        if self.exemplars && !self.done {
+            self.trace = trace.into().filter(TraceContext::is_sampled);
+        }
     }
 
     /// Marks the first output token of a streaming call and records the
@@ -741,10 +818,8 @@ impl LlmCallTracker<'_> {
         self.last_token = Some(now);
         if let Some(entry) = self.entry {
             let ttft = self.start.until(now).as_secs_f64();
-            entry
-                .value
-                .time_to_first_token(&entry.keys, self.operation)
-                .observe(ttft);
+            let histogram = entry.value.time_to_first_token(&entry.keys, self.operation);
+            observe(histogram, ttft, self.trace.as_ref());
         }
     }
 
@@ -888,12 +963,11 @@ impl LlmCallTracker<'_> {
         let op = handles.op(&entry.keys, self.operation);
         op.requests.inc();
         let duration = self.start.until(now).as_secs_f64();
-        match outcome {
-            Outcome::Success { .. } => op.duration.observe(duration),
-            Outcome::Error(kind) => handles
-                .error_duration(op, &entry.keys, self.operation, kind)
-                .observe(duration),
-        }
+        let histogram = match outcome {
+            Outcome::Success { .. } => &op.duration,
+            Outcome::Error(kind) => handles.error_duration(op, &entry.keys, self.operation, kind),
+        };
+        observe(histogram, duration, self.trace.as_ref());
         match outcome {
             Outcome::Success {
                 input,
@@ -944,6 +1018,15 @@ impl LlmCallTracker<'_> {
     }
 }
 
+/// Observes `value`, with `trace` as its bucket's exemplar when there is one.
+#[inline]
+fn observe(histogram: &Histogram, value: f64, trace: Option<&TraceContext>) {
+    match trace {
+        None => histogram.observe(value),
+        Some(trace) => histogram.observe_with_exemplar(value, trace),
+    }
+}
+
 impl Drop for LlmCallTracker<'_> {
     fn drop(&mut self) {
         self.finish(Outcome::Error(LlmErrorType::Cancelled));
@@ -957,6 +1040,7 @@ impl fmt::Debug for LlmCallTracker<'_> {
             .field("labels", &keys)
             .field("operation", &self.operation)
             .field("price", &self.price)
+            .field("trace", &self.trace)
             .field("done", &self.done)
             .finish_non_exhaustive()
     }

@@ -66,6 +66,10 @@
 //! - `tls`: `exporter::tls`, the one TLS stack (rustls with the `ring`
 //!   provider): `ClientTlsConfig` for outbound clients, `ServerTlsConfig`
 //!   for listeners, `MetricsServer::with_tls`.
+//! - `opentelemetry`: `http::OpenTelemetrySource`, an exemplar source that
+//!   reads the trace of the current `tracing-opentelemetry` span (sampled
+//!   spans only), for the HTTP and gRPC layers' `with_exemplar_source` and
+//!   the LLM tracker's `with_trace` (implies `http`).
 //!
 //! # What this crate does not do
 //!
