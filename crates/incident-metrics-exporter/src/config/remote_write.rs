@@ -63,6 +63,8 @@ pub struct RemoteWriteConfig {
     #[serde(deserialize_with = "deserialize_labels")]
     pub(super) headers: Vec<(String, String)>,
     pub(super) tls: Option<ClientTlsConfig>,
+    pub(super) exemplars: bool,
+    pub(super) native_histograms: bool,
 }
 
 impl Default for RemoteWriteConfig {
@@ -103,7 +105,48 @@ impl RemoteWriteConfig {
             flush_timeout_seconds: None,
             headers: Vec::new(),
             tls: None,
+            exemplars: false,
+            native_histograms: false,
         }
+    }
+
+    /// Sends the exemplars of counters and histogram buckets with their
+    /// series (`exemplars`, default false). A receiver keeps them only
+    /// with exemplar storage on (Prometheus:
+    /// `--enable-feature=exemplar-storage`); one without it ignores them.
+    /// An exemplar goes once: a snapshot sends it only when it differs from
+    /// the one its series carried in the last snapshot.
+    #[must_use]
+    pub fn with_exemplars(mut self, on: bool) -> Self {
+        self.exemplars = on;
+        self
+    }
+
+    /// Whether exemplars are sent.
+    pub fn exemplars(&self) -> bool {
+        self.exemplars
+    }
+
+    /// Sends each histogram with native buckets (the registry's
+    /// `native_histograms`) as a remote-write native histogram too, on the
+    /// series named after the family, beside its classic `_bucket`, `_sum`
+    /// and `_count` series (`native_histograms`, default false). A receiver
+    /// needs native histograms on (Prometheus 2.42:
+    /// `--enable-feature=native-histograms`); when one answers `500`
+    /// "native histograms are disabled", the sender drops the native
+    /// histograms of that request, sends the rest, counts the dropped ones
+    /// in `remote_write_native_histograms_dropped_total` and sends no more
+    /// native histograms until it is restarted (see
+    /// [`RemoteWrite`](crate::RemoteWrite)).
+    #[must_use]
+    pub fn with_native_histograms(mut self, on: bool) -> Self {
+        self.native_histograms = on;
+        self
+    }
+
+    /// Whether native histograms are sent.
+    pub fn native_histograms(&self) -> bool {
+        self.native_histograms
     }
 
     /// Sets how an `https://` receiver is verified (the platform's roots by

@@ -2,14 +2,24 @@
 
 use std::collections::VecDeque;
 
-use super::snapshot::Series;
+use super::snapshot::{Series, Value};
+use super::wire::Exemplar;
 
-/// A sample waiting to be sent.
+/// A sample (a float or a native histogram) waiting to be sent, with the
+/// exemplar that goes with it.
 #[derive(Clone, Debug)]
 pub(crate) struct Queued {
     pub(crate) series: Series,
-    pub(crate) value: f64,
+    pub(crate) value: Value,
     pub(crate) timestamp_ms: i64,
+    pub(crate) exemplar: Option<Box<Exemplar>>,
+}
+
+impl Queued {
+    /// Whether this is a native histogram.
+    pub(crate) fn is_native(&self) -> bool {
+        matches!(self.value, Value::Native(_))
+    }
 }
 
 /// Samples in the order they were taken, at most `capacity` of them counting
@@ -71,6 +81,13 @@ impl SampleQueue {
         self.enforce_capacity()
     }
 
+    /// Drops every waiting native histogram; returns how many.
+    pub(crate) fn drop_native(&mut self) -> usize {
+        let before = self.waiting.len();
+        self.waiting.retain(|q| !q.is_native());
+        before - self.waiting.len()
+    }
+
     /// Drops every waiting sample; returns how many.
     pub(crate) fn clear(&mut self) -> usize {
         let n = self.waiting.len();
@@ -102,8 +119,9 @@ mod tests {
         range
             .map(|t| Queued {
                 series: series.clone(),
-                value: t as f64,
+                value: Value::Float(t as f64),
                 timestamp_ms: t,
+                exemplar: None,
             })
             .collect()
     }

@@ -13,7 +13,7 @@ mod handle;
 mod request;
 mod worker;
 
-pub use families::REMOTE_WRITE_FAMILIES;
+pub use families::{REMOTE_WRITE_FAMILIES, REMOTE_WRITE_NATIVE_HISTOGRAMS_DROPPED};
 pub use handle::{RemoteWrite, RemoteWriteHandle, RemoteWriteStats};
 
 #[cfg(test)]
