@@ -229,7 +229,8 @@ impl Worker {
     /// Accounts for the answer to `batch`; returns when to retry, if so.
     fn settle(&mut self, mut batch: Vec<Queued>, outcome: Outcome) -> Option<Instant> {
         let n = batch.len() as u64;
-        if !matches!(outcome, Outcome::Retry(_, Cause::Unreachable | Cause::Busy)) {
+        // An answer other than a retry ends a run of 5xx answers.
+        if !matches!(outcome, Outcome::Retry(..)) {
             self.native_failures = 0;
         }
         let retry_at = match outcome {
