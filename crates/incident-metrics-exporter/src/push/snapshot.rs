@@ -332,12 +332,19 @@ impl Builder<'_> {
         self.push(series, Value::Float(value), exemplar);
     }
 
+    /// Adds a point; its exemplar goes only when it changed since the last
+    /// snapshot, except on a native histogram's series, where it goes with
+    /// every snapshot: Prometheus (2.42) appends a series' exemplars before
+    /// its histograms and drops those of a series it does not hold yet, so
+    /// the first one sent is lost; it ignores repeats.
     fn push(&mut self, series: Series, value: Value, exemplar: Option<&pb::Exemplar>) {
+        let native = matches!(value, Value::Native(_));
         let exemplar = exemplar
             .filter(|_| self.snapshotter.exemplars)
             .map(remote_exemplar)
             .and_then(|exemplar| {
-                let unchanged = self.snapshotter.last_exemplars.get(&series) == Some(&exemplar);
+                let unchanged =
+                    !native && self.snapshotter.last_exemplars.get(&series) == Some(&exemplar);
                 self.exemplars.insert(Arc::clone(&series), exemplar.clone());
                 (!unchanged).then(|| Box::new(exemplar))
             });
@@ -819,9 +826,15 @@ mod tests {
                 "svc_wait_seconds"
             ]
         );
-        // An exemplar goes once; the series are the same `Arc`s.
+        // An exemplar goes once, but with every snapshot on a native
+        // series; the series are the same `Arc`s.
         let second = s.take(&registry).unwrap();
-        assert!(second.iter().all(|p| p.exemplar.is_none()));
+        let again: Vec<_> = second
+            .iter()
+            .filter(|p| p.exemplar.is_some())
+            .map(|p| p.series[0].value.as_str())
+            .collect();
+        assert_eq!(again, ["svc_wait_seconds"]);
         assert!(
             first
                 .iter()
