@@ -437,3 +437,64 @@ fn check_headers(field: &'static str, headers: &[(String, String)]) -> Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use crate::{PushConfig, RemoteWriteConfig};
+
+    #[test]
+    fn exemplars_and_native_histograms_are_off_until_set_by_key_variable_or_builder() {
+        let off = RemoteWriteConfig::new("http://p:9090/api/v1/write");
+        assert!(!off.exemplars() && !off.native_histograms());
+        let on = off
+            .clone()
+            .with_exemplars(true)
+            .with_native_histograms(true);
+        assert!(on.exemplars() && on.native_histograms());
+
+        let push: PushConfig = toml::from_str(
+            "[remote_write]\nurl = \"http://p:9090/api/v1/write\"\nexemplars = true\n",
+        )
+        .unwrap();
+        let rw = push.remote_write().unwrap();
+        assert!(rw.exemplars() && !rw.native_histograms());
+        let push: PushConfig = toml::from_str(
+            "[remote_write]\nurl = \"http://p:9090/api/v1/write\"\nnative_histograms = true\n",
+        )
+        .unwrap();
+        let rw = push.remote_write().unwrap();
+        assert!(!rw.exemplars() && rw.native_histograms());
+
+        let push = PushConfig::new()
+            .with_env_vars([
+                (
+                    "INCIDENT_METRICS_REMOTE_WRITE_URL",
+                    "http://p:9090/api/v1/write",
+                ),
+                ("INCIDENT_METRICS_REMOTE_WRITE_EXEMPLARS", "true"),
+                ("INCIDENT_METRICS_REMOTE_WRITE_NATIVE_HISTOGRAMS", "true"),
+            ])
+            .unwrap();
+        let rw = push.remote_write().unwrap();
+        assert!(rw.exemplars() && rw.native_histograms());
+        let e = PushConfig::new()
+            .with_env_vars([
+                (
+                    "INCIDENT_METRICS_REMOTE_WRITE_URL",
+                    "http://p:9090/api/v1/write",
+                ),
+                (
+                    "INCIDENT_METRICS_REMOTE_WRITE_NATIVE_HISTOGRAMS",
+                    "sometimes",
+                ),
+            ])
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("INCIDENT_METRICS_REMOTE_WRITE_NATIVE_HISTOGRAMS"),
+            "{e}"
+        );
+    }
+}

@@ -147,6 +147,12 @@ mod tests {
     /// A registry (namespace `svc`) with one native histogram, observed
     /// once, registered with a sender for `url` sending native histograms.
     fn native_source(url: String) -> (Registry, super::RemoteWrite) {
+        native_source_with(url, true)
+    }
+
+    /// As [`native_source`], sending native histograms and exemplars as
+    /// `on` says.
+    fn native_source_with(url: String, on: bool) -> (Registry, super::RemoteWrite) {
         use incident_metrics_core::{FamilySpec, HistogramBuilder, MetricKind, NativeConfig};
 
         let mut registry =
@@ -166,12 +172,17 @@ mod tests {
                     .build())
             })
             .unwrap();
-        wait.observe(0.3);
+        let trace = incident_metrics_core::TraceContext::from_traceparent(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .unwrap();
+        wait.observe_with_exemplar(0.3, &trace);
         let sender = RemoteWriteConfig::new(url)
             .with_interval_seconds(3_600.0)
             .with_min_backoff_seconds(0.001)
             .with_max_backoff_seconds(0.01)
-            .with_native_histograms(true)
+            .with_native_histograms(on)
+            .with_exemplars(on)
             .register(&mut registry)
             .unwrap();
         (registry, sender)
@@ -183,6 +194,55 @@ mod tests {
 
     fn samples(request: &WriteRequest) -> usize {
         request.timeseries.iter().map(|s| s.samples.len()).sum()
+    }
+
+    #[tokio::test]
+    async fn without_the_keys_requests_carry_only_float_samples() {
+        let (url, seen) = receiver(|_| (204, None, "")).await;
+        let (registry, sender) = native_source_with(url, false);
+        // The sender's six families, not the native-histogram counter.
+        assert_eq!(registry.families().len(), 1 + 6);
+        let stats = sender.start(Arc::new(registry)).unwrap().stop().await;
+        assert_eq!(stats.samples_sent, stats.snapshots * 10, "{stats:?}");
+        let seen = seen.lock().unwrap();
+        assert!(!seen.is_empty());
+        for (_, request) in seen.iter() {
+            assert_eq!(histograms(request), 0);
+            assert!(request.timeseries.iter().all(|s| s.exemplars.is_empty()));
+        }
+    }
+
+    #[tokio::test]
+    async fn with_the_keys_requests_carry_native_histograms_and_exemplars() {
+        let (url, seen) = receiver(|_| (204, None, "")).await;
+        let (registry, sender) = native_source_with(url, true);
+        assert_eq!(registry.families().len(), 1 + 7);
+        let stats = sender.start(Arc::new(registry)).unwrap().stop().await;
+        assert_eq!(stats.native_histograms_dropped, 0, "{stats:?}");
+        let seen = seen.lock().unwrap();
+        let native = seen[0]
+            .1
+            .timeseries
+            .iter()
+            .find(|s| !s.histograms.is_empty())
+            .unwrap();
+        assert_eq!(native.labels[0].value, "svc_wait_seconds");
+        assert!(native.histograms[0].timestamp > 0);
+        assert_eq!(native.exemplars.len(), 1);
+        assert_eq!(native.exemplars[0].value, 0.3);
+        let bucket = seen[0]
+            .1
+            .timeseries
+            .iter()
+            .find(|s| {
+                s.labels
+                    .iter()
+                    .any(|l| l.value == "svc_wait_seconds_bucket")
+                    && s.labels.iter().any(|l| l.name == "le" && l.value == "1")
+            })
+            .unwrap();
+        assert_eq!(bucket.exemplars.len(), 1);
+        assert!(bucket.exemplars[0].timestamp > 0);
     }
 
     #[tokio::test]
