@@ -53,7 +53,7 @@ pub const MIN_PUSH_INTERVAL_SECONDS: f64 = 0.001;
 /// The longest request timeout and retry backoff: one hour.
 pub const MAX_PUSH_TIMEOUT_SECONDS: f64 = 3_600.0;
 
-/// The largest remote-write queue, in samples (about 320 MB of memory, plus
+/// The largest remote-write queue, in samples (about 480 MB of memory, plus
 /// the series' labels).
 pub const MAX_QUEUE_CAPACITY: usize = 10_000_000;
 

@@ -131,6 +131,27 @@ mod tests {
     }
 
     #[test]
+    fn a_queued_sample_takes_48_bytes() {
+        // The series (shared), the value or a boxed native histogram, the
+        // timestamp and a boxed exemplar: docs/push.md and
+        // MAX_QUEUE_CAPACITY quote it.
+        assert_eq!(std::mem::size_of::<Queued>(), 48);
+    }
+
+    #[test]
+    fn native_histograms_are_dropped_alone() {
+        let mut q = SampleQueue::new(10);
+        q.push(samples(0..3));
+        let mut native = samples(3..5);
+        for n in &mut native {
+            n.value = Value::Native(Box::default());
+        }
+        q.push(native);
+        assert_eq!(q.drop_native(), 2);
+        assert_eq!(times(&q.take_batch(10)), [0, 1, 2]);
+    }
+
+    #[test]
     fn drops_the_oldest_first_and_counts() {
         let mut q = SampleQueue::new(5);
         assert_eq!(q.push(samples(0..3)), 0);
