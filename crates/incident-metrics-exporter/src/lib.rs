@@ -159,7 +159,10 @@ pub use protection::Protection;
 #[cfg(feature = "pushgateway")]
 pub use push::Pushgateway;
 #[cfg(feature = "remote-write")]
-pub use push::{REMOTE_WRITE_FAMILIES, RemoteWrite, RemoteWriteHandle, RemoteWriteStats};
+pub use push::{
+    REMOTE_WRITE_FAMILIES, REMOTE_WRITE_NATIVE_HISTOGRAMS_DROPPED, RemoteWrite, RemoteWriteHandle,
+    RemoteWriteStats,
+};
 #[cfg(feature = "server")]
 pub use server::MetricsServer;
 #[cfg(feature = "tls")]

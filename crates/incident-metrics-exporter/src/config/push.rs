@@ -27,6 +27,8 @@ const REMOTE_WRITE_ENV: &[&str] = &[
     "TLS_CERT_FILE",
     "TLS_KEY_FILE",
     "TLS_INSECURE_SKIP_VERIFY",
+    "EXEMPLARS",
+    "NATIVE_HISTOGRAMS",
 ];
 
 /// The suffixes of the `INCIDENT_METRICS_PUSHGATEWAY_*` variables.
@@ -51,7 +53,7 @@ pub const MIN_PUSH_INTERVAL_SECONDS: f64 = 0.001;
 /// The longest request timeout and retry backoff: one hour.
 pub const MAX_PUSH_TIMEOUT_SECONDS: f64 = 3_600.0;
 
-/// The largest remote-write queue, in samples (about 320 MB of memory, plus
+/// The largest remote-write queue, in samples (about 480 MB of memory, plus
 /// the series' labels).
 pub const MAX_QUEUE_CAPACITY: usize = 10_000_000;
 
@@ -173,6 +175,8 @@ impl PushConfig {
     /// | `REMOTE_WRITE_MAX_BACKOFF_SECONDS` | `max_backoff_seconds`: the longest wait between retries |
     /// | `REMOTE_WRITE_FLUSH_TIMEOUT_SECONDS` | `flush_timeout_seconds`: how long stopping may spend sending what is queued |
     /// | `REMOTE_WRITE_HEADERS` | `headers`: comma-separated `Name=value` HTTP headers (replaces the list) |
+    /// | `REMOTE_WRITE_EXEMPLARS` | `exemplars`: send exemplars (`true` or `false`) |
+    /// | `REMOTE_WRITE_NATIVE_HISTOGRAMS` | `native_histograms`: send native histograms (`true` or `false`) |
     /// | `REMOTE_WRITE_TLS_CA_FILE`, `..._TLS_CERT_FILE`, `..._TLS_KEY_FILE`, `..._TLS_INSECURE_SKIP_VERIFY` | `[push.remote_write.tls]` |
     ///
     /// | variable (after `INCIDENT_METRICS_`) | key of `[push.pushgateway]` |
@@ -260,6 +264,8 @@ impl PushConfig {
                 "MAX_SAMPLES_PER_REQUEST" => rw.max_samples_per_request = parse_size(value)?,
                 "EXTERNAL_LABELS" => rw.external_labels = parse_pairs(value)?,
                 "HEADERS" => rw.headers = parse_pairs(value)?,
+                "EXEMPLARS" => rw.exemplars = super::parse_bool(value)?,
+                "NATIVE_HISTOGRAMS" => rw.native_histograms = super::parse_bool(value)?,
                 _ if key.starts_with("TLS_") => rw
                     .tls
                     .get_or_insert_with(ClientTlsConfig::new)

@@ -63,6 +63,8 @@ pub struct RemoteWriteConfig {
     #[serde(deserialize_with = "deserialize_labels")]
     pub(super) headers: Vec<(String, String)>,
     pub(super) tls: Option<ClientTlsConfig>,
+    pub(super) exemplars: bool,
+    pub(super) native_histograms: bool,
 }
 
 impl Default for RemoteWriteConfig {
@@ -103,7 +105,48 @@ impl RemoteWriteConfig {
             flush_timeout_seconds: None,
             headers: Vec::new(),
             tls: None,
+            exemplars: false,
+            native_histograms: false,
         }
+    }
+
+    /// Sends the exemplars of counters and histogram buckets with their
+    /// series (`exemplars`, default false). A receiver keeps them only
+    /// with exemplar storage on (Prometheus:
+    /// `--enable-feature=exemplar-storage`); one without it ignores them.
+    /// An exemplar goes once: a snapshot sends it only when it differs from
+    /// the one its series carried in the last snapshot.
+    #[must_use]
+    pub fn with_exemplars(mut self, on: bool) -> Self {
+        self.exemplars = on;
+        self
+    }
+
+    /// Whether exemplars are sent.
+    pub fn exemplars(&self) -> bool {
+        self.exemplars
+    }
+
+    /// Sends each histogram with native buckets (the registry's
+    /// `native_histograms`) as a remote-write native histogram too, on the
+    /// series named after the family, beside its classic `_bucket`, `_sum`
+    /// and `_count` series (`native_histograms`, default false). A receiver
+    /// needs native histograms on (Prometheus 2.42:
+    /// `--enable-feature=native-histograms`); when one answers `500`
+    /// "native histograms are disabled", the sender drops the native
+    /// histograms of that request, sends the rest, counts the dropped ones
+    /// in `remote_write_native_histograms_dropped_total` and sends no more
+    /// native histograms until it is restarted (see
+    /// [`RemoteWrite`](crate::RemoteWrite)).
+    #[must_use]
+    pub fn with_native_histograms(mut self, on: bool) -> Self {
+        self.native_histograms = on;
+        self
+    }
+
+    /// Whether native histograms are sent.
+    pub fn native_histograms(&self) -> bool {
+        self.native_histograms
     }
 
     /// Sets how an `https://` receiver is verified (the platform's roots by
@@ -393,4 +436,65 @@ fn check_headers(field: &'static str, headers: &[(String, String)]) -> Result<()
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use crate::{PushConfig, RemoteWriteConfig};
+
+    #[test]
+    fn exemplars_and_native_histograms_are_off_until_set_by_key_variable_or_builder() {
+        let off = RemoteWriteConfig::new("http://p:9090/api/v1/write");
+        assert!(!off.exemplars() && !off.native_histograms());
+        let on = off
+            .clone()
+            .with_exemplars(true)
+            .with_native_histograms(true);
+        assert!(on.exemplars() && on.native_histograms());
+
+        let push: PushConfig = toml::from_str(
+            "[remote_write]\nurl = \"http://p:9090/api/v1/write\"\nexemplars = true\n",
+        )
+        .unwrap();
+        let rw = push.remote_write().unwrap();
+        assert!(rw.exemplars() && !rw.native_histograms());
+        let push: PushConfig = toml::from_str(
+            "[remote_write]\nurl = \"http://p:9090/api/v1/write\"\nnative_histograms = true\n",
+        )
+        .unwrap();
+        let rw = push.remote_write().unwrap();
+        assert!(!rw.exemplars() && rw.native_histograms());
+
+        let push = PushConfig::new()
+            .with_env_vars([
+                (
+                    "INCIDENT_METRICS_REMOTE_WRITE_URL",
+                    "http://p:9090/api/v1/write",
+                ),
+                ("INCIDENT_METRICS_REMOTE_WRITE_EXEMPLARS", "true"),
+                ("INCIDENT_METRICS_REMOTE_WRITE_NATIVE_HISTOGRAMS", "true"),
+            ])
+            .unwrap();
+        let rw = push.remote_write().unwrap();
+        assert!(rw.exemplars() && rw.native_histograms());
+        let e = PushConfig::new()
+            .with_env_vars([
+                (
+                    "INCIDENT_METRICS_REMOTE_WRITE_URL",
+                    "http://p:9090/api/v1/write",
+                ),
+                (
+                    "INCIDENT_METRICS_REMOTE_WRITE_NATIVE_HISTOGRAMS",
+                    "sometimes",
+                ),
+            ])
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("INCIDENT_METRICS_REMOTE_WRITE_NATIVE_HISTOGRAMS"),
+            "{e}"
+        );
+    }
 }

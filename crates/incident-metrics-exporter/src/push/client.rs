@@ -31,8 +31,11 @@ pub(crate) struct Answer {
     )]
     pub(crate) headers: HeaderMap,
     #[cfg_attr(
-        not(feature = "pushgateway"),
-        expect(dead_code, reason = "only the Pushgateway client reports the body")
+        not(any(feature = "pushgateway", feature = "remote-write")),
+        expect(
+            dead_code,
+            reason = "the Pushgateway client reports the body, remote-write reads a refusal of native histograms in it"
+        )
     )]
     pub(crate) body: String,
 }

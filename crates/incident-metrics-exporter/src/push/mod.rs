@@ -20,4 +20,7 @@ mod wire;
 #[cfg(feature = "pushgateway")]
 pub use pushgateway::Pushgateway;
 #[cfg(feature = "remote-write")]
-pub use remote_write::{REMOTE_WRITE_FAMILIES, RemoteWrite, RemoteWriteHandle, RemoteWriteStats};
+pub use remote_write::{
+    REMOTE_WRITE_FAMILIES, REMOTE_WRITE_NATIVE_HISTOGRAMS_DROPPED, RemoteWrite, RemoteWriteHandle,
+    RemoteWriteStats,
+};

@@ -2,14 +2,24 @@
 
 use std::collections::VecDeque;
 
-use super::snapshot::Series;
+use super::snapshot::{Series, Value};
+use super::wire::Exemplar;
 
-/// A sample waiting to be sent.
+/// A sample (a float or a native histogram) waiting to be sent, with the
+/// exemplar that goes with it.
 #[derive(Clone, Debug)]
 pub(crate) struct Queued {
     pub(crate) series: Series,
-    pub(crate) value: f64,
+    pub(crate) value: Value,
     pub(crate) timestamp_ms: i64,
+    pub(crate) exemplar: Option<Box<Exemplar>>,
+}
+
+impl Queued {
+    /// Whether this is a native histogram.
+    pub(crate) fn is_native(&self) -> bool {
+        matches!(self.value, Value::Native(_))
+    }
 }
 
 /// Samples in the order they were taken, at most `capacity` of them counting
@@ -71,6 +81,13 @@ impl SampleQueue {
         self.enforce_capacity()
     }
 
+    /// Drops every waiting native histogram; returns how many.
+    pub(crate) fn drop_native(&mut self) -> usize {
+        let before = self.waiting.len();
+        self.waiting.retain(|q| !q.is_native());
+        before - self.waiting.len()
+    }
+
     /// Drops every waiting sample; returns how many.
     pub(crate) fn clear(&mut self) -> usize {
         let n = self.waiting.len();
@@ -102,14 +119,36 @@ mod tests {
         range
             .map(|t| Queued {
                 series: series.clone(),
-                value: t as f64,
+                value: Value::Float(t as f64),
                 timestamp_ms: t,
+                exemplar: None,
             })
             .collect()
     }
 
     fn times(batch: &[Queued]) -> Vec<i64> {
         batch.iter().map(|q| q.timestamp_ms).collect()
+    }
+
+    #[test]
+    fn a_queued_sample_takes_48_bytes() {
+        // The series (shared), the value or a boxed native histogram, the
+        // timestamp and a boxed exemplar: docs/push.md and
+        // MAX_QUEUE_CAPACITY quote it.
+        assert_eq!(std::mem::size_of::<Queued>(), 48);
+    }
+
+    #[test]
+    fn native_histograms_are_dropped_alone() {
+        let mut q = SampleQueue::new(10);
+        q.push(samples(0..3));
+        let mut native = samples(3..5);
+        for n in &mut native {
+            n.value = Value::Native(Box::default());
+        }
+        q.push(native);
+        assert_eq!(q.drop_native(), 2);
+        assert_eq!(times(&q.take_batch(10)), [0, 1, 2]);
     }
 
     #[test]

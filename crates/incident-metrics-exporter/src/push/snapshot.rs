@@ -8,18 +8,51 @@
 //! samples (those of a collector writing 0.0.4 by hand are skipped all the
 //! same). Histograms come out as their `_bucket`, `_sum` and `_count`
 //! series, as remote-write 1.0 sends them.
+//!
+//! With exemplars or native histograms asked for (`exemplars`,
+//! `native_histograms` of the remote-write settings), the text cannot carry
+//! them, so the snapshot is taken from prometheus-client's protobuf encoder
+//! instead (`io.prometheus.client.MetricFamily`, structured): the same
+//! classic series with the same values (a test compares both ways), plus
+//! counters' and buckets' exemplars and each native histogram's schema,
+//! zero bucket, spans and deltas. Without either setting the text path
+//! stays, unchanged.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use incident_metrics_core::Registry;
+use incident_metrics_core::prometheus_client::encoding::prometheus_protobuf::{
+    self, prometheus_data_model as pb,
+};
 
-use super::wire::Label;
+use super::wire::{self, Label};
 use crate::{Error, Format, Result, render};
 
 /// One series' labels, `__name__` included, sorted by name as remote-write
 /// requires. Shared between snapshots, so that a series is parsed once.
 pub(crate) type Series = Arc<[Label]>;
+
+/// What one series holds at a snapshot: a float sample or a native
+/// histogram (its timestamp set when it is sent).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Value {
+    /// A float sample.
+    Float(f64),
+    /// A native histogram.
+    Native(Box<wire::Histogram>),
+}
+
+/// One series' value at a snapshot, with the exemplar to send beside it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Point {
+    pub(crate) series: Series,
+    pub(crate) value: Value,
+    /// An exemplar new since the last snapshot; a timestamp of 0 means
+    /// "the sample's".
+    pub(crate) exemplar: Option<Box<wire::Exemplar>>,
+}
 
 /// Reads registries into samples, remembering each series from the last
 /// snapshot so that an unchanged series costs a lookup, not a parse.
@@ -28,6 +61,14 @@ pub(crate) struct Snapshotter {
     external_labels: Vec<(String, String)>,
     /// The series of the last snapshot, by their text (name and labels).
     known: HashMap<String, Series>,
+    /// Send exemplars (the structured path).
+    exemplars: bool,
+    /// Send native histograms (the structured path).
+    native: bool,
+    /// The series of the last structured snapshot.
+    known_structured: HashSet<Series>,
+    /// The exemplar each series carried at the last structured snapshot.
+    last_exemplars: HashMap<Series, wire::Exemplar>,
 }
 
 impl Snapshotter {
@@ -36,13 +77,73 @@ impl Snapshotter {
     pub(crate) fn new(external_labels: Vec<(String, String)>) -> Self {
         Self {
             external_labels,
-            known: HashMap::new(),
+            ..Self::default()
         }
     }
 
-    /// Every sample of `registry` now.
-    pub(crate) fn take(&mut self, registry: &Registry) -> Result<Vec<(Series, f64)>> {
-        self.parse(&render(registry, Format::Prometheus)?)
+    /// Sends exemplars and native histograms as asked: either one takes
+    /// the snapshot from the structured protobuf encoder.
+    pub(crate) fn with_structured(mut self, exemplars: bool, native: bool) -> Self {
+        self.exemplars = exemplars;
+        self.native = native;
+        self
+    }
+
+    /// Sends no more native histograms (the receiver refused them).
+    pub(crate) fn stop_native(&mut self) {
+        self.native = false;
+    }
+
+    /// Every series of `registry` now.
+    pub(crate) fn take(&mut self, registry: &Registry) -> Result<Vec<Point>> {
+        if self.exemplars || self.native {
+            let families =
+                prometheus_protobuf::encode(registry.as_prometheus()).map_err(|source| {
+                    Error::Render {
+                        format: Format::Protobuf,
+                        source,
+                    }
+                })?;
+            return Ok(self.structured(&families));
+        }
+        let samples = self.parse(&render(registry, Format::Prometheus)?)?;
+        Ok(samples
+            .into_iter()
+            .map(|(series, value)| Point {
+                series,
+                value: Value::Float(value),
+                exemplar: None,
+            })
+            .collect())
+    }
+
+    /// Every series of `families` (prometheus-client's structured
+    /// protobuf snapshot), in the order the text path gives the classic
+    /// ones; a native histogram follows its classic series.
+    pub(crate) fn structured(&mut self, families: &[pb::MetricFamily]) -> Vec<Point> {
+        let mut out = Builder {
+            snapshotter: self,
+            known: HashSet::new(),
+            exemplars: HashMap::new(),
+            points: Vec::new(),
+        };
+        out.known.reserve(out.snapshotter.known_structured.len());
+        out.points.reserve(out.snapshotter.known_structured.len());
+        for family in families {
+            let name = family.name.as_str();
+            for metric in &family.metric {
+                out.metric(name, family.r#type(), metric);
+            }
+        }
+        let Builder {
+            known,
+            exemplars,
+            points,
+            ..
+        } = out;
+        self.known_structured = known;
+        self.last_exemplars = exemplars;
+        points
     }
 
     /// Every sample of a Prometheus 0.0.4 text.
@@ -123,6 +224,276 @@ impl Snapshotter {
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out.into())
     }
+}
+
+/// One structured snapshot in the making.
+struct Builder<'a> {
+    snapshotter: &'a Snapshotter,
+    /// The series of this snapshot.
+    known: HashSet<Series>,
+    /// The exemplar each series carries now.
+    exemplars: HashMap<Series, wire::Exemplar>,
+    points: Vec<Point>,
+}
+
+impl Builder<'_> {
+    fn metric(&mut self, name: &str, kind: pb::MetricType, metric: &pb::Metric) {
+        let labels = metric.label.as_slice();
+        match kind {
+            pb::MetricType::Counter => {
+                if let Some(counter) = &metric.counter {
+                    let exemplar = counter.exemplar.as_ref();
+                    self.float(name, "", labels, None, counter.value, exemplar);
+                }
+            }
+            pb::MetricType::Gauge => {
+                if let Some(gauge) = &metric.gauge {
+                    self.float(name, "", labels, None, gauge.value, None);
+                }
+            }
+            pb::MetricType::Untyped => {
+                if let Some(untyped) = &metric.untyped {
+                    self.float(name, "", labels, None, untyped.value, None);
+                }
+            }
+            pb::MetricType::Summary => {
+                if let Some(summary) = &metric.summary {
+                    for q in &summary.quantile {
+                        let quantile = ("quantile", go_float(q.quantile));
+                        self.float(name, "", labels, Some(quantile), q.value, None);
+                    }
+                    self.float(name, "_sum", labels, None, summary.sample_sum, None);
+                    let count = summary.sample_count as f64;
+                    self.float(name, "_count", labels, None, count, None);
+                }
+            }
+            pb::MetricType::Histogram | pb::MetricType::GaugeHistogram => {
+                if let Some(histogram) = &metric.histogram {
+                    self.histogram(name, labels, histogram);
+                }
+            }
+        }
+    }
+
+    /// A histogram's classic series as the 0.0.4 text writes them
+    /// (`_bucket` with `le` as client_golang formats it, a `+Inf` bucket
+    /// even when the encoder leaves it out, `_sum`, `_count`), then its
+    /// native histogram when it has one and they are asked for.
+    fn histogram(&mut self, name: &str, labels: &[pb::LabelPair], h: &pb::Histogram) {
+        let count = count_of(h.sample_count, h.sample_count_float);
+        let mut inf_seen = false;
+        for bucket in &h.bucket {
+            inf_seen |= bucket.upper_bound == f64::INFINITY;
+            let le = ("le", go_float(bucket.upper_bound));
+            let value = count_of(bucket.cumulative_count, bucket.cumulative_count_float);
+            let exemplar = bucket.exemplar.as_ref();
+            self.float(name, "_bucket", labels, Some(le), value, exemplar);
+        }
+        if !inf_seen {
+            self.float(
+                name,
+                "_bucket",
+                labels,
+                Some(("le", "+Inf".to_owned())),
+                count,
+                None,
+            );
+        }
+        self.float(name, "_sum", labels, None, h.sample_sum, None);
+        self.float(name, "_count", labels, None, count, None);
+        if !self.snapshotter.native {
+            return;
+        }
+        let Some(native) = native_histogram(h) else {
+            return;
+        };
+        // The newest of the buckets' exemplars (a series takes them in time
+        // order, so one per snapshot).
+        let newest = h
+            .bucket
+            .iter()
+            .filter_map(|b| b.exemplar.as_ref())
+            .chain(&h.exemplars)
+            .max_by_key(|e| e.timestamp.as_ref().map(|t| (t.seconds, t.nanos)));
+        let series = self.series(name, "", labels, None);
+        self.push(series, Value::Native(Box::new(native)), newest);
+    }
+
+    fn float(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        labels: &[pb::LabelPair],
+        extra: Option<(&'static str, String)>,
+        value: f64,
+        exemplar: Option<&pb::Exemplar>,
+    ) {
+        let series = self.series(name, suffix, labels, extra);
+        self.push(series, Value::Float(value), exemplar);
+    }
+
+    /// Adds a point; its exemplar goes only when it changed since the last
+    /// snapshot, except on a native histogram's series, where it goes with
+    /// every snapshot: Prometheus (2.42) appends a series' exemplars before
+    /// its histograms and drops those of a series it does not hold yet, so
+    /// the first one sent is lost; it ignores repeats.
+    fn push(&mut self, series: Series, value: Value, exemplar: Option<&pb::Exemplar>) {
+        let native = matches!(value, Value::Native(_));
+        let exemplar = exemplar
+            .filter(|_| self.snapshotter.exemplars)
+            .map(remote_exemplar)
+            .and_then(|exemplar| {
+                let unchanged =
+                    !native && self.snapshotter.last_exemplars.get(&series) == Some(&exemplar);
+                self.exemplars.insert(Arc::clone(&series), exemplar.clone());
+                (!unchanged).then(|| Box::new(exemplar))
+            });
+        self.points.push(Point {
+            series,
+            value,
+            exemplar,
+        });
+    }
+
+    /// The series `name` + `suffix` with `labels`, the `extra` label
+    /// (`le`, `quantile`) and the external labels, sorted; the same `Arc`
+    /// as at the last snapshot when it is known.
+    fn series(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        labels: &[pb::LabelPair],
+        extra: Option<(&'static str, String)>,
+    ) -> Series {
+        let mut out = Vec::with_capacity(labels.len() + 2 + self.snapshotter.external_labels.len());
+        out.push(Label {
+            name: "__name__".to_owned(),
+            value: format!("{name}{suffix}"),
+        });
+        out.extend(labels.iter().map(|l| Label {
+            name: l.name.clone(),
+            value: l.value.clone(),
+        }));
+        if let Some((name, value)) = extra {
+            out.push(Label {
+                name: name.to_owned(),
+                value,
+            });
+        }
+        for (name, value) in &self.snapshotter.external_labels {
+            if !out.iter().any(|l| &l.name == name) {
+                out.push(Label {
+                    name: name.clone(),
+                    value: value.clone(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(series) = self.known.get(out.as_slice()) {
+            return Arc::clone(series);
+        }
+        let series = match self.snapshotter.known_structured.get(out.as_slice()) {
+            Some(series) => Arc::clone(series),
+            None => Series::from(out),
+        };
+        self.known.insert(Arc::clone(&series));
+        series
+    }
+}
+
+/// A count, the float one when it is set (as the protobuf says).
+fn count_of(int: u64, float: f64) -> f64 {
+    if float > 0.0 { float } else { int as f64 }
+}
+
+/// The remote-write native histogram of `h`, when it has native buckets
+/// with integer counts (the only ones this crate's histograms have).
+fn native_histogram(h: &pb::Histogram) -> Option<wire::Histogram> {
+    let has_native = h.schema != 0
+        || h.zero_threshold > 0.0
+        || h.zero_count > 0
+        || !h.positive_span.is_empty()
+        || !h.negative_span.is_empty();
+    let float_counts = h.sample_count_float > 0.0
+        || h.zero_count_float > 0.0
+        || !h.positive_count.is_empty()
+        || !h.negative_count.is_empty();
+    if !has_native || float_counts {
+        return None;
+    }
+    let spans = |spans: &[pb::BucketSpan]| {
+        spans
+            .iter()
+            .map(|s| wire::BucketSpan {
+                offset: s.offset,
+                length: s.length,
+            })
+            .collect()
+    };
+    Some(wire::Histogram {
+        count: Some(wire::histogram::Count::CountInt(h.sample_count)),
+        sum: h.sample_sum,
+        schema: h.schema,
+        zero_threshold: h.zero_threshold,
+        zero_count: Some(wire::histogram::ZeroCount::ZeroCountInt(h.zero_count)),
+        negative_spans: spans(&h.negative_span),
+        negative_deltas: h.negative_delta.clone(),
+        positive_spans: spans(&h.positive_span),
+        positive_deltas: h.positive_delta.clone(),
+        reset_hint: 0,
+        timestamp: 0,
+    })
+}
+
+/// A protobuf exemplar as remote-write sends it: its timestamp in
+/// milliseconds, 0 (the sample's) when it has none.
+fn remote_exemplar(e: &pb::Exemplar) -> wire::Exemplar {
+    let timestamp = e.timestamp.as_ref().map_or(0, |t| {
+        t.seconds
+            .saturating_mul(1_000)
+            .saturating_add(i64::from(t.nanos) / 1_000_000)
+    });
+    wire::Exemplar {
+        labels: e
+            .label
+            .iter()
+            .map(|l| Label {
+                name: l.name.clone(),
+                value: l.value.clone(),
+            })
+            .collect(),
+        value: e.value,
+        timestamp,
+    }
+}
+
+/// `v` as client_golang writes an `le` or `quantile` label (Go's
+/// `strconv.FormatFloat(v, 'g', -1, 64)`), as prometheus-client's text
+/// encoder does, so that both paths give the same series.
+fn go_float(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".to_owned();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
+    }
+    if v.fract() == 0.0 && v.abs() < 1e6 {
+        #[allow(clippy::cast_possible_truncation, reason = "whole and below 1e6")]
+        return (v as i64).to_string();
+    }
+    if (1e-4..1e6).contains(&v.abs()) {
+        return v.to_string();
+    }
+    let sci = format!("{v:e}");
+    let Some((mantissa, exponent)) = sci.split_once('e') else {
+        return sci;
+    };
+    let Ok(exponent) = exponent.parse::<i32>() else {
+        return sci;
+    };
+    let mut out = String::with_capacity(sci.len() + 2);
+    let _ = write!(out, "{mantissa}e{exponent:+03}");
+    out
 }
 
 /// Where the series part of a sample line (name and label set) ends.
@@ -264,6 +635,234 @@ mod tests {
         let second = s.parse("a{x=\"1\"} 5\n").unwrap();
         assert!(Arc::ptr_eq(&first[0].0, &second[0].0));
         assert_eq!(s.known.len(), 1, "forgotten series are dropped");
+    }
+
+    /// A registry with every kind the service registers: counters (one
+    /// with an exemplar, one with an odd label value), a gauge, a classic
+    /// histogram with an exemplar and one with native buckets too.
+    fn mixed_registry() -> Registry {
+        use incident_metrics_core::prometheus_client::metrics::counter::Counter;
+        use incident_metrics_core::prometheus_client::metrics::family::Family;
+        use incident_metrics_core::prometheus_client::metrics::gauge::Gauge;
+        use incident_metrics_core::{
+            ExemplarCounter, FamilySpec, Histogram, HistogramBuilder, MetricKind, MetricsConfig,
+            NativeConfig, TraceContext, Unit,
+        };
+        use std::time::{Duration, UNIX_EPOCH};
+
+        let spec = |name, kind, unit, labels| FamilySpec {
+            name,
+            help: "A test family",
+            kind,
+            unit,
+            labels,
+        };
+        let config = MetricsConfig::new()
+            .with_namespace("svc")
+            .with_global_label("env", "ci");
+        let mut registry = Registry::new(&config).unwrap();
+        let trace = TraceContext::from_traceparent(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .unwrap();
+        let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        let jobs = ExemplarCounter::default();
+        registry
+            .register(&spec("jobs", MetricKind::Counter, None, &[]), jobs.clone())
+            .unwrap();
+        jobs.inc_by(2);
+        jobs.inc_with_exemplar_at(&trace, at);
+        let requests = Family::<Vec<(String, String)>, Counter>::default();
+        registry
+            .register(
+                &spec("requests", MetricKind::Counter, None, &["path"]),
+                requests.clone(),
+            )
+            .unwrap();
+        requests
+            .get_or_create(&vec![("path".to_owned(), "/a \"q\" \\ b\nü".to_owned())])
+            .inc_by(5);
+        let temperature = Gauge::<i64>::default();
+        registry
+            .register(
+                &spec("temperature", MetricKind::Gauge, None, &[]),
+                temperature.clone(),
+            )
+            .unwrap();
+        temperature.set(-7);
+        let classic = registry
+            .register_histogram(
+                &spec("latency", MetricKind::Histogram, Some(Unit::Seconds), &[]),
+                &[0.1, 1.0, 2.5e6],
+                |bounds| Histogram::new("latency_seconds", bounds),
+            )
+            .unwrap();
+        classic.observe(0.05);
+        classic.observe_with_exemplar_at(0.5, &trace, at);
+        let native = registry
+            .register_histogram(
+                &spec("wait", MetricKind::Histogram, Some(Unit::Seconds), &[]),
+                &[1.0],
+                |bounds| {
+                    Ok(HistogramBuilder::new("wait_seconds", bounds)?
+                        .with_native(NativeConfig::new(1.1, 2f64.powi(-128), 160)?)
+                        .build())
+                },
+            )
+            .unwrap();
+        for v in [0.0, 0.3, 0.3, 3.0] {
+            native.observe(v);
+        }
+        native.observe_with_exemplar_at(-2.0, &trace, at);
+        registry
+    }
+
+    fn floats(points: &[Point]) -> Vec<(Vec<(&str, &str)>, f64)> {
+        points
+            .iter()
+            .filter_map(|p| match p.value {
+                Value::Float(v) => Some((labels(&p.series), v)),
+                Value::Native(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn both_paths_give_the_same_classic_samples() {
+        let registry = mixed_registry();
+        let external = vec![("instance".to_owned(), "i1".to_owned())];
+        let text = Snapshotter::new(external.clone()).take(&registry).unwrap();
+        assert!(text.iter().all(|p| p.exemplar.is_none()));
+        assert!(text.iter().all(|p| matches!(p.value, Value::Float(_))));
+        for (exemplars, native) in [(true, false), (false, true), (true, true)] {
+            let structured = Snapshotter::new(external.clone())
+                .with_structured(exemplars, native)
+                .take(&registry)
+                .unwrap();
+            assert_eq!(floats(&structured), floats(&text), "{exemplars} {native}");
+            let natives = structured.len() - text.len();
+            assert_eq!(natives, usize::from(native), "{exemplars} {native}");
+            assert_eq!(
+                structured.iter().any(|p| p.exemplar.is_some()),
+                exemplars,
+                "{exemplars} {native}"
+            );
+        }
+        // `le` as the text writes it, `+Inf` included.
+        let les: Vec<_> = floats(&text)
+            .into_iter()
+            .filter(|(l, _)| l.contains(&("__name__", "svc_latency_seconds_bucket")))
+            .map(|(l, v)| (l.iter().find(|(k, _)| *k == "le").unwrap().1, v))
+            .collect();
+        assert_eq!(
+            les,
+            [("0.1", 1.0), ("1", 2.0), ("2.5e+06", 2.0), ("+Inf", 2.0)]
+        );
+    }
+
+    #[test]
+    fn the_structured_path_carries_native_histograms_and_new_exemplars() {
+        let registry = mixed_registry();
+        let mut s = Snapshotter::default().with_structured(true, true);
+        let first = s.take(&registry).unwrap();
+        let native: Vec<_> = first
+            .iter()
+            .filter_map(|p| match &p.value {
+                Value::Native(h) => Some((labels(&p.series), h, &p.exemplar)),
+                Value::Float(_) => None,
+            })
+            .collect();
+        assert_eq!(native.len(), 1);
+        let (series, h, exemplar) = &native[0];
+        assert_eq!(series, &[("__name__", "svc_wait_seconds"), ("env", "ci")]);
+        assert_eq!(h.count, Some(wire::histogram::Count::CountInt(5)));
+        assert_eq!(h.sum, 1.6);
+        assert_eq!(h.schema, 3);
+        assert_eq!(h.zero_threshold, 2f64.powi(-128));
+        assert_eq!(
+            h.zero_count,
+            Some(wire::histogram::ZeroCount::ZeroCountInt(1))
+        );
+        let total = |deltas: &[i64]| {
+            let mut count = 0;
+            deltas
+                .iter()
+                .map(|d| {
+                    count += d;
+                    count
+                })
+                .sum::<i64>()
+        };
+        assert_eq!(total(&h.positive_deltas), 3);
+        assert_eq!(total(&h.negative_deltas), 1);
+        let exemplar = exemplar
+            .as_ref()
+            .expect("the native series carries the exemplar");
+        assert_eq!(exemplar.value, -2.0);
+        assert_eq!(exemplar.timestamp, 1_700_000_000_123);
+        let trace: Vec<_> = exemplar
+            .labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect();
+        assert_eq!(
+            trace,
+            [
+                ("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"),
+                ("span_id", "00f067aa0ba902b7")
+            ]
+        );
+        let with_exemplars: Vec<_> = first
+            .iter()
+            .filter(|p| p.exemplar.is_some())
+            .map(|p| p.series[0].value.as_str())
+            .collect();
+        assert_eq!(
+            with_exemplars,
+            [
+                "svc_jobs_total",
+                "svc_latency_seconds_bucket",
+                "svc_wait_seconds_bucket",
+                "svc_wait_seconds"
+            ]
+        );
+        // An exemplar goes once, but with every snapshot on a native
+        // series; the series are the same `Arc`s.
+        let second = s.take(&registry).unwrap();
+        let again: Vec<_> = second
+            .iter()
+            .filter(|p| p.exemplar.is_some())
+            .map(|p| p.series[0].value.as_str())
+            .collect();
+        assert_eq!(again, ["svc_wait_seconds"]);
+        assert!(
+            first
+                .iter()
+                .zip(&second)
+                .all(|(a, b)| Arc::ptr_eq(&a.series, &b.series))
+        );
+        // Without native histograms, none.
+        s.stop_native();
+        let third = s.take(&registry).unwrap();
+        assert_eq!(third.len(), first.len() - 1);
+    }
+
+    #[test]
+    fn go_float_formats_as_client_golang() {
+        for (v, text) in [
+            (0.0, "0"),
+            (1.0, "1"),
+            (0.1, "0.1"),
+            (2.5e6, "2.5e+06"),
+            (1e-5, "1e-05"),
+            (123_456.5, "123456.5"),
+            (-3.0, "-3"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+        ] {
+            assert_eq!(go_float(v), text, "{v}");
+        }
     }
 
     #[test]

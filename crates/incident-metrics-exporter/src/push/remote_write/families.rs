@@ -2,7 +2,7 @@
 //! it records into.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use incident_metrics_core::prometheus_client::metrics::counter::Counter;
 use incident_metrics_core::prometheus_client::metrics::gauge::Gauge;
@@ -47,6 +47,14 @@ pub const REMOTE_WRITE_FAMILIES: [FamilySpec; 6] = [
     },
 ];
 
+/// The sender's seventh family, registered only with `native_histograms`
+/// on: native histograms dropped unsent because the receiver refused them
+/// (see [`RemoteWrite`](crate::RemoteWrite)).
+pub const REMOTE_WRITE_NATIVE_HISTOGRAMS_DROPPED: FamilySpec = counter(
+    "remote_write_native_histograms_dropped",
+    "Native histograms dropped unsent because the remote-write receiver refused them (500 native histograms are disabled, or three 5xx answers in a row)",
+);
+
 pub(super) const fn counter(name: &'static str, help: &'static str) -> FamilySpec {
     FamilySpec {
         name,
@@ -67,6 +75,10 @@ pub(super) struct SenderMetrics {
     pub(super) queue_length: Gauge,
     pub(super) last_success: Gauge<f64, AtomicU64>,
     pub(super) snapshots: Arc<AtomicU64>,
+    /// Registered only with `native_histograms` on.
+    pub(super) native_dropped: Counter,
+    /// Set once the receiver refused native histograms.
+    pub(super) native_disabled: Arc<AtomicBool>,
 }
 
 impl SenderMetrics {
@@ -79,12 +91,15 @@ impl SenderMetrics {
             retries: self.retries.get(),
             queue_length: u64::try_from(self.queue_length.get()).unwrap_or(0),
             last_success_unix_seconds: self.last_success.get(),
+            native_histograms_dropped: self.native_dropped.get(),
+            native_histograms_disabled: self.native_disabled.load(Ordering::Relaxed),
         }
     }
 
-    /// Registers [`REMOTE_WRITE_FAMILIES`] into `registry`, recording into
-    /// new handles.
-    pub(super) fn register(registry: &mut Registry) -> Result<Self> {
+    /// Registers [`REMOTE_WRITE_FAMILIES`] (and, with `native` on,
+    /// [`REMOTE_WRITE_NATIVE_HISTOGRAMS_DROPPED`]) into `registry`,
+    /// recording into new handles.
+    pub(super) fn register(registry: &mut Registry, native: bool) -> Result<Self> {
         let metrics = Self::default();
         let [sent, failed, dropped, retries, queue_length, last_success] = &REMOTE_WRITE_FAMILIES;
         registry.register(sent, metrics.sent.clone())?;
@@ -93,6 +108,12 @@ impl SenderMetrics {
         registry.register(retries, metrics.retries.clone())?;
         registry.register(queue_length, metrics.queue_length.clone())?;
         registry.register(last_success, metrics.last_success.clone())?;
+        if native {
+            registry.register(
+                &REMOTE_WRITE_NATIVE_HISTOGRAMS_DROPPED,
+                metrics.native_dropped.clone(),
+            )?;
+        }
         Ok(metrics)
     }
 }

@@ -68,7 +68,7 @@ impl RemoteWriteConfig {
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
-        let metrics = SenderMetrics::register(registry)?;
+        let metrics = SenderMetrics::register(registry, self.native_histograms())?;
         Ok(RemoteWrite {
             config: self.clone(),
             uri,
@@ -102,6 +102,20 @@ impl RemoteWriteConfig {
 ///   wait the floor, so a receiver in trouble is never hammered.
 /// - Any other answer (`4xx`: the receiver refuses the data) drops them and
 ///   counts them as failed: sending them again would fail again.
+/// - With `native_histograms` on, a request carrying native histograms
+///   that the receiver answers `5xx` with "native histograms are disabled"
+///   in the body (Prometheus without `--enable-feature=native-histograms`
+///   answers `500` so, for every such request) is not retried as it is:
+///   its native histograms are dropped and counted in
+///   `remote_write_native_histograms_dropped_total`, the rest is retried
+///   as usual, and the sender sends no more native histograms (it drops
+///   those queued, counted too, and takes snapshots without them) until it
+///   is restarted ([`RemoteWriteStats::native_histograms_disabled`]); the
+///   classic `_bucket`, `_sum` and `_count` series keep going. Any other
+///   `5xx` answered three times in a row to requests carrying native
+///   histograms drops that request's native histograms the same way
+///   (counted, the rest retried) without turning them off, so a receiver
+///   that refuses them with another message cannot hold up the queue.
 /// - When the queue is full, the oldest samples are dropped first and
 ///   counted: an outage of up to `queue_capacity / series × interval` loses
 ///   nothing.
@@ -160,7 +174,9 @@ impl RemoteWrite {
         let (stop, stopped) = oneshot::channel();
         let metrics = self.metrics.clone();
         let worker = Worker {
-            snapshotter: Snapshotter::new(self.config.external_labels().to_vec()),
+            snapshotter: Snapshotter::new(self.config.external_labels().to_vec())
+                .with_structured(self.config.exemplars(), self.config.native_histograms()),
+            native_failures: 0,
             queue: SampleQueue::new(self.config.queue_capacity()),
             backoff: Backoff::new(self.config.min_backoff(), self.config.max_backoff()),
             client: self.client,
@@ -229,4 +245,10 @@ pub struct RemoteWriteStats {
     pub queue_length: u64,
     /// Unix time in seconds of the last accepted request, 0 before the first.
     pub last_success_unix_seconds: f64,
+    /// Native histograms dropped unsent because the receiver refused them
+    /// (`native_histograms` on only).
+    pub native_histograms_dropped: u64,
+    /// Whether the sender stopped sending native histograms, the receiver
+    /// having answered that they are disabled (until the sender restarts).
+    pub native_histograms_disabled: bool,
 }

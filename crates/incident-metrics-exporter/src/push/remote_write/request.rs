@@ -12,13 +12,15 @@ use http_body_util::Full;
 
 use crate::push::client;
 use crate::push::queue::Queued;
-use crate::push::wire::{Sample, TimeSeries, WriteRequest};
+use crate::push::snapshot::Value;
+use crate::push::wire::{Exemplar, Histogram, Sample, TimeSeries, WriteRequest};
 
 /// The remote-write protocol version header's value for 1.0.
 const PROTOCOL_VERSION: &str = "0.1.0";
 
-/// Groups a batch into series, each with its samples in time order, sorted
-/// by labels.
+/// Groups a batch into series, each with its samples, native histograms
+/// and exemplars in time order, sorted by labels. A native histogram and
+/// an exemplar without a timestamp take their entry's.
 pub(super) fn build_request(batch: &[Queued]) -> WriteRequest {
     let mut index = HashMap::<*const _, usize>::new();
     let mut timeseries: Vec<TimeSeries> = Vec::new();
@@ -26,14 +28,31 @@ pub(super) fn build_request(batch: &[Queued]) -> WriteRequest {
         let i = *index.entry(Arc::as_ptr(&queued.series)).or_insert_with(|| {
             timeseries.push(TimeSeries {
                 labels: queued.series.to_vec(),
-                samples: Vec::new(),
+                ..TimeSeries::default()
             });
             timeseries.len() - 1
         });
-        if let Some(series) = timeseries.get_mut(i) {
-            series.samples.push(Sample {
-                value: queued.value,
+        let Some(series) = timeseries.get_mut(i) else {
+            continue;
+        };
+        match &queued.value {
+            Value::Float(value) => series.samples.push(Sample {
+                value: *value,
                 timestamp: queued.timestamp_ms,
+            }),
+            Value::Native(histogram) => series.histograms.push(Histogram {
+                timestamp: queued.timestamp_ms,
+                ..Histogram::clone(histogram)
+            }),
+        }
+        if let Some(exemplar) = &queued.exemplar {
+            let timestamp = match exemplar.timestamp {
+                0 => queued.timestamp_ms,
+                t => t,
+            };
+            series.exemplars.push(Exemplar {
+                timestamp,
+                ..Exemplar::clone(exemplar)
             });
         }
     }
@@ -97,8 +116,9 @@ mod tests {
             .into_iter()
             .map(|(s, value, timestamp_ms)| Queued {
                 series: Arc::clone(s),
-                value,
+                value: Value::Float(value),
                 timestamp_ms,
+                exemplar: None,
             })
             .collect();
         let request = build_request(&batch);

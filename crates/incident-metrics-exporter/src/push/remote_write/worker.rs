@@ -28,9 +28,30 @@ use crate::push::wire::encode_body;
 pub(super) enum Outcome {
     Accepted,
     /// Send again, after the given delay if the receiver named one.
-    Retry(Option<Duration>),
+    Retry(Option<Duration>, Cause),
     Rejected,
 }
+
+/// Why a request is to be sent again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Cause {
+    /// No answer: a timeout or a connection failure (an outage).
+    Unreachable,
+    /// A `429` answer.
+    Busy,
+    /// A `5xx` answer.
+    Status,
+    /// A `5xx` answer saying "native histograms are disabled".
+    NativeRefused,
+}
+
+/// How many `5xx` answers in a row a request carrying native histograms
+/// gets before its native histograms are dropped (the rest is retried).
+pub(super) const NATIVE_RETRY_LIMIT: u32 = 3;
+
+/// What Prometheus answers (`500`) to native histograms when it runs
+/// without `--enable-feature=native-histograms`.
+const NATIVE_DISABLED: &str = "native histograms are disabled";
 
 type Sending = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
@@ -55,6 +76,8 @@ pub(super) struct Worker {
     pub(super) flush_timeout: Duration,
     pub(super) metrics: SenderMetrics,
     pub(super) last_timestamp_ms: i64,
+    /// `5xx` answers in a row to requests carrying native histograms.
+    pub(super) native_failures: u32,
 }
 
 impl fmt::Debug for Worker {
@@ -159,7 +182,10 @@ impl Worker {
         // The closure does not panic; if the pool is gone (the runtime is
         // shutting down), start over with a fresh snapshotter.
         let Ok((snapshotter, samples)) = taken else {
-            self.snapshotter = Snapshotter::new(self.config.external_labels().to_vec());
+            let native = self.config.native_histograms()
+                && !self.metrics.native_disabled.load(Ordering::Relaxed);
+            self.snapshotter = Snapshotter::new(self.config.external_labels().to_vec())
+                .with_structured(self.config.exemplars(), native);
             return;
         };
         self.snapshotter = snapshotter;
@@ -169,13 +195,12 @@ impl Worker {
             return;
         };
         self.last_timestamp_ms = timestamp_ms;
-        let dropped = self
-            .queue
-            .push(samples.into_iter().map(|(series, value)| Queued {
-                series,
-                value,
-                timestamp_ms,
-            }));
+        let dropped = self.queue.push(samples.into_iter().map(|point| Queued {
+            series: point.series,
+            value: point.value,
+            timestamp_ms,
+            exemplar: point.exemplar,
+        }));
         self.metrics.dropped.inc_by(dropped as u64);
         self.metrics.snapshots.fetch_add(1, Ordering::Relaxed);
         self.update_queue_length();
@@ -202,8 +227,12 @@ impl Worker {
     }
 
     /// Accounts for the answer to `batch`; returns when to retry, if so.
-    fn settle(&mut self, batch: Vec<Queued>, outcome: Outcome) -> Option<Instant> {
+    fn settle(&mut self, mut batch: Vec<Queued>, outcome: Outcome) -> Option<Instant> {
         let n = batch.len() as u64;
+        // An answer other than a retry ends a run of 5xx answers.
+        if !matches!(outcome, Outcome::Retry(..)) {
+            self.native_failures = 0;
+        }
         let retry_at = match outcome {
             Outcome::Accepted => {
                 self.metrics.sent.inc_by(n);
@@ -220,8 +249,9 @@ impl Worker {
                 self.queue.finish_batch(batch.len());
                 None
             }
-            Outcome::Retry(after) => {
+            Outcome::Retry(after, cause) => {
                 self.metrics.retries.inc();
+                self.give_up_native(&mut batch, cause);
                 let dropped = self.queue.return_batch(batch);
                 self.metrics.dropped.inc_by(dropped as u64);
                 let delay = self.backoff.next_delay(after);
@@ -230,6 +260,34 @@ impl Worker {
         };
         self.update_queue_length();
         retry_at
+    }
+
+    /// Drops the native histograms of a `batch` about to be retried when
+    /// the receiver refused them (for good, the sender then sending no
+    /// more) or answered `5xx` [`NATIVE_RETRY_LIMIT`] times in a row; counts
+    /// them.
+    fn give_up_native(&mut self, batch: &mut Vec<Queued>, cause: Cause) {
+        if !batch.iter().any(Queued::is_native) {
+            return;
+        }
+        if matches!(cause, Cause::Unreachable | Cause::Busy) {
+            return;
+        }
+        self.native_failures += 1;
+        if cause != Cause::NativeRefused && self.native_failures < NATIVE_RETRY_LIMIT {
+            return;
+        }
+        self.native_failures = 0;
+        let before = batch.len();
+        batch.retain(|q| !q.is_native());
+        let mut dropped = before - batch.len();
+        self.queue.finish_batch(dropped);
+        if cause == Cause::NativeRefused {
+            self.metrics.native_disabled.store(true, Ordering::Relaxed);
+            self.snapshotter.stop_native();
+            dropped += self.queue.drop_native();
+        }
+        self.metrics.native_dropped.inc_by(dropped as u64);
     }
 
     fn update_queue_length(&self) {
@@ -243,7 +301,9 @@ impl Worker {
 fn outcome(answer: std::result::Result<Answer, Failure>) -> Outcome {
     let answer = match answer {
         Ok(answer) => answer,
-        Err(Failure::Timeout | Failure::Transport(_)) => return Outcome::Retry(None),
+        Err(Failure::Timeout | Failure::Transport(_)) => {
+            return Outcome::Retry(None, Cause::Unreachable);
+        }
     };
     if answer.status.is_success() {
         Outcome::Accepted
@@ -253,7 +313,14 @@ fn outcome(answer: std::result::Result<Answer, Failure>) -> Outcome {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| retry_after(v, SystemTime::now()));
-        Outcome::Retry(after)
+        let cause = if !answer.status.is_server_error() {
+            Cause::Busy
+        } else if answer.body.contains(NATIVE_DISABLED) {
+            Cause::NativeRefused
+        } else {
+            Cause::Status
+        };
+        Outcome::Retry(after, cause)
     } else {
         Outcome::Rejected
     }
@@ -276,6 +343,14 @@ mod tests {
     use super::*;
 
     fn answer(status: u16, retry_after: Option<&str>) -> std::result::Result<Answer, Failure> {
+        answer_with(status, retry_after, "")
+    }
+
+    fn answer_with(
+        status: u16,
+        retry_after: Option<&str>,
+        body: &str,
+    ) -> std::result::Result<Answer, Failure> {
         let mut headers = http::HeaderMap::new();
         if let Some(v) = retry_after {
             headers.insert(RETRY_AFTER, HeaderValue::from_str(v).unwrap());
@@ -283,7 +358,7 @@ mod tests {
         Ok(Answer {
             status: StatusCode::from_u16(status).unwrap(),
             headers,
-            body: String::new(),
+            body: body.to_owned(),
         })
     }
 
@@ -294,12 +369,21 @@ mod tests {
         for status in [500, 502, 503] {
             assert!(matches!(
                 outcome(answer(status, None)),
-                Outcome::Retry(None)
+                Outcome::Retry(None, Cause::Status)
             ));
         }
         assert!(matches!(
             outcome(answer(429, Some("3"))),
-            Outcome::Retry(Some(d)) if d == Duration::from_secs(3)
+            Outcome::Retry(Some(d), Cause::Busy) if d == Duration::from_secs(3)
+        ));
+        // Prometheus 2.42 without --enable-feature=native-histograms.
+        assert!(matches!(
+            outcome(answer_with(500, None, "native histograms are disabled\n")),
+            Outcome::Retry(None, Cause::NativeRefused)
+        ));
+        assert!(matches!(
+            outcome(answer_with(429, None, "native histograms are disabled")),
+            Outcome::Retry(None, Cause::Busy)
         ));
         for status in [400, 401, 404, 413] {
             assert!(
@@ -309,7 +393,7 @@ mod tests {
         }
         assert!(matches!(
             outcome(Err(Failure::Timeout)),
-            Outcome::Retry(None)
+            Outcome::Retry(None, Cause::Unreachable)
         ));
     }
 
