@@ -630,25 +630,7 @@ impl Registry {
     where
         L: Clone + Hash + Eq + EncodeLabelSet + fmt::Debug + Send + Sync + 'static,
     {
-        spec.check()?;
-        let bound = self.bound(spec)?;
-        let name = bound.name.clone();
-        let native = self.config.native_for(&name);
-        let native_only = self.config.native_only();
-        let registered = self.register_histogram(spec, default, |bounds| {
-            let mut builder = HistogramBuilder::new(&name, bounds)?;
-            if let Some(native) = native {
-                builder = builder.with_native(native);
-                if native_only {
-                    builder = builder.without_classic_buckets();
-                }
-            }
-            Ok(BoundedFamily::new(bound, builder))
-        });
-        if registered.is_err() {
-            self.unbound(&name);
-        }
-        registered
+        self.register_bounded_histogram_inner(spec, default, true)
     }
 
     /// As [`register_bounded_histogram`](Self::register_bounded_histogram),
@@ -703,17 +685,40 @@ impl Registry {
     where
         L: Clone + Hash + Eq + EncodeLabelSet + fmt::Debug + Send + Sync + 'static,
     {
+        self.register_bounded_histogram_inner(spec, default, false)
+    }
+
+    /// [`register_bounded_histogram`](Self::register_bounded_histogram),
+    /// with or without the namespace: both kinds of family take the native
+    /// settings the configuration gives their name.
+    fn register_bounded_histogram_inner<L>(
+        &mut self,
+        spec: &FamilySpec,
+        default: &[f64],
+        prefixed: bool,
+    ) -> Result<BoundedFamily<L, Histogram, HistogramBuilder>>
+    where
+        L: Clone + Hash + Eq + EncodeLabelSet + fmt::Debug + Send + Sync + 'static,
+    {
         spec.check()?;
         let bound = self.bound(spec)?;
         let name = bound.name.clone();
+        let native = self.config.native_for(&name);
+        let native_only = self.config.native_only();
         let registered = self.register_histogram_inner(
             spec,
             default,
             |bounds| {
-                let builder = HistogramBuilder::new(&name, bounds)?;
+                let mut builder = HistogramBuilder::new(&name, bounds)?;
+                if let Some(native) = native {
+                    builder = builder.with_native(native);
+                    if native_only {
+                        builder = builder.without_classic_buckets();
+                    }
+                }
                 Ok(BoundedFamily::new(bound, builder))
             },
-            false,
+            prefixed,
         );
         if registered.is_err() {
             self.unbound(&name);
@@ -870,6 +875,35 @@ mod tests {
 
     fn registry() -> Registry {
         Registry::new(&MetricsConfig::new().with_namespace("ns")).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn unprefixed_histograms_take_the_native_settings_too() {
+        const H: FamilySpec = FamilySpec {
+            name: "gen_ai_client_operation_duration",
+            help: "H",
+            kind: MetricKind::Histogram,
+            unit: Some(Unit::Seconds),
+            labels: &[],
+        };
+        for (config, native) in [
+            (MetricsConfig::new(), false),
+            (MetricsConfig::new().with_native_histograms(true), true),
+            (
+                MetricsConfig::new()
+                    .with_native_histogram_family("gen_ai_client_operation_duration_seconds"),
+                true,
+            ),
+        ] {
+            let mut r =
+                Registry::new(&config.with_namespace("ns")).unwrap_or_else(|e| panic!("{e}"));
+            let family = r
+                .register_bounded_histogram_unprefixed::<[(&str, String); 0]>(&H, &[1.0])
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(family.get_or_create(&[]).has_native(), native);
+            r.check_native_histograms()
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
     }
 
     fn err(spec: FamilySpec, metric: impl Metric) -> String {
