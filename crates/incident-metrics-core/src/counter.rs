@@ -82,6 +82,18 @@ impl ExemplarCounter {
         self.inc_by_with_exemplar_at(1, trace, SystemTime::now())
     }
 
+    /// [`inc`](Self::inc) without a trace,
+    /// [`inc_with_exemplar`](Self::inc_with_exemplar) with one: for
+    /// recorders whose trace is known only at run time (a request's sampled
+    /// `traceparent`, exemplars on). Returns the previous value.
+    #[inline]
+    pub fn inc_traced(&self, trace: Option<&TraceContext>) -> u64 {
+        match trace {
+            None => self.inc(),
+            Some(trace) => self.inc_with_exemplar(trace),
+        }
+    }
+
     /// Adds one and keeps `trace` as the counter's exemplar, timestamped `at`.
     pub fn inc_with_exemplar_at(&self, trace: &TraceContext, at: SystemTime) -> u64 {
         self.inc_by_with_exemplar_at(1, trace, at)

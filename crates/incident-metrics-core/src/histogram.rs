@@ -222,6 +222,18 @@ impl Histogram {
         self.observe_with_exemplar_at(value, trace, SystemTime::now());
     }
 
+    /// [`observe`](Self::observe) without a trace,
+    /// [`observe_with_exemplar`](Self::observe_with_exemplar) with one: for
+    /// recorders whose trace is known only at run time (a request's sampled
+    /// `traceparent`, exemplars on).
+    #[inline]
+    pub fn observe_traced(&self, value: f64, trace: Option<&TraceContext>) {
+        match trace {
+            None => self.observe(value),
+            Some(trace) => self.observe_with_exemplar(value, trace),
+        }
+    }
+
     /// As [`observe_with_exemplar`](Self::observe_with_exemplar), the
     /// exemplar timestamped `at`.
     pub fn observe_with_exemplar_at(&self, value: f64, trace: &TraceContext, at: SystemTime) {

@@ -162,24 +162,16 @@ impl RequestGuard {
             _ => code,
         };
         let handled = handles.handled(code);
-        match &self.trace {
-            None => {
-                handled.inc();
-            }
-            Some(trace) => {
-                handled.inc_with_exemplar(trace);
-            }
-        }
+        handled.inc_traced(self.trace.as_ref());
         if let Some(active) = &handles.active {
             active.dec();
         }
         if let Some(start) = self.start {
             let end = now.unwrap_or_else(quanta::Instant::now);
             let seconds = end.saturating_duration_since(start).as_secs_f64();
-            match &self.trace {
-                None => handles.duration.observe(seconds),
-                Some(trace) => handles.duration.observe_with_exemplar(seconds, trace),
-            }
+            handles
+                .duration
+                .observe_traced(seconds, self.trace.as_ref());
         }
     }
 }

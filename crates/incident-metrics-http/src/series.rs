@@ -47,12 +47,13 @@ impl Series {
                     self.requests
                         .get_or_create_owned(&self.request_labels(status))
                 });
-                inc(counter, trace);
+                counter.inc_traced(trace);
             }
-            None => inc(
-                &self.requests.get_or_create(&self.request_labels(status)),
-                trace,
-            ),
+            None => {
+                self.requests
+                    .get_or_create(&self.request_labels(status))
+                    .inc_traced(trace);
+            }
         }
     }
 
@@ -60,10 +61,7 @@ impl Series {
     /// when there is one.
     #[inline]
     pub(crate) fn observe_duration(&self, seconds: f64, trace: Option<&TraceContext>) {
-        match trace {
-            None => self.duration.observe(seconds),
-            Some(trace) => self.duration.observe_with_exemplar(seconds, trace),
-        }
+        self.duration.observe_traced(seconds, trace);
     }
 
     fn request_labels(&self, status: HttpStatus) -> HttpRequestLabels {
@@ -71,18 +69,6 @@ impl Series {
             method: self.labels.method,
             path: self.labels.path.clone(),
             status,
-        }
-    }
-}
-
-#[inline]
-fn inc(counter: &ExemplarCounter, trace: Option<&TraceContext>) {
-    match trace {
-        None => {
-            counter.inc();
-        }
-        Some(trace) => {
-            counter.inc_with_exemplar(trace);
         }
     }
 }

@@ -819,7 +819,7 @@ impl LlmCallTracker<'_> {
         if let Some(entry) = self.entry {
             let ttft = self.start.until(now).as_secs_f64();
             let histogram = entry.value.time_to_first_token(&entry.keys, self.operation);
-            observe(histogram, ttft, self.trace.as_ref());
+            histogram.observe_traced(ttft, self.trace.as_ref());
         }
     }
 
@@ -967,7 +967,7 @@ impl LlmCallTracker<'_> {
             Outcome::Success { .. } => &op.duration,
             Outcome::Error(kind) => handles.error_duration(op, &entry.keys, self.operation, kind),
         };
-        observe(histogram, duration, self.trace.as_ref());
+        histogram.observe_traced(duration, self.trace.as_ref());
         match outcome {
             Outcome::Success {
                 input,
@@ -1015,15 +1015,6 @@ impl LlmCallTracker<'_> {
                 handles.error(&entry.keys, kind).inc();
             }
         }
-    }
-}
-
-/// Observes `value`, with `trace` as its bucket's exemplar when there is one.
-#[inline]
-fn observe(histogram: &Histogram, value: f64, trace: Option<&TraceContext>) {
-    match trace {
-        None => histogram.observe(value),
-        Some(trace) => histogram.observe_with_exemplar(value, trace),
     }
 }
 
