@@ -166,6 +166,7 @@ impl<'a> From<prometheus_protobuf::DescriptorEncoder<'a>> for DescriptorEncoder<
 }
 
 impl DescriptorEncoder<'_> {
+    #[inline]
     pub(crate) fn with_prefix_and_labels<'s>(
         &'s mut self,
         prefix: Option<&'s Prefix>,
@@ -181,6 +182,7 @@ impl DescriptorEncoder<'_> {
     }
 
     /// Encode a descriptor.
+    #[inline]
     pub fn encode_descriptor<'s>(
         &'s mut self,
         name: &'s str,
@@ -242,6 +244,7 @@ impl<'a> From<prometheus_protobuf::MetricEncoder<'a>> for MetricEncoder<'a> {
 
 impl MetricEncoder<'_> {
     /// Encode a counter.
+    #[inline]
     pub fn encode_counter<
         S: EncodeLabelSet,
         CounterValue: EncodeCounterValue,
@@ -255,6 +258,7 @@ impl MetricEncoder<'_> {
     }
 
     /// Encode a gauge.
+    #[inline]
     pub fn encode_gauge<GaugeValue: EncodeGaugeValue>(
         &mut self,
         v: &GaugeValue,
@@ -263,11 +267,13 @@ impl MetricEncoder<'_> {
     }
 
     /// Encode an info.
+    #[inline]
     pub fn encode_info(&mut self, label_set: &impl EncodeLabelSet) -> Result<(), std::fmt::Error> {
         for_both_mut!(self, MetricEncoderInner, e, e.encode_info(label_set))
     }
 
     /// Encode a histogram.
+    #[inline]
     pub fn encode_histogram<S: EncodeLabelSet>(
         &mut self,
         sum: f64,
@@ -287,6 +293,7 @@ impl MetricEncoder<'_> {
     ///
     /// Encoders without native histogram support encode the classic buckets when
     /// present and reject native-only histograms.
+    #[inline]
     pub fn encode_histogram_with_native<S: EncodeLabelSet>(
         &mut self,
         sum: f64,
@@ -304,6 +311,7 @@ impl MetricEncoder<'_> {
     }
 
     /// Encode a metric family.
+    #[inline]
     pub fn encode_family<'s, S: EncodeLabelSet>(
         &'s mut self,
         label_set: &'s S,
@@ -358,6 +366,7 @@ impl<'a> From<prometheus_protobuf::LabelSetEncoder<'a>> for LabelSetEncoder<'a> 
 
 impl LabelSetEncoder<'_> {
     /// Encode the given label.
+    #[inline]
     pub fn encode_label(&mut self) -> LabelEncoder<'_> {
         for_both_mut!(
             self,
@@ -462,6 +471,7 @@ impl<'a> From<prometheus_protobuf::LabelEncoder<'a>> for LabelEncoder<'a> {
 
 impl LabelEncoder<'_> {
     /// Encode a label.
+    #[inline]
     pub fn encode_label_key(&mut self) -> Result<LabelKeyEncoder<'_>, std::fmt::Error> {
         for_both_mut!(
             self,
@@ -528,6 +538,7 @@ impl<'a> From<prometheus_protobuf::LabelKeyEncoder<'a>> for LabelKeyEncoder<'a> 
 }
 
 impl std::fmt::Write for LabelKeyEncoder<'_> {
+    #[inline]
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         for_both_mut!(self, LabelKeyEncoderInner, [Text], e, e.write_str(s))
     }
@@ -535,6 +546,7 @@ impl std::fmt::Write for LabelKeyEncoder<'_> {
 
 impl<'a> LabelKeyEncoder<'a> {
     /// Encode a label value.
+    #[inline]
     pub fn encode_label_value(self) -> Result<LabelValueEncoder<'a>, std::fmt::Error> {
         for_both!(
             self,
@@ -635,12 +647,14 @@ impl<'a> From<prometheus_protobuf::LabelValueEncoder<'a>> for LabelValueEncoder<
 }
 
 impl std::fmt::Write for LabelValueEncoder<'_> {
+    #[inline]
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         for_both_mut!(self, LabelValueEncoderInner, [Text], e, e.write_str(s))
     }
 }
 
 impl LabelValueEncoder<'_> {
+    #[inline]
     pub(crate) fn write_str_unescaped(&mut self, s: &str) -> Result<(), std::fmt::Error> {
         for_both_mut!(
             self,
@@ -652,6 +666,7 @@ impl LabelValueEncoder<'_> {
     }
 
     /// Finish encoding the label value.
+    #[inline]
     pub fn finish(self) -> Result<(), std::fmt::Error> {
         for_both!(self, LabelValueEncoderInner, [Text], e, e.finish())
     }
@@ -822,18 +837,22 @@ enum GaugeValueEncoderInner<'a> {
 }
 
 impl GaugeValueEncoder<'_> {
+    #[inline]
     fn encode_u32(&mut self, v: u32) -> Result<(), std::fmt::Error> {
         for_both_mut!(self, GaugeValueEncoderInner, e, e.encode_u32(v))
     }
 
+    #[inline]
     fn encode_u64(&mut self, v: u64) -> Result<(), std::fmt::Error> {
         for_both_mut!(self, GaugeValueEncoderInner, e, e.encode_u64(v))
     }
 
+    #[inline]
     fn encode_i64(&mut self, v: i64) -> Result<(), std::fmt::Error> {
         for_both_mut!(self, GaugeValueEncoderInner, e, e.encode_i64(v))
     }
 
+    #[inline]
     fn encode_f64(&mut self, v: f64) -> Result<(), std::fmt::Error> {
         for_both_mut!(self, GaugeValueEncoderInner, e, e.encode_f64(v))
     }
@@ -943,10 +962,12 @@ impl<'a> From<prometheus_protobuf::CounterValueEncoder<'a>> for CounterValueEnco
 }
 
 impl CounterValueEncoder<'_> {
+    #[inline]
     fn encode_f64(&mut self, v: f64) -> Result<(), std::fmt::Error> {
         for_both_mut!(self, CounterValueEncoderInner, e, e.encode_f64(v))
     }
 
+    #[inline]
     fn encode_u64(&mut self, v: u64) -> Result<(), std::fmt::Error> {
         for_both_mut!(self, CounterValueEncoderInner, e, e.encode_u64(v))
     }
@@ -1028,6 +1049,7 @@ impl<'a> From<prometheus_protobuf::ExemplarValueEncoder<'a>> for ExemplarValueEn
 }
 
 impl ExemplarValueEncoder<'_> {
+    #[inline]
     fn encode(&mut self, v: f64) -> Result<(), std::fmt::Error> {
         for_both_mut!(self, ExemplarValueEncoderInner, [Text], e, e.encode(v))
     }
