@@ -90,25 +90,38 @@ impl Inner {
         (&line[slot], &line[slot + 1])
     }
 
-    /// The non-cumulative counts, `+Inf` last.
-    fn counts(&self) -> impl Iterator<Item = u64> + '_ {
-        // Native only: the one `+Inf` bucket holds the native total (its
-        // count is not kept twice).
-        let native_only = match &self.native {
-            Some(native) if self.bounds.is_empty() => Some(native.total()),
-            _ => None,
-        };
+    /// The counts the buckets keep themselves, `+Inf` last: every
+    /// observation's without native buckets; with them, those the native
+    /// zero bucket counted (the native slots count the rest, see
+    /// [`native`](crate::native)).
+    fn own_counts(&self) -> Vec<u64> {
         (0..=self.bounds.len())
-            .map(move |i| native_only.unwrap_or_else(|| self.bucket(i).0.load(Ordering::Relaxed)))
+            .map(|i| self.bucket(i).0.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// The non-cumulative counts, `+Inf` last.
+    fn counts(&self) -> Vec<u64> {
+        let mut counts = self.own_counts();
+        if let Some(native) = &self.native {
+            native.classic_counts(|i, n| {
+                if let Some(count) = counts.get_mut(i) {
+                    *count = count.saturating_add(n);
+                }
+            });
+        }
+        counts
     }
 
     /// The sum, the count and the per-bucket (not cumulative) counts with
     /// their upper bounds, `+Inf` last, as prometheus-client's encoders take
-    /// them (they accumulate the counts while writing `_bucket` lines).
+    /// them (they accumulate the counts while writing `_bucket` lines), for
+    /// a histogram without native buckets.
     fn classic(&self) -> (f64, u64, Vec<(f64, u64)>) {
         let mut count = 0_u64;
         let mut buckets = Vec::with_capacity(self.bounds.len() + 1);
-        for (i, n) in self.counts().enumerate() {
+        for i in 0..=self.bounds.len() {
+            let n = self.bucket(i).0.load(Ordering::Relaxed);
             count += n;
             let bound = self.bounds.get(i).copied().unwrap_or(f64::INFINITY);
             buckets.push((bound, n));
@@ -145,11 +158,13 @@ impl Histogram {
         let lines = (0..=bounds.len() / PER_LINE)
             .map(|_| Line(std::array::from_fn(|_| AtomicU64::new(0))))
             .collect();
+        let native =
+            native.map(|config| Box::new(NativeBuckets::new(config.clone(), bounds.len())));
         Self {
             inner: Arc::new(Inner {
                 bounds,
                 lines,
-                native: native.map(|config| Box::new(NativeBuckets::new(config.clone()))),
+                native,
                 exemplars: OnceLock::new(),
             }),
         }
@@ -162,22 +177,17 @@ impl Histogram {
             return;
         }
         let inner = &*self.inner;
-        if let Some(native) = &inner.native {
-            native.observe(value);
-            if inner.bounds.is_empty() {
-                // Native only: the count is the native buckets' total
-                // (see `Inner::counts`); only the sum is kept here.
-                if value != 0.0 {
-                    add_to_sum(inner.bucket(0).1, value);
-                }
-                return;
-            }
-        }
         // The first bucket whose upper bound is at or above the value; the
         // `+Inf` bucket (index `bounds.len()`) when there is none.
         let index = inner.bounds.partition_point(|bound| *bound < value);
         let (count, sum) = inner.bucket(index);
-        count.fetch_add(1, Ordering::Relaxed);
+        match &inner.native {
+            // The native slot's count is this bucket's too (see `native`).
+            Some(native) if native.observe(value, index) => {}
+            _ => {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         // Adding zero leaves a sum as it is: sums start at +0.0 and,
         // rounding to nearest, a sum is -0.0 only when every term is, so
         // `sum + 0.0 == sum` bit for bit and the compare-exchange is skipped.
@@ -272,30 +282,17 @@ impl Histogram {
 
     /// The number of observations per bucket, not cumulative, `+Inf` last.
     pub fn bucket_counts(&self) -> Vec<u64> {
-        self.inner.counts().collect()
+        self.inner.counts()
     }
 
     /// The number of observations.
     pub fn count(&self) -> u64 {
-        self.inner.counts().sum()
+        self.inner.counts().iter().sum()
     }
 
     /// The sum of the observations.
     pub fn sum(&self) -> f64 {
         self.inner.sum()
-    }
-}
-
-/// Adds `value` to the `f64` sum stored as bits in `sum`.
-#[inline]
-fn add_to_sum(sum: &AtomicU64, value: f64) {
-    let mut old = sum.load(Ordering::Relaxed);
-    loop {
-        let new = (f64::from_bits(old) + value).to_bits();
-        match sum.compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => break,
-            Err(current) => old = current,
-        }
     }
 }
 
@@ -323,7 +320,13 @@ impl EncodeMetric for Histogram {
         let inner = &*self.inner;
         let exemplars = exemplar_map(inner);
         if let Some(native) = &inner.native {
-            return crate::native::encode(native, || inner.classic(), exemplars.as_ref(), encoder);
+            return crate::native::encode(
+                native,
+                &inner.bounds,
+                || (inner.sum(), inner.own_counts()),
+                exemplars.as_ref(),
+                encoder,
+            );
         }
         let (sum, count, buckets) = inner.classic();
         encoder.encode_histogram(sum, count, &buckets, exemplars.as_ref())
@@ -714,5 +717,52 @@ mod tests {
         });
         assert_eq!(h.count(), 40_000);
         assert_eq!(h.sum(), 40_000.0);
+    }
+
+    #[test]
+    fn classic_counts_kept_in_native_slots_stay_exact_under_concurrency() {
+        // Zero, below the zero threshold, negative, on bounds, between and
+        // past them: every path of a histogram with both kinds of buckets.
+        let values = [0.0, 1e-300, -3.0, -1.0, -0.2, 0.5, 0.7, 1.0, 1.5, 3.0, 1e9];
+        let bounds = [-1.0, 0.0, 0.5, 1.0, 2.0];
+        let native = NativeConfig::new(2.0, crate::DEFAULT_NATIVE_ZERO_THRESHOLD, 160)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let builder = HistogramBuilder::new("h", &bounds).unwrap_or_else(|e| panic!("{e}"));
+        let both = builder.clone().with_native(native.clone()).build();
+        let only = builder
+            .with_native(native)
+            .without_classic_buckets()
+            .build();
+        let classic = Histogram::new("h", &bounds).unwrap_or_else(|e| panic!("{e}"));
+        for v in values {
+            classic.observe(v);
+        }
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..2_500 {
+                        for v in values {
+                            both.observe(v);
+                            only.observe(v);
+                        }
+                    }
+                });
+            }
+        });
+        let want: Vec<u64> = classic.bucket_counts().iter().map(|n| n * 10_000).collect();
+        assert_eq!(both.bucket_counts(), want);
+        assert_eq!(both.count(), 110_000);
+        assert_eq!(only.bucket_counts(), vec![110_000]);
+        for h in [&both, &only] {
+            let inner = &*h.inner;
+            let mut counts = inner.own_counts();
+            let native = inner.native.as_ref().unwrap_or_else(|| panic!("native"));
+            let snapshot = native.snapshot(&mut counts);
+            assert_eq!(counts, h.bucket_counts());
+            // Two zeros per round, each counted by the zero bucket and by
+            // its classic bucket's own count.
+            assert_eq!(snapshot.zero_count, 20_000);
+            assert_eq!(snapshot.total, 110_000);
+        }
     }
 }

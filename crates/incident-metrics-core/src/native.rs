@@ -30,9 +30,15 @@
 //!   level `l + 1`. The last level is schema -4, whose keys cover every
 //!   `f64` in at most [`COARSEST_KEYS`] slots, and the table keeps that many
 //!   slots for it: every observation finds a slot;
-//! - the zero bucket is one more atomic; the sum and the count are the
-//!   classic histogram's, which every native histogram also keeps (with only
-//!   its `+Inf` bucket when the classic buckets are off).
+//! - a key also names the classic bucket the observation falls in, so the
+//!   one count beside it counts both buckets: a histogram with native and
+//!   classic buckets does one atomic add per observation, not two, and its
+//!   classic counts are the sums of its slots per classic bucket (a native
+//!   bucket that straddles a classic bound takes one slot per side);
+//! - the zero bucket is one more atomic, and an observation counted there
+//!   adds to its classic bucket's own count too; the sum is the classic
+//!   histogram's, which every native histogram also keeps (with only its
+//!   `+Inf` bucket when the classic buckets are off).
 //!
 //! Encoding reads the table, merges every bucket to the coarsest level
 //! present, and halves the resolution further until at most `max_buckets`
@@ -41,7 +47,8 @@
 //! we do not offer).
 //!
 //! The table costs 16 bytes a slot: 512 slots (8 KiB) per series with the
-//! default `max_buckets` of 160, allocated when the series is created.
+//! default `max_buckets` of 160 and up to 32 classic buckets, allocated when
+//! the series is created.
 //! Families without native histograms allocate nothing of it.
 
 use std::collections::BTreeMap;
@@ -80,7 +87,8 @@ const SCHEMA_MAX: i32 = 8;
 /// How many keys schema -4 can have for all of `f64` and both signs:
 /// frexp exponents -1073..=1024 give indices -67..=64 per sign, plus the
 /// index of infinity (65): 133 per sign. Rounded up, with room for
-/// threads that race past a level's budget.
+/// threads that race past a level's budget. A table also reserves one more
+/// slot per classic bound, for the native bucket that bound splits.
 pub const COARSEST_KEYS: usize = 320;
 
 /// Which histogram families have native buckets (`native_histograms`): all
@@ -144,11 +152,35 @@ struct Layout {
     /// `j` in `0..2^s`, that split each power of two (client_golang's
     /// `nativeHistogramBounds[s]`); empty otherwise.
     bounds: Arc<[f64]>,
-    /// The number of slots of each series' table, a power of two.
-    capacity: usize,
-    /// `budget[l]`: the most keys the table may hold when a key of level
-    /// `l` claims a slot; the last entry is the capacity.
-    budget: Box<[usize]>,
+}
+
+impl Layout {
+    /// The size of a series' table (a power of two) and its budgets:
+    /// `budget[l]` is the most keys the table may hold when a key of level
+    /// `l` claims a slot, the last entry the capacity. The first level may
+    /// hold `max_buckets` keys, and the last level always has
+    /// [`COARSEST_KEYS`] plus one per classic bound (`classic_bounds`) to
+    /// itself.
+    fn table(&self, classic_bounds: usize) -> (usize, Box<[usize]>) {
+        let reserve = COARSEST_KEYS + classic_bounds;
+        let capacity = (self.max_buckets + reserve).next_power_of_two();
+        let levels = usize::try_from(self.schema - SCHEMA_MIN).unwrap_or(0) + 1;
+        let finer_max = capacity - reserve;
+        let first = self.max_buckets.min(finer_max);
+        let budget = (0..levels)
+            .map(|level| {
+                if level + 1 == levels {
+                    capacity
+                } else {
+                    // Half of what is left above the first budget, then half
+                    // of the rest, ...: never more than `finer_max`.
+                    let spare = finer_max - first;
+                    first + spare - (spare >> level.min(63))
+                }
+            })
+            .collect();
+        (capacity, budget)
+    }
 }
 
 impl NativeConfig {
@@ -173,30 +205,12 @@ impl NativeConfig {
         } else {
             Arc::default()
         };
-        let capacity = (2 * max_buckets).max(COARSEST_KEYS).next_power_of_two();
-        let levels = usize::try_from(schema - SCHEMA_MIN).unwrap_or(0) + 1;
-        let finer_max = capacity - COARSEST_KEYS;
-        let first = max_buckets.min(finer_max);
-        let budget = (0..levels)
-            .map(|level| {
-                if level + 1 == levels {
-                    capacity
-                } else {
-                    // Half of what is left above the first budget, then half
-                    // of the rest, ...: never more than `finer_max`.
-                    let spare = finer_max - first;
-                    first + spare - (spare >> level.min(63))
-                }
-            })
-            .collect();
         Ok(Self {
             inner: Arc::new(Layout {
                 schema,
                 zero_threshold,
                 max_buckets,
                 bounds,
-                capacity,
-                budget,
             }),
         })
     }
@@ -324,22 +338,33 @@ fn coarser(index: i32) -> i32 {
     (index + 1) >> 1
 }
 
-/// A key: level + 1 in bits 33.., the sign in bit 32, the index in the low
-/// 32 bits. Never 0 (an empty slot).
+/// A key: the classic bucket in bits 40.., level + 1 in bits 33..40, the
+/// sign in bit 32, the native index in the low 32 bits. Never 0 (an empty
+/// slot). Levels are at most 12 and classic buckets at most
+/// [`MAX_BUCKETS`](crate::buckets::MAX_BUCKETS) + 1: both fit.
 #[inline]
-fn key(level: usize, negative: bool, index: i32) -> u64 {
+fn key(classic: usize, level: usize, negative: bool, index: i32) -> u64 {
     #[allow(clippy::cast_sign_loss)]
     let index = u64::from(index as u32);
-    ((level as u64 + 1) << 33) | (u64::from(negative) << 32) | index
+    ((classic as u64) << 40) | ((level as u64 + 1) << 33) | (u64::from(negative) << 32) | index
 }
 
+/// A key's level, sign and native index.
 #[inline]
 fn unkey(key: u64) -> (usize, bool, i32) {
     #[allow(clippy::cast_possible_truncation)]
-    let level = ((key >> 33) - 1) as usize;
+    let level = (((key >> 33) & 0x7f) - 1) as usize;
     #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
     let index = key as u32 as i32;
     (level, key & (1 << 32) != 0, index)
+}
+
+/// A key's classic bucket.
+#[inline]
+fn classic_of(key: u64) -> usize {
+    #[allow(clippy::cast_possible_truncation)]
+    let classic = (key >> 40) as usize;
+    classic
 }
 
 /// One slot: a key (0 while empty) and its count, 16 bytes.
@@ -357,6 +382,8 @@ pub(crate) struct NativeBuckets {
     schema: i32,
     first_budget: usize,
     bounds: Arc<[f64]>,
+    /// See [`Layout::table`].
+    budget: Box<[usize]>,
     config: NativeConfig,
     zero: AtomicU64,
     /// Keys in the table, for the budgets.
@@ -379,15 +406,17 @@ pub(crate) struct NativeSnapshot {
 }
 
 impl NativeBuckets {
-    pub(crate) fn new(config: NativeConfig) -> Self {
-        let slots = (0..config.inner.capacity)
-            .map(|_| Slot::default())
-            .collect();
+    /// The native buckets of a series whose classic part has
+    /// `classic_bounds` finite bounds (0 when it keeps only `+Inf`).
+    pub(crate) fn new(config: NativeConfig, classic_bounds: usize) -> Self {
+        let (capacity, budget) = config.inner.table(classic_bounds);
+        let slots = (0..capacity).map(|_| Slot::default()).collect();
         Self {
             zero_threshold: config.inner.zero_threshold,
             schema: config.inner.schema,
-            first_budget: config.inner.budget.first().copied().unwrap_or(0),
+            first_budget: budget.first().copied().unwrap_or(0),
             bounds: Arc::clone(&config.inner.bounds),
+            budget,
             config,
             zero: AtomicU64::new(0),
             used: AtomicUsize::new(0),
@@ -395,30 +424,33 @@ impl NativeBuckets {
         }
     }
 
-    /// Counts `value`, which is not NaN.
+    /// Counts `value`, which is not NaN and falls in classic bucket
+    /// `classic` (`0..=classic_bounds`). True when a slot counted it, which
+    /// counts the classic bucket too; false when the zero bucket did, and
+    /// the caller must count the classic bucket itself.
     #[inline]
-    pub(crate) fn observe(&self, value: f64) {
+    pub(crate) fn observe(&self, value: f64, classic: usize) -> bool {
         let magnitude = value.abs();
         if magnitude <= self.zero_threshold {
             self.zero.fetch_add(1, Ordering::Relaxed);
-            return;
+            return false;
         }
         let negative = value < 0.0;
         let mut index = bucket_index(self.schema, &self.bounds, magnitude);
-        // Level 0, the steady state, without touching the layout.
-        if self.add(key(0, negative, index), self.first_budget) {
-            return;
+        // Level 0, the steady state, without touching the budgets.
+        if self.add(key(classic, 0, negative, index), self.first_budget) {
+            return true;
         }
-        let layout = &*self.config.inner;
-        for (level, budget) in layout.budget.iter().enumerate().skip(1) {
+        for (level, budget) in self.budget.iter().enumerate().skip(1) {
             index = coarser(index);
-            if self.add(key(level, negative, index), *budget) {
-                return;
+            if self.add(key(classic, level, negative, index), *budget) {
+                return true;
             }
         }
         // Unreachable by construction (the last level always finds one of
         // its reserved slots); counted rather than lost.
         self.zero.fetch_add(1, Ordering::Relaxed);
+        false
     }
 
     /// Adds 1 to `key`'s count, claiming a slot for it if the table holds
@@ -459,17 +491,21 @@ impl NativeBuckets {
         false
     }
 
-    /// The number of observations counted: the zero bucket's and every
-    /// slot's.
-    pub(crate) fn total(&self) -> u64 {
-        self.slots
-            .iter()
-            .map(|slot| slot.count.load(Ordering::Relaxed))
-            .fold(self.zero.load(Ordering::Relaxed), u64::saturating_add)
+    /// Calls `add(classic bucket, count)` for every slot in use: what the
+    /// slots counted of each classic bucket.
+    pub(crate) fn classic_counts(&self, mut add: impl FnMut(usize, u64)) {
+        for slot in &self.slots[..] {
+            let key = slot.key.load(Ordering::Acquire);
+            if key != 0 {
+                add(classic_of(key), slot.count.load(Ordering::Relaxed));
+            }
+        }
     }
 
     /// The buckets merged to one schema with at most `max_buckets` of them.
-    pub(crate) fn snapshot(&self) -> NativeSnapshot {
+    /// Each slot's count read is also added to its classic bucket's entry of
+    /// `classic`, so that both parts come from the same reads.
+    pub(crate) fn snapshot(&self, classic: &mut [u64]) -> NativeSnapshot {
         let layout = &*self.config.inner;
         let mut entries = Vec::new();
         let mut coarsest = 0;
@@ -481,6 +517,9 @@ impl NativeBuckets {
             let count = slot.count.load(Ordering::Relaxed);
             if count == 0 {
                 continue;
+            }
+            if let Some(n) = classic.get_mut(classic_of(key)) {
+                *n = n.saturating_add(count);
             }
             let (level, negative, index) = unkey(key);
             coarsest = coarsest.max(level);
@@ -538,36 +577,49 @@ impl NativeBuckets {
 /// its reading.
 const CONSISTENT_READS: usize = 16;
 
-/// Encodes a histogram with native buckets: its classic part (`classic`
-/// reads the sum, the count and the per-bucket counts) and a snapshot of
-/// `native`. The text encoders write the classic part only; the protobuf
+/// Encodes a histogram with native buckets: its classic part and a
+/// snapshot of `native`. `classic` reads the sum and the counts the classic
+/// buckets (finite upper bounds `bounds`, `+Inf` last) keep themselves, the
+/// observations the zero bucket counted; the slots' counts are added to
+/// them. The text encoders write the classic part only; the protobuf
 /// encoder writes both, with one count.
 ///
 /// That count must match both parts: Prometheus checks that a native
 /// histogram's count equals its buckets' total, and OpenMetrics parsers that
-/// `_count` equals the `+Inf` bucket. An observation that lands between the
-/// reads would break one of them, so the classic part is read before and
-/// after the native one, and the whole read again (at most
+/// `_count` equals the `+Inf` bucket. The slots are read once for both
+/// parts, but an observation in the zero bucket counts twice (there and in
+/// its classic bucket), so the classic buckets' own counts are read before
+/// and after the slots, and the whole read again (at most
 /// [`CONSISTENT_READS`] times, so a scrape never waits on traffic) until
-/// nothing moved and both totals agree. Observers never wait.
+/// they did not move and both totals agree. Observers never wait.
 pub(crate) fn encode<S: prometheus_client::encoding::EncodeLabelSet>(
     native: &NativeBuckets,
-    classic: impl Fn() -> (f64, u64, Vec<(f64, u64)>),
+    bounds: &[f64],
+    classic: impl Fn() -> (f64, Vec<u64>),
     exemplars: Option<
         &std::collections::HashMap<usize, prometheus_client::metrics::exemplar::Exemplar<S, f64>>,
     >,
     mut encoder: MetricEncoder<'_>,
 ) -> std::result::Result<(), fmt::Error> {
-    let (mut sum, mut count, mut buckets) = classic();
-    let mut s = native.snapshot();
+    let total = |counts: &[u64]| counts.iter().fold(0, |t: u64, n| t.saturating_add(*n));
+    let (mut sum, mut own) = classic();
+    let mut counts = own.clone();
+    let mut s = native.snapshot(&mut counts);
     for _ in 1..CONSISTENT_READS {
-        let (sum_after, count_after, buckets_after) = classic();
-        if s.total == count && count_after == count && buckets_after == buckets {
+        let (sum_after, own_after) = classic();
+        if s.total == total(&counts) && own_after == own {
             break;
         }
-        (sum, count, buckets) = (sum_after, count_after, buckets_after);
-        s = native.snapshot();
+        (sum, own) = (sum_after, own_after);
+        counts.clone_from(&own);
+        s = native.snapshot(&mut counts);
     }
+    let count = total(&counts);
+    let buckets: Vec<(f64, u64)> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (bounds.get(i).copied().unwrap_or(f64::INFINITY), *n))
+        .collect();
     encoder.encode_histogram_with_native(
         sum,
         count,
@@ -959,12 +1011,12 @@ mod tests {
 
     #[test]
     fn snapshot_encodes_spans_and_deltas() {
-        let n = NativeBuckets::new(config(2.0, 0.0, 100));
+        let n = NativeBuckets::new(config(2.0, 0.0, 100), 0);
         // Schema 0: 1 -> 0, 2 -> 1, 3 and 4 -> 2, 100 -> 7; -1 -> 0 negative.
         for v in [1.0, 2.0, 3.0, 4.0, 100.0, -1.0, 0.0] {
-            n.observe(v);
+            n.observe(v, 0);
         }
-        let s = n.snapshot();
+        let s = n.snapshot(&mut []);
         assert_eq!(s.schema, 0);
         assert_eq!(s.zero_count, 1);
         assert_eq!(s.positive_spans, vec![(0, 3), (4, 1)]);
@@ -980,9 +1032,10 @@ mod tests {
 
     #[test]
     fn an_empty_histogram_is_recognisably_native() {
-        let s = NativeBuckets::new(config(1.1, 0.0, 10)).snapshot();
+        let s = NativeBuckets::new(config(1.1, 0.0, 10), 0).snapshot(&mut []);
         assert_eq!(s.positive_spans, vec![(0, 0)]);
-        let s = NativeBuckets::new(config(1.1, DEFAULT_NATIVE_ZERO_THRESHOLD, 10)).snapshot();
+        let s =
+            NativeBuckets::new(config(1.1, DEFAULT_NATIVE_ZERO_THRESHOLD, 10), 0).snapshot(&mut []);
         assert!(s.positive_spans.is_empty());
         assert_eq!(s.zero_threshold, DEFAULT_NATIVE_ZERO_THRESHOLD);
         assert_eq!(DEFAULT_NATIVE_ZERO_THRESHOLD, 2f64.powi(-128));
@@ -1005,16 +1058,16 @@ mod tests {
 
     #[test]
     fn past_max_buckets_the_resolution_is_reduced_and_nothing_is_lost() {
-        let n = NativeBuckets::new(config(1.1, 0.0, 20));
+        let n = NativeBuckets::new(config(1.1, 0.0, 20), 0);
         let mut v = 1e-6;
         let mut observed = 0;
         while v < 1e6 {
-            n.observe(v);
-            n.observe(-v);
+            n.observe(v, 0);
+            n.observe(-v, 0);
             observed += 2;
             v *= 1.01;
         }
-        let s = n.snapshot();
+        let s = n.snapshot(&mut []);
         let buckets: u32 = s
             .positive_spans
             .iter()
@@ -1028,40 +1081,80 @@ mod tests {
 
     #[test]
     fn every_f64_finds_a_slot_even_in_the_smallest_table() {
-        let n = NativeBuckets::new(config(1.0001, 0.0, 1));
+        let n = NativeBuckets::new(config(1.0001, 0.0, 1), 0);
         let mut observed = 0;
         let mut v = 5e-324_f64;
         while v.is_finite() {
-            n.observe(v);
-            n.observe(-v);
+            n.observe(v, 0);
+            n.observe(-v, 0);
             observed += 2;
             v *= 1.7;
         }
-        n.observe(f64::INFINITY);
-        n.observe(f64::NEG_INFINITY);
+        n.observe(f64::INFINITY, 0);
+        n.observe(f64::NEG_INFINITY, 0);
         observed += 2;
-        let s = n.snapshot();
+        let s = n.snapshot(&mut []);
         assert_eq!(s.zero_count, 0, "nothing spilled into the zero bucket");
         assert_eq!(total(&s), observed);
         assert_eq!(s.total, observed as u64);
-        assert_eq!(n.total(), observed as u64);
         assert_eq!(s.schema, SCHEMA_MIN);
     }
 
     #[test]
+    fn every_f64_finds_a_slot_with_the_most_classic_bounds_and_each_is_counted_once() {
+        // The most classic bounds a histogram may have, spread over both
+        // signs, each splitting a schema -4 bucket; the smallest table.
+        let mut bounds: Vec<f64> = (0..crate::buckets::MAX_BUCKETS)
+            .map(|i| {
+                let magnitude = 10f64.powi(i32::try_from(i).unwrap_or(0) * 9 - 280);
+                if i % 2 == 0 { magnitude } else { -magnitude }
+            })
+            .collect();
+        bounds.sort_by(f64::total_cmp);
+        let n = NativeBuckets::new(config(1.0001, 0.0, 1), bounds.len());
+        let mut want = vec![0_u64; bounds.len() + 1];
+        let mut observe = |v: f64| {
+            let classic = bounds.partition_point(|b| *b < v);
+            assert!(n.observe(v, classic), "{v} went to the zero bucket");
+            want[classic] += 1;
+        };
+        let mut v = 5e-324_f64;
+        while v.is_finite() {
+            observe(v);
+            observe(-v);
+            // Both sides of the bounds near v.
+            observe(v * 1.01);
+            observe(-v * 0.99);
+            v *= 1.7;
+        }
+        observe(f64::INFINITY);
+        observe(f64::NEG_INFINITY);
+        let observed: u64 = want.iter().sum();
+        let mut got = vec![0_u64; bounds.len() + 1];
+        let s = n.snapshot(&mut got);
+        assert_eq!(got, want);
+        assert_eq!(s.zero_count, 0);
+        assert_eq!(s.total, observed);
+        assert_eq!(total(&s), i64::try_from(observed).unwrap_or(-1));
+        let mut again = vec![0_u64; bounds.len() + 1];
+        n.classic_counts(|i, count| again[i] += count);
+        assert_eq!(again, want);
+    }
+
+    #[test]
     fn concurrent_observations_are_exact() {
-        let n = NativeBuckets::new(config(1.1, DEFAULT_NATIVE_ZERO_THRESHOLD, 160));
+        let n = NativeBuckets::new(config(1.1, DEFAULT_NATIVE_ZERO_THRESHOLD, 160), 0);
         std::thread::scope(|s| {
             for t in 0..4 {
                 let n = &n;
                 s.spawn(move || {
                     for i in 0..5_000 {
-                        n.observe(f64::from(i % 300 + t) * 0.001);
+                        n.observe(f64::from(i % 300 + t) * 0.001, 0);
                     }
                 });
             }
         });
-        assert_eq!(total(&n.snapshot()), 20_000);
+        assert_eq!(total(&n.snapshot(&mut [])), 20_000);
     }
 
     #[test]
