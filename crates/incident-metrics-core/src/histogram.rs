@@ -177,31 +177,24 @@ impl Histogram {
             return;
         }
         let inner = &*self.inner;
+        if let Some(native) = &inner.native {
+            // Out of line: inlined here, the native path made the classic
+            // one slower too.
+            observe_native(inner, native, value);
+            return;
+        }
         // The first bucket whose upper bound is at or above the value; the
         // `+Inf` bucket (index `bounds.len()`) when there is none.
         let index = inner.bounds.partition_point(|bound| *bound < value);
         let (count, sum) = inner.bucket(index);
-        match &inner.native {
-            // The native slot's count is this bucket's too (see `native`).
-            Some(native) if native.observe(value, index) => {}
-            _ => {
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        count.fetch_add(1, Ordering::Relaxed);
         // Adding zero leaves a sum as it is: sums start at +0.0 and,
         // rounding to nearest, a sum is -0.0 only when every term is, so
         // `sum + 0.0 == sum` bit for bit and the compare-exchange is skipped.
         if value == 0.0 {
             return;
         }
-        let mut old = sum.load(Ordering::Relaxed);
-        loop {
-            let new = (f64::from_bits(old) + value).to_bits();
-            match sum.compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(current) => old = current,
-            }
-        }
+        add_to_sum(sum, value);
     }
 
     /// Records one observation, as [`observe`](Self::observe), and keeps
@@ -293,6 +286,34 @@ impl Histogram {
     /// The sum of the observations.
     pub fn sum(&self) -> f64 {
         self.inner.sum()
+    }
+}
+
+/// [`Histogram::observe`] for a histogram with native buckets: the native
+/// slot's count is the classic bucket's too (see [`native`](crate::native)),
+/// so the bucket counts only what the native zero bucket took.
+#[inline(never)]
+fn observe_native(inner: &Inner, native: &NativeBuckets, value: f64) {
+    let index = inner.bounds.partition_point(|bound| *bound < value);
+    let (count, sum) = inner.bucket(index);
+    if !native.observe(value, index) {
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+    if value != 0.0 {
+        add_to_sum(sum, value);
+    }
+}
+
+/// Adds `value` to the `f64` sum stored as bits in `sum`.
+#[inline(always)]
+fn add_to_sum(sum: &AtomicU64, value: f64) {
+    let mut old = sum.load(Ordering::Relaxed);
+    loop {
+        let new = (f64::from_bits(old) + value).to_bits();
+        match sum.compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(current) => old = current,
+        }
     }
 }
 

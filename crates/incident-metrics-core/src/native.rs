@@ -148,10 +148,61 @@ struct Layout {
     schema: i32,
     zero_threshold: f64,
     max_buckets: usize,
-    /// For a positive schema `s`, the `2^s` fractions `2^(j/2^s - 1)`,
-    /// `j` in `0..2^s`, that split each power of two (client_golang's
-    /// `nativeHistogramBounds[s]`); empty otherwise.
-    bounds: Arc<[f64]>,
+    /// Where a value lies within its power of two.
+    fractions: Arc<Fractions>,
+}
+
+/// For a positive schema `s`, the `2^s` fractions `2^(j/2^s - 1)`, `j` in
+/// `0..2^s`, that split each power of two (client_golang's
+/// `nativeHistogramBounds[s]`), with a table that finds how many of them
+/// lie below a value's fraction with one comparison instead of a binary
+/// search. Empty for the other schemas.
+#[derive(Default)]
+struct Fractions {
+    bounds: Box<[f64]>,
+    /// Entry `t`: how many bounds lie below every fraction whose top `s + 1`
+    /// mantissa bits are `t`. Two consecutive bounds are further apart
+    /// (their ratio is `2^(2^-s)`, above `1 + ln 2 / 2^s`) than such a slice
+    /// is wide (`1 / 2^(s + 1)` of the mantissa), so at most one bound lies
+    /// inside a slice, and one comparison with it finishes the count.
+    below: Box<[u16]>,
+    /// `s + 1`.
+    bits: u32,
+}
+
+impl Fractions {
+    fn new(schema: i32) -> Self {
+        let bits = match u32::try_from(schema) {
+            Ok(schema) if schema > 0 => schema + 1,
+            _ => return Self::default(),
+        };
+        let n = 1_u32 << (bits - 1);
+        let bounds: Box<[f64]> = (0..n)
+            .map(|j| (f64::from(j) / f64::from(n) - 1.0).exp2())
+            .collect();
+        let below = (0..1_u64 << bits)
+            .map(|t| {
+                let lowest = f64::from_bits((1022_u64 << 52) | (t << (52 - bits)));
+                // At most 256 bounds.
+                u16::try_from(bounds.partition_point(|bound| *bound < lowest)).unwrap_or(u16::MAX)
+            })
+            .collect();
+        Self {
+            bounds,
+            below,
+            bits,
+        }
+    }
+
+    /// How many bounds lie below `frac` (in `[0.5, 1)`): the
+    /// `partition_point` of `bounds`, found in one comparison.
+    #[inline(always)]
+    fn count_below(&self, frac: f64) -> usize {
+        #[allow(clippy::cast_possible_truncation)]
+        let slice = ((frac.to_bits() >> (52 - self.bits)) & ((1 << self.bits) - 1)) as usize;
+        let below = self.below.get(slice).copied().map_or(0, usize::from);
+        below + usize::from(self.bounds.get(below).is_some_and(|bound| *bound < frac))
+    }
 }
 
 impl Layout {
@@ -197,20 +248,12 @@ impl NativeConfig {
     pub fn new(bucket_factor: f64, zero_threshold: f64, max_buckets: usize) -> Result<Self> {
         check(bucket_factor, zero_threshold, max_buckets)?;
         let schema = pick_schema(bucket_factor);
-        let bounds = if schema > 0 {
-            let n = 1_u32 << schema;
-            (0..n)
-                .map(|j| (f64::from(j) / f64::from(n) - 1.0).exp2())
-                .collect()
-        } else {
-            Arc::default()
-        };
         Ok(Self {
             inner: Arc::new(Layout {
                 schema,
                 zero_threshold,
                 max_buckets,
-                bounds,
+                fractions: Arc::new(Fractions::new(schema)),
             }),
         })
     }
@@ -313,12 +356,12 @@ fn frexp(v: f64) -> (f64, i32) {
 /// threshold) at `schema`, as client_golang computes it; infinity is one
 /// past the bucket of `f64::MAX`.
 #[inline(always)]
-fn bucket_index(schema: i32, bounds: &[f64], v: f64) -> i32 {
+fn bucket_index(schema: i32, fractions: &Fractions, v: f64) -> i32 {
     let infinite = v.is_infinite();
     let (frac, exp) = frexp(if infinite { f64::MAX } else { v });
     let index = if schema > 0 {
-        let n = bounds.len();
-        let bucket = bounds.partition_point(|bound| *bound < frac);
+        let n = fractions.bounds.len();
+        let bucket = fractions.count_below(frac);
         // `n` is at most 256 and `bucket` at most `n`: both fit an i32.
         #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
         let (bucket, n) = (bucket as i32, n as i32);
@@ -381,7 +424,7 @@ pub(crate) struct NativeBuckets {
     zero_threshold: f64,
     schema: i32,
     first_budget: usize,
-    bounds: Arc<[f64]>,
+    fractions: Arc<Fractions>,
     /// See [`Layout::table`].
     budget: Box<[usize]>,
     config: NativeConfig,
@@ -415,7 +458,7 @@ impl NativeBuckets {
             zero_threshold: config.inner.zero_threshold,
             schema: config.inner.schema,
             first_budget: budget.first().copied().unwrap_or(0),
-            bounds: Arc::clone(&config.inner.bounds),
+            fractions: Arc::clone(&config.inner.fractions),
             budget,
             config,
             zero: AtomicU64::new(0),
@@ -436,7 +479,7 @@ impl NativeBuckets {
             return false;
         }
         let negative = value < 0.0;
-        let mut index = bucket_index(self.schema, &self.bounds, magnitude);
+        let mut index = bucket_index(self.schema, &self.fractions, magnitude);
         // Level 0, the steady state, without touching the budgets.
         if self.add(key(classic, 0, negative, index), self.first_budget) {
             return true;
@@ -955,7 +998,7 @@ mod tests {
             0.917_004_043_204_671_2,
         ];
         let c = config(1.1, 0.0, 10);
-        for (got, want) in c.inner.bounds.iter().zip(expected) {
+        for (got, want) in c.inner.fractions.bounds.iter().zip(expected) {
             assert!((got - want).abs() <= f64::EPSILON, "{got} vs {want}");
         }
     }
@@ -966,7 +1009,7 @@ mod tests {
             let c = config(schema_factor, 0.0, 10);
             let schema = c.schema();
             for v in [1e-9, 0.001, 0.1, 0.3, 1.0, 1.5, 2.0, 3.0, 7.7, 1000.0, 1e12] {
-                let i = bucket_index(schema, &c.inner.bounds, v);
+                let i = bucket_index(schema, &c.inner.fractions, v);
                 let (lo, hi) = (upper(schema, i - 1), upper(schema, i));
                 let slack = hi * 1e-12;
                 assert!(
@@ -976,11 +1019,45 @@ mod tests {
             }
             // Exact powers of two are upper bounds.
             assert_eq!(
-                bucket_index(schema, &c.inner.bounds, 1.0),
+                bucket_index(schema, &c.inner.fractions, 1.0),
                 0,
                 "schema {schema}"
             );
         }
+    }
+
+    #[test]
+    fn the_fraction_table_counts_as_a_binary_search_does() {
+        for schema in 1..=SCHEMA_MAX {
+            let f = Fractions::new(schema);
+            assert_eq!(f.bounds.len(), 1 << schema);
+            let mut fracs = Vec::new();
+            // Every bound, its neighbours and every slice's edges.
+            for b in f.bounds.iter() {
+                fracs.extend([*b, b.next_down(), b.next_up()]);
+            }
+            for t in 0..1_u64 << f.bits {
+                let edge = f64::from_bits((1022_u64 << 52) | (t << (52 - f.bits)));
+                fracs.extend([edge, edge.next_down(), edge.next_up()]);
+            }
+            // And mantissas spread over the whole range.
+            let mut x = 0x2545_f491_4f6c_dd1d_u64;
+            for _ in 0..20_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                fracs.push(f64::from_bits((1022_u64 << 52) | (x >> 12)));
+            }
+            for frac in fracs.into_iter().filter(|v| (0.5..1.0).contains(v)) {
+                assert_eq!(
+                    f.count_below(frac),
+                    f.bounds.partition_point(|b| *b < frac),
+                    "schema {schema}, {frac}"
+                );
+            }
+        }
+        assert!(Fractions::new(0).bounds.is_empty());
+        assert!(Fractions::new(-4).bounds.is_empty());
     }
 
     #[test]
