@@ -353,6 +353,10 @@ pub const FAMILY_DOCS: &[FamilyDoc] = &[
         name: "remote_write_last_success_timestamp",
         recorded_by: REMOTE_WRITE,
     },
+    FamilyDoc {
+        name: "remote_write_native_histograms_dropped",
+        recorded_by: "`incident-metrics-exporter` (feature `remote-write`): `RemoteWriteConfig::register` with `native_histograms` on, and the sender task, when the receiver refuses native histograms",
+    },
 ];
 
 const REMOTE_WRITE: &str = "`incident-metrics-exporter` (feature `remote-write`): `RemoteWriteConfig::register` and the sender task";

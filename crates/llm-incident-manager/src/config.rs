@@ -1534,6 +1534,48 @@ mod tests {
         assert_eq!(config.playbooks.len(), 1);
     }
 
+    #[test]
+    fn the_example_files_commented_metrics_and_remote_write_keys_parse_when_uncommented() {
+        // `[metrics]`'s exemplar, native-histogram and GenAI keys, and the
+        // whole `[metrics.push.remote_write]` table.
+        let mut in_remote_write = false;
+        let text: String = include_str!("../config.example.toml")
+            .lines()
+            .map(|line| {
+                in_remote_write = (in_remote_write && !line.is_empty())
+                    || line.starts_with("# [metrics.push.remote_write]");
+                let commented = line.strip_prefix("# ").unwrap_or_default();
+                let metrics_key = [
+                    "exemplars =",
+                    "native_histograms =",
+                    "native_only =",
+                    "genai_names =",
+                ]
+                .iter()
+                .any(|key| commented.starts_with(key));
+                if in_remote_write || metrics_key {
+                    format!("{commented}\n")
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect();
+        let config = Config::from_toml_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let metrics = config.metrics.metrics();
+        assert!(metrics.exemplars() && metrics.genai_names() && !metrics.native_only());
+        assert!(
+            metrics
+                .native_for("http_request_duration_seconds")
+                .is_some()
+        );
+        let remote_write = config
+            .metrics
+            .push()
+            .remote_write()
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(remote_write.exemplars() && remote_write.native_histograms());
+    }
+
     fn refused(toml: &str) -> String {
         match Config::from_toml_str(toml) {
             Ok(_) => panic!("accepted: {toml}"),
