@@ -104,11 +104,7 @@ impl Inner {
     fn counts(&self) -> Vec<u64> {
         let mut counts = self.own_counts();
         if let Some(native) = &self.native {
-            native.classic_counts(|i, n| {
-                if let Some(count) = counts.get_mut(i) {
-                    *count = count.saturating_add(n);
-                }
-            });
+            native.add_classic_counts(&mut counts);
         }
         counts
     }

@@ -211,21 +211,20 @@ impl Layout {
     /// `l` claims a slot, the last entry the capacity. The first level may
     /// hold `max_buckets` keys, and the last level always has
     /// [`COARSEST_KEYS`] plus one per classic bound (`classic_bounds`) to
-    /// itself.
+    /// itself: the capacity is at least the sum of the two.
     fn table(&self, classic_bounds: usize) -> (usize, Box<[usize]>) {
         let reserve = COARSEST_KEYS + classic_bounds;
         let capacity = (self.max_buckets + reserve).next_power_of_two();
         let levels = usize::try_from(self.schema - SCHEMA_MIN).unwrap_or(0) + 1;
-        let finer_max = capacity - reserve;
-        let first = self.max_buckets.min(finer_max);
+        let first = self.max_buckets;
+        // What the levels between the first and the last may add.
+        let spare = capacity - reserve - first;
         let budget = (0..levels)
             .map(|level| {
                 if level + 1 == levels {
                     capacity
                 } else {
-                    // Half of what is left above the first budget, then half
-                    // of the rest, ...: never more than `finer_max`.
-                    let spare = finer_max - first;
+                    // Half of the spare slots, then half of the rest, ...
                     first + spare - (spare >> level.min(63))
                 }
             })
@@ -402,12 +401,13 @@ fn unkey(key: u64) -> (usize, bool, i32) {
     (level, key & (1 << 32) != 0, index)
 }
 
-/// A key's classic bucket.
-#[inline]
-fn classic_of(key: u64) -> usize {
+/// Adds `count`, a slot's with `key`, to its classic bucket's entry of
+/// `classic`.
+fn add_classic(classic: &mut [u64], key: u64, count: u64) {
     #[allow(clippy::cast_possible_truncation)]
-    let classic = (key >> 40) as usize;
-    classic
+    if let Some(n) = classic.get_mut((key >> 40) as usize) {
+        *n = n.saturating_add(count);
+    }
 }
 
 /// One slot: a key (0 while empty) and its count, 16 bytes.
@@ -534,13 +534,13 @@ impl NativeBuckets {
         false
     }
 
-    /// Calls `add(classic bucket, count)` for every slot in use: what the
-    /// slots counted of each classic bucket.
-    pub(crate) fn classic_counts(&self, mut add: impl FnMut(usize, u64)) {
+    /// Adds what the slots counted of each classic bucket to its entry of
+    /// `classic` (`+Inf` last).
+    pub(crate) fn add_classic_counts(&self, classic: &mut [u64]) {
         for slot in &self.slots[..] {
             let key = slot.key.load(Ordering::Acquire);
             if key != 0 {
-                add(classic_of(key), slot.count.load(Ordering::Relaxed));
+                add_classic(classic, key, slot.count.load(Ordering::Relaxed));
             }
         }
     }
@@ -561,9 +561,7 @@ impl NativeBuckets {
             if count == 0 {
                 continue;
             }
-            if let Some(n) = classic.get_mut(classic_of(key)) {
-                *n = n.saturating_add(count);
-            }
+            add_classic(classic, key, count);
             let (level, negative, index) = unkey(key);
             coarsest = coarsest.max(level);
             entries.push((level, negative, index, count));
@@ -1214,7 +1212,7 @@ mod tests {
         assert_eq!(s.total, observed);
         assert_eq!(total(&s), i64::try_from(observed).unwrap_or(-1));
         let mut again = vec![0_u64; bounds.len() + 1];
-        n.classic_counts(|i, count| again[i] += count);
+        n.add_classic_counts(&mut again);
         assert_eq!(again, want);
     }
 
