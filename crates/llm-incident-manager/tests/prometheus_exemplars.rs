@@ -10,12 +10,11 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
 use http::{Method, StatusCode};
-use incident_metrics_testing::{free_port, percent_encode};
+use incident_metrics_testing::percent_encode;
 use llm_incident_manager::grpc::pb;
 use serde_json::Value;
 
@@ -29,20 +28,6 @@ const FAMILIES: &[&str] = &[
     "llm_incident_manager_grpc_request_duration_seconds_bucket",
     "llm_incident_manager_grpc_requests_total",
 ];
-
-/// Kills Prometheus and removes its directory when the test ends.
-struct Prometheus {
-    child: Child,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// The trace ids Prometheus holds as exemplars of the series of `family`.
 async fn exemplar_trace_ids(prometheus: &str, family: &str) -> Vec<String> {
@@ -74,40 +59,15 @@ async fn exemplar_trace_ids(prometheus: &str, family: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_stores_the_exemplars_of_traced_requests() {
-    let Some(binary) =
-        incident_metrics_testing::program("prometheus", "apt-get install -y prometheus")
-    else {
-        return;
-    };
     let app = start(config("[metrics]\nexemplars = true\n")).await;
 
-    let dir = incident_metrics_testing::scratch_dir("lim-prometheus-exemplars");
-    std::fs::create_dir_all(dir.join("data")).unwrap();
-    let config_file = dir.join("prometheus.yml");
-    std::fs::write(
-        &config_file,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
-             scrape_configs:\n  - job_name: llm-incident-manager\n    metrics_path: /metrics\n\
-             \x20   static_configs:\n      - targets: ['{}']\n",
-            app.http_addr()
-        ),
-    )
-    .unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(binary)
-        .arg(format!("--config.file={}", config_file.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address={listen}"))
-        .arg("--enable-feature=exemplar-storage")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _prometheus = Prometheus { child, dir };
+    let Some(prometheus) = Prometheus::scraping(
+        "lim-prometheus-exemplars",
+        app.http_addr(),
+        &["--enable-feature=exemplar-storage"],
+    ) else {
+        return;
+    };
 
     let traceparent = format!("00-{TRACE_ID}-{SPAN_ID}-01");
     let mut grpc = grpc_client(app.grpc_addr()).await;
@@ -137,7 +97,7 @@ async fn prometheus_stores_the_exemplars_of_traced_requests() {
 
         let mut still = Vec::new();
         for family in missing {
-            let ids = exemplar_trace_ids(&listen, family).await;
+            let ids = exemplar_trace_ids(&prometheus.addr(), family).await;
             if !ids.iter().any(|id| id == TRACE_ID) {
                 still.push(family);
             }
@@ -147,14 +107,7 @@ async fn prometheus_stores_the_exemplars_of_traced_requests() {
     }
 
     // Scraping with exemplars did not break the target.
-    let (status, body) = try_get(&format!(
-        "http://{listen}/api/v1/query?query={}",
-        percent_encode("up{job=\"llm-incident-manager\"}")
-    ))
-    .await
-    .unwrap();
-    assert_eq!(status, StatusCode::OK);
-    let up: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(up["data"]["result"][0]["value"][1], "1", "{up}");
+    let up = prometheus.results("up{job=\"llm-incident-manager\"}").await;
+    assert_eq!(up[0]["value"][1], "1", "{up:?}");
     app.shutdown().await.unwrap();
 }

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -427,7 +427,7 @@ async fn the_binary_serves_every_listener_over_tls_and_mtls_to_prometheus_and_gr
     ]
     .join("\n")
         + "\n";
-    let Some(prometheus) = Prometheus::start(&config) else {
+    let Some(prometheus) = Prometheus::start("tls-prometheus", &config, &[]) else {
         return;
     };
     for (job, want) in [("tls", 1.0), ("mtls", 1.0), ("mtls_without_cert", 0.0)] {
@@ -439,74 +439,4 @@ async fn the_binary_serves_every_listener_over_tls_and_mtls_to_prometheus_and_gr
         .await;
     assert!(answer.contains("\"result\":[{"), "{answer}");
     let _ = std::fs::remove_dir_all(&pki.dir);
-}
-
-/// A Prometheus on a free port with `config`, killed on drop.
-struct Prometheus {
-    child: std::process::Child,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl Prometheus {
-    fn start(config: &str) -> Option<Self> {
-        let binary =
-            incident_metrics_testing::program("prometheus", "apt-get install -y prometheus")?;
-        let dir = incident_metrics_testing::scratch_dir("tls-prometheus");
-        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
-        let port = incident_metrics_testing::free_port();
-        let log = std::fs::File::create(dir.join("log.txt")).unwrap();
-        let child = std::process::Command::new(binary)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Some(Self { child, port, dir })
-    }
-
-    async fn query(&self, promql: &str) -> String {
-        let url = format!(
-            "http://127.0.0.1:{}/api/v1/query?query={}",
-            self.port,
-            incident_metrics_testing::percent_encode(promql)
-        );
-        match try_get(&url).await {
-            Some((StatusCode::OK, body)) => String::from_utf8_lossy(&body).into_owned(),
-            _ => String::new(),
-        }
-    }
-
-    async fn wait_up(&self, job: &str, want: f64) {
-        let want = format!("\"{want}\"]");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let answer = self.query(&format!("up{{job=\"{job}\"}}")).await;
-            if answer.contains(&want) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "up{{job={job}}} never {want}: {answer}\n{}",
-                std::fs::read_to_string(self.dir.join("log.txt")).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }

@@ -348,3 +348,108 @@ pub async fn grpc_client(
         .unwrap();
     llm_incident_manager::grpc::pb::incident_service_client::IncidentServiceClient::new(channel)
 }
+
+/// A real Prometheus on a free port of 127.0.0.1, its log in `log.txt` of
+/// its scratch folder; killed and the folder removed on drop.
+pub struct Prometheus {
+    child: Child,
+    /// The port of its web API.
+    pub port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Prometheus {
+    /// Starts Prometheus with the configuration `config` and the extra
+    /// command-line `flags`, in a scratch folder named after `name`; `None`
+    /// when it is not installed (outside CI: under CI the lookup fails the
+    /// test).
+    pub fn start(name: &str, config: &str, flags: &[&str]) -> Option<Self> {
+        let binary =
+            incident_metrics_testing::program("prometheus", "apt-get install -y prometheus")?;
+        let dir = incident_metrics_testing::scratch_dir(name);
+        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+        let port = incident_metrics_testing::free_port();
+        let log = std::fs::File::create(dir.join("log.txt")).unwrap();
+        let child = Command::new(binary)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(flags)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Some(Self { child, port, dir })
+    }
+
+    /// As [`start`](Self::start), scraping the service's `/metrics` at
+    /// `target` every second as job `llm-incident-manager`.
+    pub fn scraping(name: &str, target: SocketAddr, flags: &[&str]) -> Option<Self> {
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+             scrape_configs:\n  - job_name: llm-incident-manager\n    metrics_path: /metrics\n\
+             \x20   static_configs:\n      - targets: ['{target}']\n"
+        );
+        Self::start(name, &config, flags)
+    }
+
+    /// Its web API's address, `127.0.0.1:port`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The body of an instant query's answer; empty while it cannot answer.
+    pub async fn query(&self, promql: &str) -> String {
+        let url = format!(
+            "http://{}/api/v1/query?query={}",
+            self.addr(),
+            incident_metrics_testing::percent_encode(promql)
+        );
+        match try_get(&url).await {
+            Some((StatusCode::OK, body)) => String::from_utf8_lossy(&body).into_owned(),
+            _ => String::new(),
+        }
+    }
+
+    /// The result vector of an instant query; empty while it has none.
+    pub async fn results(&self, promql: &str) -> Vec<Value> {
+        let value: Value = serde_json::from_str(&self.query(promql).await).unwrap_or(Value::Null);
+        value["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Waits (60 s at most, then fails with its log) until `up` of `job`
+    /// is `want`.
+    pub async fn wait_up(&self, job: &str, want: f64) {
+        let want = format!("\"{want}\"]");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let answer = self.query(&format!("up{{job=\"{job}\"}}")).await;
+            if answer.contains(&want) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "up{{job={job}}} never {want}: {answer}\n{}",
+                std::fs::read_to_string(self.dir.join("log.txt")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
